@@ -1,0 +1,1 @@
+"""Data: audio reading, synthetic datasets in official layouts."""

@@ -1,0 +1,491 @@
+"""Learnable time-domain filterbank front-ends (Cos-Gauss and SincNet).
+
+One framing and energy engine, :class:`LearnableFilterbank`, turns
+``[batch, time]`` waveforms into log band energies
+``[batch, frames, n_filters]``. The kernel families differ only in how the
+kernels are built from their parameters:
+
+* :class:`CosGaussFilterbank`: cosine-modulated Gaussians with a learnable
+  centre frequency each (the paper's acoustic filterbank layer).
+* :class:`SincFilterbank`: SincNet's band-pass sinc kernels with a learnable
+  low cut-off and band width each (the paper's SincNet baseline).
+
+Both run in ``"spectral"`` mode (Parseval, fast, the default) or ``"conv"``
+mode (time-domain convolution of every frame, the authors' reference
+computation).
+
+Authors
+ * speechbrain-relevance developers
+"""
+
+import math
+
+import torch
+import torch.nn as nn
+
+from speechbrain_relevance.lobes import functional as fb
+
+# Centre frequencies live strictly inside (0, Nyquist): the sigmoid is
+# squeezed by this margin, so no optimiser step can reach 0 Hz (where the
+# Gaussian's width divides by zero) or Nyquist, even once fp32 saturates.
+_NU_MARGIN = 1e-5
+
+
+class LearnableFilterbank(nn.Module):
+    """Framing and energy engine shared by the learnable filterbanks.
+
+    Subclasses implement :meth:`_unsorted_filters`, returning the centre
+    frequencies (fractions of Nyquist) and kernels of their filters; this
+    class sorts them by centre frequency, frames the waveform (reflect
+    padding of ``win_length // 2``, symmetric Hamming window), computes the
+    band energies and takes ``log(energy / (win_length - kernel_size + 1) +
+    log_eps)``.
+
+    The energies are normalised by the number of "valid" convolution
+    outputs, ``win_length - kernel_size + 1``, as the reference averages
+    over them. ``mode="spectral"`` equals ``mode="conv", padding="full"``
+    (to float precision). Against the reference's ``padding="valid"`` it
+    differs only through the edge outputs that valid mode drops, which
+    matter most for the longest, lowest filters: measured on noise with the
+    default mel init, the mean absolute log difference is about 0.04 (see
+    ``benchmarks/spectral_vs_valid.py``).
+
+    Arguments
+    ---------
+    n_filters : int
+        Number of filters (output features).
+    sample_rate : int
+        Sample rate of the input in Hz.
+    win_length : int
+        Frame length in samples.
+    hop_length : int
+        Hop between frames in samples.
+    kernel_size : int
+        Kernel length in samples, at most ``win_length``.
+    mode : str
+        ``"spectral"`` (Parseval, default) or ``"conv"`` (time domain).
+    padding : str
+        Convolution padding in conv mode: ``"valid"`` (the reference) or
+        ``"full"``. Spectral mode always computes the full convolution.
+    log_eps : float
+        Added to the energies before the log.
+    freeze : bool
+        If True, the filter parameters are not trained.
+    """
+
+    def __init__(
+        self,
+        n_filters,
+        sample_rate,
+        win_length,
+        hop_length,
+        kernel_size,
+        mode="spectral",
+        padding="valid",
+        log_eps=1e-3,
+        freeze=False,
+    ):
+        super().__init__()
+        _check_positive_int("n_filters", n_filters)
+        _check_positive_int("sample_rate", sample_rate)
+        _check_positive_int("win_length", win_length)
+        _check_positive_int("hop_length", hop_length)
+        _check_positive_int("kernel_size", kernel_size)
+        if kernel_size > win_length:
+            raise ValueError(
+                f"kernel_size={kernel_size} is longer than the frame "
+                f"(win_length={win_length}): the reference's valid "
+                "convolution would have no output."
+            )
+        if mode not in ("spectral", "conv"):
+            raise ValueError(
+                f"mode must be 'spectral' or 'conv', got {mode!r}"
+            )
+        if padding not in ("valid", "full"):
+            raise ValueError(
+                f"padding must be 'valid' or 'full', got {padding!r}"
+            )
+        if not log_eps > 0:
+            raise ValueError(f"log_eps must be > 0, got {log_eps}")
+        self.n_filters = n_filters
+        self.sample_rate = sample_rate
+        self.win_length = win_length
+        self.hop_length = hop_length
+        self.kernel_size = kernel_size
+        self.mode = mode
+        self.padding = padding
+        self.log_eps = log_eps
+        self.freeze = freeze
+        self.n_fft = fb.spectral_fft_size(win_length, kernel_size)
+
+    def _unsorted_filters(self):
+        """Return ``(nu, kernels)`` in parameter order (subclasses)."""
+        raise NotImplementedError
+
+    def _sorted_filters(self):
+        nu, kernels = self._unsorted_filters()
+        order = torch.argsort(nu.detach())
+        return nu[order], kernels[order]
+
+    def center_frequencies(self):
+        """Return the current centre frequencies in Hz, ascending.
+
+        Returns
+        -------
+        torch.Tensor
+            ``[n_filters]`` centre frequencies in Hz (detached).
+        """
+        with torch.no_grad():
+            nu, _ = self._sorted_filters()
+        return nu * (self.sample_rate / 2)
+
+    def kernels(self):
+        """Return the current kernels, sorted by centre frequency.
+
+        Returns
+        -------
+        torch.Tensor
+            ``[n_filters, kernel_size]`` kernels (differentiable).
+        """
+        return self._sorted_filters()[1]
+
+    def forward(self, wavs, wav_lens=None):
+        """Compute log band energies.
+
+        Arguments
+        ---------
+        wavs : torch.Tensor
+            ``[batch, time]`` waveforms (``[batch, time, 1]`` is accepted).
+        wav_lens : torch.Tensor, optional
+            Relative lengths in [0, 1]. The features of every frame are
+            computed; the relative lengths carry over to the frame axis
+            unchanged, so callers pass the same ``wav_lens`` on.
+
+        Returns
+        -------
+        torch.Tensor
+            ``[batch, frames, n_filters]`` log energies in float32, with
+            ``frames = 1 + time // hop_length``.
+        """
+        if wavs.dim() == 3 and wavs.shape[-1] == 1:
+            wavs = wavs.squeeze(-1)
+        if wavs.dim() != 2:
+            raise ValueError(
+                f"{type(self).__name__} expects [batch, time] mono "
+                f"waveforms, got shape {tuple(wavs.shape)}; downmix "
+                "multi-channel audio first."
+            )
+        if wav_lens is not None and (
+            wav_lens.shape[0] != wavs.shape[0]
+            or bool((wav_lens < 0).any() | (wav_lens > 1).any())
+        ):
+            raise ValueError(
+                "wav_lens must hold one relative length in [0, 1] per "
+                f"waveform, got {wav_lens.tolist()}"
+            )
+        # The filters and their energies need the fp32 range (energies
+        # span many decades before the log): compute in fp32 even under
+        # bf16/fp16 autocast.
+        with torch.autocast(device_type=wavs.device.type, enabled=False):
+            wavs = wavs.float()
+            _, kernels = self._sorted_filters()
+            frames = fb.frame_signal(wavs, self.win_length, self.hop_length)
+            if self.mode == "spectral":
+                energy = fb.spectral_band_energy(frames, kernels, self.n_fft)
+            else:
+                energy = fb.conv_band_energy(frames, kernels, self.padding)
+            n_valid = self.win_length - self.kernel_size + 1
+            return torch.log(energy / n_valid + self.log_eps)
+
+    def extra_repr(self):
+        """Summarise the configuration."""
+        return (
+            f"n_filters={self.n_filters}, sample_rate={self.sample_rate}, "
+            f"win_length={self.win_length}, hop_length={self.hop_length}, "
+            f"kernel_size={self.kernel_size}, mode={self.mode!r}, "
+            f"padding={self.padding!r}, freeze={self.freeze}"
+        )
+
+
+class CosGaussFilterbank(LearnableFilterbank):
+    """Learnable cosine-modulated Gaussian filterbank (Cos-Gauss).
+
+    Each filter has one unconstrained parameter ``theta``; its centre
+    frequency is ``sigmoid(theta)`` times Nyquist (squeezed by 1e-5 so it
+    stays strictly inside (0, Nyquist)). The kernel is
+    ``cos(pi nu n) exp(-n^2 / (2 sigma^2))``, ``sigma = bandwidth_scale /
+    nu`` samples, over ``kernel_size`` taps centred on 0: a constant-Q bank
+    (centre / spectral sigma = ``bandwidth_scale * pi``). Filters are sorted
+    by centre frequency on every forward pass, so band ``k`` of the output
+    is always the ``k``-th lowest filter.
+
+    See :class:`LearnableFilterbank` for the framing, the modes and how
+    spectral mode relates to the reference's valid convolution.
+
+    Arguments
+    ---------
+    n_filters : int
+        Number of filters.
+    sample_rate : int
+        Sample rate in Hz.
+    win_length : int
+        Frame length in samples (2048 = 46 ms at 44.1 kHz in the paper).
+    hop_length : int
+        Hop in samples.
+    kernel_size : int
+        Taps per kernel (705 = 16 ms at 44.1 kHz in the paper).
+    init : str or sequence of float
+        ``"mel"`` (centres of a mel filterbank between ``f_min`` and
+        ``f_max``), ``"linear"``, ``"random"`` (``theta ~ U(-3.7, 1.3)``,
+        about 530 Hz to 17.3 kHz, as the authors' code), or explicit
+        centre frequencies in Hz.
+    f_min : float
+        Lowest frequency for the mel and linear inits, in Hz.
+    f_max : float, optional
+        Highest frequency for the mel and linear inits (default Nyquist).
+    bandwidth_scale : float
+        Gaussian width in periods (10 as the authors' code; 2 gives the
+        paper's equation 1).
+    mode : str
+        ``"spectral"`` or ``"conv"``.
+    padding : str
+        ``"valid"`` or ``"full"`` (conv mode).
+    log_eps : float
+        Added before the log.
+    freeze : bool
+        If True, the centre frequencies are not trained.
+
+    Example
+    -------
+    >>> fbank = CosGaussFilterbank(n_filters=80, sample_rate=44100)
+    >>> feats = fbank(torch.randn(2, 44100))
+    >>> feats.shape
+    torch.Size([2, 44, 80])
+    >>> fc = fbank.center_frequencies()
+    >>> bool((fc[1:] >= fc[:-1]).all()), fbank.kernels().shape
+    (True, torch.Size([80, 705]))
+    """
+
+    def __init__(
+        self,
+        n_filters=80,
+        sample_rate=44100,
+        win_length=2048,
+        hop_length=1024,
+        kernel_size=705,
+        init="mel",
+        f_min=0.0,
+        f_max=None,
+        bandwidth_scale=10.0,
+        mode="spectral",
+        padding="valid",
+        log_eps=1e-3,
+        freeze=False,
+    ):
+        super().__init__(
+            n_filters,
+            sample_rate,
+            win_length,
+            hop_length,
+            kernel_size,
+            mode=mode,
+            padding=padding,
+            log_eps=log_eps,
+            freeze=freeze,
+        )
+        if not bandwidth_scale > 0:
+            raise ValueError(
+                f"bandwidth_scale must be > 0, got {bandwidth_scale}"
+            )
+        self.bandwidth_scale = float(bandwidth_scale)
+        nyquist = sample_rate / 2
+        if isinstance(init, str) and init == "random":
+            theta = torch.empty(n_filters).uniform_(-3.7, 1.3)
+        else:
+            hz = _init_center_frequencies(init, n_filters, f_min, f_max, nyquist)
+            theta = _nu_to_theta(hz / nyquist)
+        self.theta = nn.Parameter(theta, requires_grad=not freeze)
+
+    def _unsorted_filters(self):
+        nu = _theta_to_nu(self.theta)
+        kernels = fb.cos_gauss_kernels(
+            nu, self.kernel_size, self.bandwidth_scale
+        )
+        return nu, kernels
+
+
+class SincFilterbank(LearnableFilterbank):
+    """Learnable SincNet filterbank on the shared framing/energy engine.
+
+    As in SincNet, each filter has a learnable low cut-off and band width
+    in Hz; the band is ``[min_low_hz + |low|, low + min_band_hz + |band|]``
+    (clipped to Nyquist) and the kernel a Hamming-windowed band-pass sinc.
+    Filters are sorted by band centre. Only the kernel construction differs
+    from :class:`CosGaussFilterbank`.
+
+    Arguments
+    ---------
+    n_filters : int
+        Number of filters.
+    sample_rate : int
+        Sample rate in Hz.
+    win_length : int
+        Frame length in samples.
+    hop_length : int
+        Hop in samples.
+    kernel_size : int
+        Taps per kernel.
+    f_min : float
+        Lowest band edge of the mel-spaced init, in Hz (SincNet: 30).
+    f_max : float, optional
+        Highest band edge of the init (default Nyquist minus the minimum
+        low cut-off and band width).
+    min_low_hz : float
+        Smallest low cut-off in Hz.
+    min_band_hz : float
+        Smallest band width in Hz.
+    mode : str
+        ``"spectral"`` or ``"conv"``.
+    padding : str
+        ``"valid"`` or ``"full"`` (conv mode).
+    log_eps : float
+        Added before the log.
+    freeze : bool
+        If True, the bands are not trained.
+
+    Example
+    -------
+    >>> fbank = SincFilterbank(n_filters=40, sample_rate=16000,
+    ...                        win_length=400, hop_length=160,
+    ...                        kernel_size=251)
+    >>> fbank(torch.randn(3, 16000)).shape
+    torch.Size([3, 101, 40])
+    """
+
+    def __init__(
+        self,
+        n_filters=80,
+        sample_rate=44100,
+        win_length=2048,
+        hop_length=1024,
+        kernel_size=705,
+        f_min=30.0,
+        f_max=None,
+        min_low_hz=50.0,
+        min_band_hz=50.0,
+        mode="spectral",
+        padding="valid",
+        log_eps=1e-3,
+        freeze=False,
+    ):
+        super().__init__(
+            n_filters,
+            sample_rate,
+            win_length,
+            hop_length,
+            kernel_size,
+            mode=mode,
+            padding=padding,
+            log_eps=log_eps,
+            freeze=freeze,
+        )
+        nyquist = sample_rate / 2
+        if f_max is None:
+            f_max = nyquist - (min_low_hz + min_band_hz)
+        if not 0 <= f_min < f_max <= nyquist:
+            raise ValueError(
+                f"Need 0 <= f_min < f_max <= Nyquist ({nyquist} Hz), got "
+                f"f_min={f_min}, f_max={f_max}"
+            )
+        self.min_low_hz = float(min_low_hz)
+        self.min_band_hz = float(min_band_hz)
+        edges = fb.mel_to_hz(
+            torch.linspace(
+                float(fb.hz_to_mel(torch.tensor(float(f_min)))),
+                float(fb.hz_to_mel(torch.tensor(float(f_max)))),
+                n_filters + 1,
+            )
+        )
+        self.low_hz = nn.Parameter(
+            edges[:-1] - self.min_low_hz, requires_grad=not freeze
+        )
+        self.band_hz = nn.Parameter(
+            torch.diff(edges) - self.min_band_hz, requires_grad=not freeze
+        )
+
+    def band_edges(self):
+        """Return the unsorted ``(low, high)`` band edges in Hz.
+
+        Returns
+        -------
+        tuple of torch.Tensor
+            Low and high cut-offs, ``[n_filters]`` each.
+        """
+        nyquist = self.sample_rate / 2
+        low = self.min_low_hz + self.low_hz.abs()
+        high = torch.clamp(
+            low + self.min_band_hz + self.band_hz.abs(),
+            self.min_low_hz,
+            nyquist,
+        )
+        return low, high
+
+    def _unsorted_filters(self):
+        nyquist = self.sample_rate / 2
+        low, high = self.band_edges()
+        # A low cut-off pushed past Nyquist would leave an empty band.
+        low = torch.minimum(low, high - self.min_band_hz)
+        kernels = fb.sinc_kernels(low / nyquist, high / nyquist,
+                                  self.kernel_size)
+        return (low + high) / (2 * nyquist), kernels
+
+
+def _check_positive_int(name, value):
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+def _theta_to_nu(theta):
+    return _NU_MARGIN + (1 - 2 * _NU_MARGIN) * torch.sigmoid(theta)
+
+
+def _nu_to_theta(nu):
+    p = ((nu.double() - _NU_MARGIN) / (1 - 2 * _NU_MARGIN)).clamp(
+        1e-12, 1 - 1e-12
+    )
+    return torch.log(p / (1 - p)).float()
+
+
+def _init_center_frequencies(init, n_filters, f_min, f_max, nyquist):
+    """Resolve an ``init`` argument to ``[n_filters]`` centres in Hz."""
+    if isinstance(init, str):
+        if f_max is None:
+            f_max = nyquist
+        if not 0 <= f_min < f_max <= nyquist:
+            raise ValueError(
+                f"Need 0 <= f_min < f_max <= Nyquist ({nyquist} Hz), got "
+                f"f_min={f_min}, f_max={f_max}"
+            )
+        if init == "mel":
+            return fb.mel_center_frequencies(n_filters, f_min, f_max)
+        if init == "linear":
+            return torch.linspace(f_min, f_max, n_filters + 2)[1:-1]
+        raise ValueError(
+            "init must be 'mel', 'linear', 'random' or a sequence of "
+            f"centre frequencies in Hz, got {init!r}"
+        )
+    hz = torch.as_tensor(init, dtype=torch.float64).flatten()
+    if hz.numel() != n_filters:
+        raise ValueError(
+            f"init gives {hz.numel()} centre frequencies for "
+            f"n_filters={n_filters}"
+        )
+    if not bool(((hz > 0) & (hz < nyquist)).all()) or not math.isfinite(
+        float(hz.sum())
+    ):
+        raise ValueError(
+            "Explicit centre frequencies must lie strictly between 0 and "
+            f"Nyquist ({nyquist} Hz), got min {float(hz.min())}, "
+            f"max {float(hz.max())}"
+        )
+    return hz

@@ -1,0 +1,440 @@
+"""Stateless maths of the learnable filterbank front-ends.
+
+Small functions that build kernels, frame waveforms and turn frames into
+band energies. The ``nn.Module`` classes in
+:mod:`speechbrain_relevance.lobes.filterbanks` only hold parameters and call
+these.
+
+Two ways compute the same band energies:
+
+* ``conv``: every Hamming-windowed frame is convolved with every kernel in
+  the time domain, as the authors' reference does (about 50 GMAC per 10 s
+  clip at 44.1 kHz with 80 filters of 705 taps).
+* ``spectral``: by Parseval, the energy of a frame fully convolved with a
+  kernel is ``(1/N) sum_k |X[k]|^2 |G[k]|^2`` for an FFT size
+  ``N >= win_length + kernel_size - 1``. ``G`` is the FFT of the actual,
+  truncated kernel, so the result is exact and differentiable with respect
+  to the filter parameters, and costs one FFT per frame plus a small
+  matrix product.
+
+Authors
+ * speechbrain-relevance developers
+"""
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+
+def hz_to_mel(hz):
+    """Convert frequencies in Hz to the HTK mel scale.
+
+    Arguments
+    ---------
+    hz : torch.Tensor
+        Frequencies in Hz.
+
+    Returns
+    -------
+    torch.Tensor
+        The same frequencies in mel.
+
+    Example
+    -------
+    >>> hz_to_mel(torch.tensor([0.0, 1000.0])).round()
+    tensor([   0., 1000.])
+    """
+    return 2595.0 * torch.log10(1.0 + hz / 700.0)
+
+
+def mel_to_hz(mel):
+    """Convert HTK mel values back to Hz.
+
+    Arguments
+    ---------
+    mel : torch.Tensor
+        Values on the mel scale.
+
+    Returns
+    -------
+    torch.Tensor
+        Frequencies in Hz.
+
+    Example
+    -------
+    >>> mel_to_hz(hz_to_mel(torch.tensor([440.0]))).round()
+    tensor([440.])
+    """
+    return 700.0 * (10.0 ** (mel / 2595.0) - 1.0)
+
+
+def mel_center_frequencies(n_filters, f_min, f_max):
+    """Centre frequencies of a mel filterbank, in Hz (ascending).
+
+    The ``n_filters + 2`` points equally spaced in mel between ``f_min`` and
+    ``f_max`` are the edges of the triangles; the inner points are their
+    centres, so no centre sits on ``f_min`` or ``f_max``.
+
+    Arguments
+    ---------
+    n_filters : int
+        Number of filters.
+    f_min : float
+        Lowest edge in Hz.
+    f_max : float
+        Highest edge in Hz.
+
+    Returns
+    -------
+    torch.Tensor
+        ``[n_filters]`` centre frequencies in Hz.
+
+    Example
+    -------
+    >>> fc = mel_center_frequencies(80, 0.0, 22050.0)
+    >>> fc.shape, bool(fc[0] > 0), bool(fc[-1] < 22050)
+    (torch.Size([80]), True, True)
+    """
+    mels = torch.linspace(
+        float(hz_to_mel(torch.tensor(float(f_min)))),
+        float(hz_to_mel(torch.tensor(float(f_max)))),
+        n_filters + 2,
+        dtype=torch.float64,
+    )
+    return mel_to_hz(mels[1:-1]).float()
+
+
+def kernel_taps(kernel_size, device=None, dtype=torch.float32):
+    """Sample indices ``n = -(K-1)/2 ... (K-1)/2`` of a symmetric kernel.
+
+    Arguments
+    ---------
+    kernel_size : int
+        Odd number of taps ``K``.
+    device : torch.device, optional
+        Device of the result.
+    dtype : torch.dtype
+        Type of the result.
+
+    Returns
+    -------
+    torch.Tensor
+        ``[kernel_size]`` tap positions in samples.
+
+    Example
+    -------
+    >>> kernel_taps(5)
+    tensor([-2., -1.,  0.,  1.,  2.])
+    """
+    half = (kernel_size - 1) / 2
+    return torch.linspace(-half, half, kernel_size, device=device, dtype=dtype)
+
+
+def cos_gauss_kernels(nu, kernel_size, bandwidth_scale=10.0):
+    """Cosine-modulated Gaussian kernels (constant-Q).
+
+    ``k(n) = cos(pi nu n) exp(-n^2 / (2 sigma^2))`` with
+    ``sigma = bandwidth_scale / nu`` samples, where ``nu`` is the centre
+    frequency as a fraction of Nyquist. With ``bandwidth_scale=2`` this is
+    the paper's equation (1), ``cos(2 pi mu n) exp(-n^2 mu^2 / 2)`` with
+    ``mu = nu / 2`` cycles per sample. Kernels are neither normalised nor
+    clipped: below roughly ``bandwidth_scale * sample_rate / (pi * K / 2)``
+    the Gaussian is wider than the taps and the kernel is truncated, exactly
+    as in the reference.
+
+    Arguments
+    ---------
+    nu : torch.Tensor
+        ``[n_filters]`` centre frequencies, fractions of Nyquist in (0, 1].
+    kernel_size : int
+        Odd number of taps.
+    bandwidth_scale : float
+        Gaussian width in periods of the centre frequency (see above).
+
+    Returns
+    -------
+    torch.Tensor
+        ``[n_filters, kernel_size]`` kernels.
+
+    Example
+    -------
+    >>> k = cos_gauss_kernels(torch.tensor([0.1, 0.5]), 705)
+    >>> k.shape, k[:, 352]
+    (torch.Size([2, 705]), tensor([1., 1.]))
+    """
+    n = kernel_taps(kernel_size, nu.device, nu.dtype)
+    nu = nu.unsqueeze(1)
+    sigma = bandwidth_scale / nu
+    return torch.cos(math.pi * nu * n) * torch.exp(-0.5 * (n / sigma) ** 2)
+
+
+def sinc_kernels(low, high, kernel_size):
+    """Windowed band-pass sinc kernels, as in SincNet.
+
+    Each kernel is the difference of two ideal low-pass filters with cut-offs
+    ``high`` and ``low`` (fractions of Nyquist), tapered by a Hamming window
+    and scaled to unit gain at the band centre.
+
+    Arguments
+    ---------
+    low : torch.Tensor
+        ``[n_filters]`` lower cut-offs, fractions of Nyquist.
+    high : torch.Tensor
+        ``[n_filters]`` upper cut-offs, fractions of Nyquist (> ``low``).
+    kernel_size : int
+        Odd number of taps.
+
+    Returns
+    -------
+    torch.Tensor
+        ``[n_filters, kernel_size]`` kernels.
+
+    Example
+    -------
+    >>> k = sinc_kernels(torch.tensor([0.1]), torch.tensor([0.2]), 101)
+    >>> k.shape
+    torch.Size([1, 101])
+    """
+    n = kernel_taps(kernel_size, low.device, low.dtype)
+    window = torch.hamming_window(
+        kernel_size, periodic=False, device=low.device, dtype=low.dtype
+    )
+    # torch.sinc(x) = sin(pi x) / (pi x); a low-pass with cut-off f (cycles
+    # per sample) is 2 f sinc(2 f n), and f = nu / 2 here.
+    lowpass_hi = high.unsqueeze(1) * torch.sinc(high.unsqueeze(1) * n)
+    lowpass_lo = low.unsqueeze(1) * torch.sinc(low.unsqueeze(1) * n)
+    band = (high - low).unsqueeze(1)
+    return (lowpass_hi - lowpass_lo) * window / band
+
+
+def frame_signal(wavs, win_length, hop_length):
+    """Cut ``[batch, time]`` waveforms into Hamming-windowed frames.
+
+    The signal is reflect-padded by ``win_length // 2`` on each side, so
+    frame ``t`` is centred on sample ``t * hop_length`` (a 10 s clip at
+    44.1 kHz with 2048/1024 gives 431 frames).
+
+    Arguments
+    ---------
+    wavs : torch.Tensor
+        ``[batch, time]`` waveforms.
+    win_length : int
+        Frame length ``S`` in samples.
+    hop_length : int
+        Hop between frames in samples.
+
+    Returns
+    -------
+    torch.Tensor
+        ``[batch, frames, win_length]`` windowed frames.
+
+    Example
+    -------
+    >>> frame_signal(torch.randn(2, 441000), 2048, 1024).shape
+    torch.Size([2, 431, 2048])
+    """
+    pad = win_length // 2
+    if wavs.shape[-1] <= pad:
+        raise ValueError(
+            f"Waveform of {wavs.shape[-1]} samples is too short: the "
+            f"front-end needs more than win_length // 2 = {pad} samples "
+            "(reflect padding). Pad short clips before the front-end."
+        )
+    padded = F.pad(wavs.unsqueeze(1), (pad, pad), mode="reflect").squeeze(1)
+    frames = padded.unfold(-1, win_length, hop_length)
+    window = torch.hamming_window(
+        win_length, periodic=False, device=wavs.device, dtype=wavs.dtype
+    )
+    return frames * window
+
+
+def spectral_fft_size(win_length, kernel_size):
+    """Smallest 2-3-5-smooth FFT size holding a full linear convolution.
+
+    Arguments
+    ---------
+    win_length : int
+        Frame length ``S``.
+    kernel_size : int
+        Kernel length ``K``.
+
+    Returns
+    -------
+    int
+        ``N >= S + K - 1`` whose only prime factors are 2, 3 and 5.
+
+    Example
+    -------
+    >>> spectral_fft_size(2048, 705)
+    2880
+    """
+    n = win_length + kernel_size - 1
+    while True:
+        m = n
+        for p in (2, 3, 5):
+            while m % p == 0:
+                m //= p
+        if m == 1:
+            return n
+        n += 1
+
+
+def kernel_power_response(kernels, n_fft):
+    """Parseval weights ``c[k] |G[k]|^2 / N`` of kernels on an rfft grid.
+
+    ``c[k]`` is 2 for the bins that stand for two conjugate bins of the full
+    FFT and 1 for DC (and Nyquist when ``N`` is even), so that the dot
+    product with a frame's one-sided power spectrum ``|X[k]|^2`` is the
+    energy of the full linear convolution when ``N >= S + K - 1``.
+
+    Arguments
+    ---------
+    kernels : torch.Tensor
+        ``[n_filters, kernel_size]`` kernels.
+    n_fft : int
+        FFT size ``N``.
+
+    Returns
+    -------
+    torch.Tensor
+        ``[n_filters, n_fft // 2 + 1]`` weights.
+
+    Example
+    -------
+    >>> w = kernel_power_response(torch.tensor([[1.0]]), 8)
+    >>> w
+    tensor([[0.1250, 0.2500, 0.2500, 0.2500, 0.1250]])
+    """
+    power = torch.fft.rfft(kernels, n=n_fft).abs().pow(2)
+    weight = torch.full(
+        (power.shape[-1],), 2.0, device=power.device, dtype=power.dtype
+    )
+    weight[0] = 1.0
+    if n_fft % 2 == 0:
+        weight[-1] = 1.0
+    return power * (weight / n_fft)
+
+
+def spectral_band_energy(frames, kernels, n_fft=None):
+    """Sum of squared full-convolution outputs of every frame and kernel.
+
+    Computed through Parseval: ``|rfft(frame)|^2 @ kernel_power_response``.
+
+    Arguments
+    ---------
+    frames : torch.Tensor
+        ``[batch, frames, win_length]`` windowed frames.
+    kernels : torch.Tensor
+        ``[n_filters, kernel_size]`` kernels.
+    n_fft : int, optional
+        FFT size, at least ``win_length + kernel_size - 1``; default the
+        smallest fast size (:func:`spectral_fft_size`).
+
+    Returns
+    -------
+    torch.Tensor
+        ``[batch, frames, n_filters]`` energies (sums, not means).
+
+    Example
+    -------
+    >>> frames = torch.randn(1, 3, 64)
+    >>> kernels = torch.randn(4, 9)
+    >>> e = spectral_band_energy(frames, kernels)
+    >>> ref = conv_band_energy(frames, kernels, padding="full")
+    >>> torch.allclose(e, ref, rtol=1e-4)
+    True
+    """
+    win_length = frames.shape[-1]
+    kernel_size = kernels.shape[-1]
+    min_fft = win_length + kernel_size - 1
+    if n_fft is None:
+        n_fft = spectral_fft_size(win_length, kernel_size)
+    elif n_fft < min_fft:
+        raise ValueError(
+            f"n_fft={n_fft} is too small for an exact linear convolution: "
+            f"it must be at least win_length + kernel_size - 1 = {min_fft}."
+        )
+    spec = torch.fft.rfft(frames, n=n_fft)
+    power = spec.real.square() + spec.imag.square()
+    return power @ kernel_power_response(kernels, n_fft).transpose(0, 1)
+
+
+def conv_band_energy(frames, kernels, padding="valid"):
+    """Sum of squared time-domain convolution outputs (the reference way).
+
+    Arguments
+    ---------
+    frames : torch.Tensor
+        ``[batch, frames, win_length]`` windowed frames.
+    kernels : torch.Tensor
+        ``[n_filters, kernel_size]`` kernels (symmetric kernels make
+        convolution and correlation the same).
+    padding : str
+        ``"valid"`` keeps the ``S - K + 1`` outputs where the kernel lies
+        inside the frame (the reference); ``"full"`` keeps all ``S + K - 1``.
+
+    Returns
+    -------
+    torch.Tensor
+        ``[batch, frames, n_filters]`` energies (sums, not means).
+
+    Example
+    -------
+    >>> conv_band_energy(torch.randn(2, 5, 64), torch.randn(3, 9)).shape
+    torch.Size([2, 5, 3])
+    """
+    batch, n_frames, win_length = frames.shape
+    kernel_size = kernels.shape[-1]
+    if padding == "valid":
+        pad = 0
+    elif padding == "full":
+        pad = kernel_size - 1
+    else:
+        raise ValueError(f"padding must be 'valid' or 'full', got {padding!r}")
+    out = F.conv1d(
+        frames.reshape(batch * n_frames, 1, win_length),
+        kernels.flip(-1).unsqueeze(1),
+        padding=pad,
+    )
+    energy = out.square().sum(-1)
+    return energy.reshape(batch, n_frames, -1)
+
+
+def valid_deltas(x):
+    """Reference-style deltas and delta-deltas without padding.
+
+    ``d[t] = ((x[t+1] - x[t-1]) + 2 (x[t+2] - x[t-2])) / 10`` is applied
+    twice, each time losing two frames at each end, and the three channels
+    are aligned on the ``frames - 8`` frames they share:
+    ``[x[4:-4], d[2:-2], dd]``.
+
+    Arguments
+    ---------
+    x : torch.Tensor
+        ``[batch, frames, n_bands]`` features, at least 9 frames.
+
+    Returns
+    -------
+    torch.Tensor
+        ``[batch, 3, n_bands, frames - 8]``, the FCN's input layout.
+
+    Example
+    -------
+    >>> valid_deltas(torch.randn(4, 431, 80)).shape
+    torch.Size([4, 3, 80, 423])
+    """
+    if x.shape[1] < 9:
+        raise ValueError(
+            f"valid_deltas needs at least 9 frames, got {x.shape[1]}."
+        )
+    x = x.transpose(1, 2)
+
+    def delta(y):
+        return (
+            (y[..., 3:-1] - y[..., 1:-3]) + 2 * (y[..., 4:] - y[..., :-4])
+        ) / 10
+
+    d = delta(x)
+    dd = delta(d)
+    return torch.stack([x[..., 4:-4], d[..., 2:-2], dd], dim=1)
