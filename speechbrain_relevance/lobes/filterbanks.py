@@ -50,7 +50,7 @@ class LearnableFilterbank(nn.Module):
     default mel init, the mean absolute log difference is about 0.04 (see
     ``benchmarks/spectral_vs_valid.py``).
 
-    Arguments
+    Arguments:
     ---------
     n_filters : int
         Number of filters (output features).
@@ -98,9 +98,7 @@ class LearnableFilterbank(nn.Module):
                 "convolution would have no output."
             )
         if mode not in ("spectral", "conv"):
-            raise ValueError(
-                f"mode must be 'spectral' or 'conv', got {mode!r}"
-            )
+            raise ValueError(f"mode must be 'spectral' or 'conv', got {mode!r}")
         if padding not in ("valid", "full"):
             raise ValueError(
                 f"padding must be 'valid' or 'full', got {padding!r}"
@@ -152,7 +150,7 @@ class LearnableFilterbank(nn.Module):
     def forward(self, wavs, wav_lens=None):
         """Compute log band energies.
 
-        Arguments
+        Arguments:
         ---------
         wavs : torch.Tensor
             ``[batch, time]`` waveforms (``[batch, time, 1]`` is accepted).
@@ -161,7 +159,7 @@ class LearnableFilterbank(nn.Module):
             computed; the relative lengths carry over to the frame axis
             unchanged, so callers pass the same ``wav_lens`` on.
 
-        Returns
+        Returns:
         -------
         torch.Tensor
             ``[batch, frames, n_filters]`` log energies in float32, with
@@ -222,7 +220,7 @@ class CosGaussFilterbank(LearnableFilterbank):
     See :class:`LearnableFilterbank` for the framing, the modes and how
     spectral mode relates to the reference's valid convolution.
 
-    Arguments
+    Arguments:
     ---------
     n_filters : int
         Number of filters.
@@ -255,7 +253,7 @@ class CosGaussFilterbank(LearnableFilterbank):
     freeze : bool
         If True, the centre frequencies are not trained.
 
-    Example
+    Example:
     -------
     >>> fbank = CosGaussFilterbank(n_filters=80, sample_rate=44100)
     >>> feats = fbank(torch.randn(2, 44100))
@@ -302,7 +300,9 @@ class CosGaussFilterbank(LearnableFilterbank):
         if isinstance(init, str) and init == "random":
             theta = torch.empty(n_filters).uniform_(-3.7, 1.3)
         else:
-            hz = _init_center_frequencies(init, n_filters, f_min, f_max, nyquist)
+            hz = _init_center_frequencies(
+                init, n_filters, f_min, f_max, nyquist
+            )
             theta = _nu_to_theta(hz / nyquist)
         self.theta = nn.Parameter(theta, requires_grad=not freeze)
 
@@ -323,7 +323,7 @@ class SincFilterbank(LearnableFilterbank):
     Filters are sorted by band centre. Only the kernel construction differs
     from :class:`CosGaussFilterbank`.
 
-    Arguments
+    Arguments:
     ---------
     n_filters : int
         Number of filters.
@@ -353,7 +353,7 @@ class SincFilterbank(LearnableFilterbank):
     freeze : bool
         If True, the bands are not trained.
 
-    Example
+    Example:
     -------
     >>> fbank = SincFilterbank(n_filters=40, sample_rate=16000,
     ...                        win_length=400, hop_length=160,
@@ -435,8 +435,9 @@ class SincFilterbank(LearnableFilterbank):
         low, high = self.band_edges()
         # A low cut-off pushed past Nyquist would leave an empty band.
         low = torch.minimum(low, high - self.min_band_hz)
-        kernels = fb.sinc_kernels(low / nyquist, high / nyquist,
-                                  self.kernel_size)
+        kernels = fb.sinc_kernels(
+            low / nyquist, high / nyquist, self.kernel_size
+        )
         return (low + high) / (2 * nyquist), kernels
 
 

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 def frame_mask(lengths, n_frames, batch, device):
     """Return a ``[batch, frames]`` bool mask of the real (unpadded) frames.
 
-    Arguments
+    Arguments:
     ---------
     lengths : torch.Tensor or None
         Relative lengths in [0, 1] (SpeechBrain's ``wav_lens``); None means
@@ -31,12 +31,12 @@ def frame_mask(lengths, n_frames, batch, device):
     device : torch.device
         Device of the mask.
 
-    Returns
+    Returns:
     -------
     torch.Tensor
         ``[batch, frames]`` bool mask.
 
-    Example
+    Example:
     -------
     >>> frame_mask(torch.tensor([1.0, 0.5]), 4, 2, "cpu")
     tensor([[ True,  True,  True,  True],
@@ -54,7 +54,7 @@ def minmax_scale(x, mask=None, eps=1e-8):
     Minimum and maximum are taken over the real frames (``mask``) and all
     bands of each example.
 
-    Arguments
+    Arguments:
     ---------
     x : torch.Tensor
         ``[batch, frames, bands]`` features.
@@ -63,12 +63,12 @@ def minmax_scale(x, mask=None, eps=1e-8):
     eps : float
         Floor of the range (a constant input scales to 0).
 
-    Returns
+    Returns:
     -------
     torch.Tensor
         Scaled features, same shape.
 
-    Example
+    Example:
     -------
     >>> y = minmax_scale(torch.tensor([[[1.0, 3.0], [5.0, 9.0]]]))
     >>> y
@@ -101,7 +101,7 @@ class RelevanceHead(nn.Module):
     along time, which is exactly the per-window network without building
     the windows.
 
-    Arguments
+    Arguments:
     ---------
     context : int
         Frames of context ``c`` on each side.
@@ -112,7 +112,7 @@ class RelevanceHead(nn.Module):
     conv_channels : int
         Kernels of the ``conv`` architecture's first layer.
 
-    Example
+    Example:
     -------
     >>> head = RelevanceHead(context=10, hidden_size=50)
     >>> sum(p.numel() for p in head.parameters())
@@ -132,9 +132,7 @@ class RelevanceHead(nn.Module):
         window = 2 * context + 1
         if arch == "fc":
             if hidden_size < 1:
-                raise ValueError(
-                    f"hidden_size must be >= 1, got {hidden_size}"
-                )
+                raise ValueError(f"hidden_size must be >= 1, got {hidden_size}")
             self.layer1 = nn.Conv1d(1, hidden_size, window)
             self.layer2 = nn.Conv1d(hidden_size, 1, 1)
         elif arch == "conv":
@@ -151,12 +149,12 @@ class RelevanceHead(nn.Module):
     def forward(self, x):
         """Weights for ``[rows, frames]`` band sequences.
 
-        Arguments
+        Arguments:
         ---------
         x : torch.Tensor
             ``[rows, frames]``, one band of one example per row.
 
-        Returns
+        Returns:
         -------
         torch.Tensor
             ``[rows, frames]`` weights in (0, 1).
@@ -173,7 +171,7 @@ class MultiHeadRelevance(nn.Module):
     head's :class:`RelevanceHead`, applies the skip-add and scales each head
     to [0, 1] per example.
 
-    Arguments
+    Arguments:
     ---------
     n_bands : int
         Number of input bands (sorted by frequency).
@@ -196,7 +194,7 @@ class MultiHeadRelevance(nn.Module):
         ``"minmax"`` scales every head's output to [0, 1] per example (over
         the real frames); None leaves it as is.
 
-    Example
+    Example:
     -------
     >>> rel = MultiHeadRelevance(n_bands=80, n_heads=2)
     >>> x = torch.randn(4, 431, 80)
@@ -237,9 +235,7 @@ class MultiHeadRelevance(nn.Module):
                 f"_bands_{i}", torch.tensor(idx), persistent=False
             )
         order = torch.tensor([b for idx in bands for b in idx])
-        self.register_buffer(
-            "_inverse", torch.argsort(order), persistent=False
-        )
+        self.register_buffer("_inverse", torch.argsort(order), persistent=False)
 
     def head_bands(self):
         """Return the band indices of each head.
@@ -249,13 +245,14 @@ class MultiHeadRelevance(nn.Module):
         list of list of int
             One list of band indices per head.
         """
-        return [getattr(self, f"_bands_{i}").tolist()
-                for i in range(self.n_heads)]
+        return [
+            getattr(self, f"_bands_{i}").tolist() for i in range(self.n_heads)
+        ]
 
     def forward(self, x, lengths=None, return_masks=False):
         """Weight and scale ``x``.
 
-        Arguments
+        Arguments:
         ---------
         x : torch.Tensor
             ``[batch, frames, n_bands]`` representation.
@@ -267,7 +264,7 @@ class MultiHeadRelevance(nn.Module):
         return_masks : bool
             Also return the weights.
 
-        Returns
+        Returns:
         -------
         torch.Tensor
             ``[batch, frames, n_bands]`` weighted representation.
@@ -304,13 +301,17 @@ class MultiHeadRelevance(nn.Module):
 
 def _split_bands(n_bands, n_heads, split):
     """Band indices per head for a ``split`` argument."""
-    if isinstance(n_bands, bool) or not isinstance(n_bands, int) or (
-        n_bands < 1
+    if (
+        isinstance(n_bands, bool)
+        or not isinstance(n_bands, int)
+        or (n_bands < 1)
     ):
         raise ValueError(f"n_bands must be a positive integer, got {n_bands!r}")
     if isinstance(split, str):
-        if isinstance(n_heads, bool) or not isinstance(n_heads, int) or (
-            n_heads < 1
+        if (
+            isinstance(n_heads, bool)
+            or not isinstance(n_heads, int)
+            or (n_heads < 1)
         ):
             raise ValueError(
                 f"n_heads must be a positive integer, got {n_heads!r}"
@@ -323,8 +324,9 @@ def _split_bands(n_bands, n_heads, split):
             )
         size = n_bands // n_heads
         if split == "contiguous":
-            return [list(range(h * size, (h + 1) * size))
-                    for h in range(n_heads)]
+            return [
+                list(range(h * size, (h + 1) * size)) for h in range(n_heads)
+            ]
         if split == "interleaved":
             return [list(range(h, n_bands, n_heads)) for h in range(n_heads)]
         raise ValueError(
@@ -334,8 +336,7 @@ def _split_bands(n_bands, n_heads, split):
     counts = [int(c) for c in split]
     if n_heads is not None and n_heads != len(counts):
         raise ValueError(
-            f"split={list(split)} has {len(counts)} heads but "
-            f"n_heads={n_heads}"
+            f"split={list(split)} has {len(counts)} heads but n_heads={n_heads}"
         )
     if any(c < 1 for c in counts) or sum(counts) != n_bands:
         raise ValueError(
