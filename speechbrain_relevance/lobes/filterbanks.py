@@ -187,10 +187,19 @@ class LearnableFilterbank(nn.Module):
         with torch.autocast(device_type=wavs.device.type, enabled=False):
             wavs = wavs.float()
             _, kernels = self._sorted_filters()
-            frames = fb.frame_signal(wavs, self.win_length, self.hop_length)
             if self.mode == "spectral":
-                energy = fb.spectral_band_energy(frames, kernels, self.n_fft)
+                # Windowing happens chunk by chunk inside, on a view.
+                frames = fb.frame_signal(
+                    wavs, self.win_length, self.hop_length, apply_window=False
+                )
+                window = fb.frame_window(self.win_length, wavs.device)
+                energy = fb.spectral_band_energy(
+                    frames, kernels, self.n_fft, window=window
+                )
             else:
+                frames = fb.frame_signal(
+                    wavs, self.win_length, self.hop_length
+                )
                 energy = fb.conv_band_energy(frames, kernels, self.padding)
             n_valid = self.win_length - self.kernel_size + 1
             return torch.log(energy / n_valid + self.log_eps)

@@ -208,14 +208,14 @@ def sinc_kernels(low, high, kernel_size):
     return (lowpass_hi - lowpass_lo) * window / band
 
 
-def frame_signal(wavs, win_length, hop_length):
+def frame_signal(wavs, win_length, hop_length, apply_window=True):
     """Cut ``[batch, time]`` waveforms into Hamming-windowed frames.
 
     The signal is reflect-padded by ``win_length // 2`` on each side, so
     frame ``t`` is centred on sample ``t * hop_length`` (a 10 s clip at
     44.1 kHz with 2048/1024 gives 431 frames).
 
-    Arguments:
+    Arguments
     ---------
     wavs : torch.Tensor
         ``[batch, time]`` waveforms.
@@ -223,13 +223,16 @@ def frame_signal(wavs, win_length, hop_length):
         Frame length ``S`` in samples.
     hop_length : int
         Hop between frames in samples.
+    apply_window : bool
+        If False, return the unwindowed frames as a strided view of the
+        padded signal (no copy); multiply by :func:`frame_window` later.
 
-    Returns:
+    Returns
     -------
     torch.Tensor
-        ``[batch, frames, win_length]`` windowed frames.
+        ``[batch, frames, win_length]`` frames.
 
-    Example:
+    Example
     -------
     >>> frame_signal(torch.randn(2, 441000), 2048, 1024).shape
     torch.Size([2, 431, 2048])
@@ -243,10 +246,36 @@ def frame_signal(wavs, win_length, hop_length):
         )
     padded = F.pad(wavs.unsqueeze(1), (pad, pad), mode="reflect").squeeze(1)
     frames = padded.unfold(-1, win_length, hop_length)
-    window = torch.hamming_window(
-        win_length, periodic=False, device=wavs.device, dtype=wavs.dtype
+    if not apply_window:
+        return frames
+    return frames * frame_window(win_length, wavs.device, wavs.dtype)
+
+
+def frame_window(win_length, device=None, dtype=torch.float32):
+    """Return the symmetric Hamming window applied to every frame.
+
+    Arguments
+    ---------
+    win_length : int
+        Frame length.
+    device : torch.device, optional
+        Device of the result.
+    dtype : torch.dtype
+        Type of the result.
+
+    Returns
+    -------
+    torch.Tensor
+        ``[win_length]`` window.
+
+    Example
+    -------
+    >>> frame_window(5)
+    tensor([0.0800, 0.5400, 1.0000, 0.5400, 0.0800])
+    """
+    return torch.hamming_window(
+        win_length, periodic=False, device=device, dtype=dtype
     )
-    return frames * window
 
 
 def spectral_fft_size(win_length, kernel_size):
@@ -316,27 +345,36 @@ def kernel_power_response(kernels, n_fft):
     return power * (weight / n_fft)
 
 
-def spectral_band_energy(frames, kernels, n_fft=None):
+def spectral_band_energy(
+    frames, kernels, n_fft=None, window=None, chunk_elements=2**22
+):
     """Sum of squared full-convolution outputs of every frame and kernel.
 
     Computed through Parseval: ``|rfft(frame)|^2 @ kernel_power_response``.
+    Frames are transformed in chunks, so only the power spectrum (which the
+    backward pass needs) is ever held for the whole batch: the padded FFT
+    input and the complex spectrum exist for one chunk at a time.
 
-    Arguments:
+    Arguments
     ---------
     frames : torch.Tensor
-        ``[batch, frames, win_length]`` windowed frames.
+        ``[batch, frames, win_length]`` frames (may be a strided view).
     kernels : torch.Tensor
         ``[n_filters, kernel_size]`` kernels.
     n_fft : int, optional
         FFT size, at least ``win_length + kernel_size - 1``; default the
         smallest fast size (:func:`spectral_fft_size`).
+    window : torch.Tensor, optional
+        ``[win_length]`` window to multiply each frame by first.
+    chunk_elements : int
+        About how many FFT input samples to transform at once.
 
-    Returns:
+    Returns
     -------
     torch.Tensor
         ``[batch, frames, n_filters]`` energies (sums, not means).
 
-    Example:
+    Example
     -------
     >>> frames = torch.randn(1, 3, 64)
     >>> kernels = torch.randn(4, 9)
@@ -345,7 +383,7 @@ def spectral_band_energy(frames, kernels, n_fft=None):
     >>> torch.allclose(e, ref, rtol=1e-4)
     True
     """
-    win_length = frames.shape[-1]
+    batch, n_frames, win_length = frames.shape
     kernel_size = kernels.shape[-1]
     min_fft = win_length + kernel_size - 1
     if n_fft is None:
@@ -355,9 +393,18 @@ def spectral_band_energy(frames, kernels, n_fft=None):
             f"n_fft={n_fft} is too small for an exact linear convolution: "
             f"it must be at least win_length + kernel_size - 1 = {min_fft}."
         )
-    spec = torch.fft.rfft(frames, n=n_fft)
-    power = spec.real.square() + spec.imag.square()
-    return power @ kernel_power_response(kernels, n_fft).transpose(0, 1)
+    response = kernel_power_response(kernels, n_fft).transpose(0, 1)
+    step = max(1, chunk_elements // (n_fft * batch))
+    energies = []
+    for start in range(0, n_frames, step):
+        chunk = frames[:, start : start + step]
+        if window is not None:
+            chunk = chunk * window
+        spec = torch.fft.rfft(chunk, n=n_fft)
+        power = spec.real.square() + spec.imag.square()
+        del spec
+        energies.append(power @ response)
+    return torch.cat(energies, dim=1)
 
 
 def conv_band_energy(frames, kernels, padding="valid"):
