@@ -19,7 +19,7 @@ import torchaudio.functional as AF
 class AudioFileError(RuntimeError):
     """An audio file is missing, unreadable or not in the expected format.
 
-    Arguments:
+    Arguments
     ---------
     path : str
         The offending file.
@@ -37,7 +37,7 @@ class AudioFileError(RuntimeError):
 class AudioInfo:
     """Header facts of an audio file.
 
-    Arguments:
+    Arguments
     ---------
     sample_rate : int
         Samples per second.
@@ -63,22 +63,22 @@ class AudioInfo:
 def audio_info(path):
     """Read the header of an audio file.
 
-    Arguments:
+    Arguments
     ---------
     path : str
         Audio file.
 
-    Returns:
+    Returns
     -------
     AudioInfo
         Sample rate, channels, frames and sample format.
 
-    Raises:
+    Raises
     ------
     AudioFileError
         If the file is missing, unreadable or empty.
 
-    Example:
+    Example
     -------
     >>> import tempfile, soundfile
     >>> path = tempfile.mkstemp(suffix=".wav")[1]
@@ -109,7 +109,7 @@ def audio_info(path):
 def load_audio(path, sample_rate=None, mono=True, strict=False):
     """Read an audio file as a float32 tensor, optionally converting it.
 
-    Arguments:
+    Arguments
     ---------
     path : str
         Audio file.
@@ -123,18 +123,18 @@ def load_audio(path, sample_rate=None, mono=True, strict=False):
         Reject, instead of converting, files whose rate or channel count
         differ from what is asked.
 
-    Returns:
+    Returns
     -------
     torch.Tensor
         ``[time]`` if ``mono``, else ``[channels, time]``.
 
-    Raises:
+    Raises
     ------
     AudioFileError
         If the file is missing, unreadable, empty, or (``strict``) not in
         the expected format.
 
-    Example:
+    Example
     -------
     >>> import tempfile, soundfile
     >>> path = tempfile.mkstemp(suffix=".wav")[1]
@@ -171,7 +171,7 @@ def load_audio(path, sample_rate=None, mono=True, strict=False):
 def fit_length(wav, n_samples, mode="pad"):
     """Zero-pad or crop the last axis of ``wav`` to ``n_samples``.
 
-    Arguments:
+    Arguments
     ---------
     wav : torch.Tensor
         ``[..., time]`` audio.
@@ -181,12 +181,12 @@ def fit_length(wav, n_samples, mode="pad"):
         ``"pad"`` (zeros at the end, crop from the start) or ``"tile"``
         (repeat the clip, then crop).
 
-    Returns:
+    Returns
     -------
     torch.Tensor
         ``[..., n_samples]`` audio.
 
-    Example:
+    Example
     -------
     >>> fit_length(torch.ones(3), 5)
     tensor([1., 1., 1., 0., 0.])
@@ -207,19 +207,19 @@ def fit_length(wav, n_samples, mode="pad"):
 def peak_normalize(wav, eps=1e-4):
     """Scale a clip by its peak, ``x / (max|x| + eps)``, as the reference.
 
-    Arguments:
+    Arguments
     ---------
     wav : torch.Tensor
         ``[..., time]`` audio.
     eps : float
         Keeps silence finite.
 
-    Returns:
+    Returns
     -------
     torch.Tensor
         Normalised audio.
 
-    Example:
+    Example
     -------
     >>> peak_normalize(torch.tensor([0.0, -0.5, 0.25]), eps=0.0)
     tensor([ 0.0000, -1.0000,  0.5000])

@@ -30,17 +30,17 @@ import torch.nn.functional as F
 def hz_to_mel(hz):
     """Convert frequencies in Hz to the HTK mel scale.
 
-    Arguments:
+    Arguments
     ---------
     hz : torch.Tensor
         Frequencies in Hz.
 
-    Returns:
+    Returns
     -------
     torch.Tensor
         The same frequencies in mel.
 
-    Example:
+    Example
     -------
     >>> hz_to_mel(torch.tensor([0.0, 1000.0])).round()
     tensor([   0., 1000.])
@@ -51,17 +51,17 @@ def hz_to_mel(hz):
 def mel_to_hz(mel):
     """Convert HTK mel values back to Hz.
 
-    Arguments:
+    Arguments
     ---------
     mel : torch.Tensor
         Values on the mel scale.
 
-    Returns:
+    Returns
     -------
     torch.Tensor
         Frequencies in Hz.
 
-    Example:
+    Example
     -------
     >>> mel_to_hz(hz_to_mel(torch.tensor([440.0]))).round()
     tensor([440.])
@@ -76,7 +76,7 @@ def mel_center_frequencies(n_filters, f_min, f_max):
     ``f_max`` are the edges of the triangles; the inner points are their
     centres, so no centre sits on ``f_min`` or ``f_max``.
 
-    Arguments:
+    Arguments
     ---------
     n_filters : int
         Number of filters.
@@ -85,12 +85,12 @@ def mel_center_frequencies(n_filters, f_min, f_max):
     f_max : float
         Highest edge in Hz.
 
-    Returns:
+    Returns
     -------
     torch.Tensor
         ``[n_filters]`` centre frequencies in Hz.
 
-    Example:
+    Example
     -------
     >>> fc = mel_center_frequencies(80, 0.0, 22050.0)
     >>> fc.shape, bool(fc[0] > 0), bool(fc[-1] < 22050)
@@ -108,7 +108,7 @@ def mel_center_frequencies(n_filters, f_min, f_max):
 def kernel_taps(kernel_size, device=None, dtype=torch.float32):
     """Sample indices ``n = -(K-1)/2 ... (K-1)/2`` of a symmetric kernel.
 
-    Arguments:
+    Arguments
     ---------
     kernel_size : int
         Odd number of taps ``K``.
@@ -117,12 +117,12 @@ def kernel_taps(kernel_size, device=None, dtype=torch.float32):
     dtype : torch.dtype
         Type of the result.
 
-    Returns:
+    Returns
     -------
     torch.Tensor
         ``[kernel_size]`` tap positions in samples.
 
-    Example:
+    Example
     -------
     >>> kernel_taps(5)
     tensor([-2., -1.,  0.,  1.,  2.])
@@ -143,7 +143,7 @@ def cos_gauss_kernels(nu, kernel_size, bandwidth_scale=10.0):
     the Gaussian is wider than the taps and the kernel is truncated, exactly
     as in the reference.
 
-    Arguments:
+    Arguments
     ---------
     nu : torch.Tensor
         ``[n_filters]`` centre frequencies, fractions of Nyquist in (0, 1].
@@ -152,12 +152,12 @@ def cos_gauss_kernels(nu, kernel_size, bandwidth_scale=10.0):
     bandwidth_scale : float
         Gaussian width in periods of the centre frequency (see above).
 
-    Returns:
+    Returns
     -------
     torch.Tensor
         ``[n_filters, kernel_size]`` kernels.
 
-    Example:
+    Example
     -------
     >>> k = cos_gauss_kernels(torch.tensor([0.1, 0.5]), 705)
     >>> k.shape, k[:, 352]
@@ -176,7 +176,7 @@ def sinc_kernels(low, high, kernel_size):
     ``high`` and ``low`` (fractions of Nyquist), tapered by a Hamming window
     and scaled to unit gain at the band centre.
 
-    Arguments:
+    Arguments
     ---------
     low : torch.Tensor
         ``[n_filters]`` lower cut-offs, fractions of Nyquist.
@@ -185,12 +185,12 @@ def sinc_kernels(low, high, kernel_size):
     kernel_size : int
         Odd number of taps.
 
-    Returns:
+    Returns
     -------
     torch.Tensor
         ``[n_filters, kernel_size]`` kernels.
 
-    Example:
+    Example
     -------
     >>> k = sinc_kernels(torch.tensor([0.1]), torch.tensor([0.2]), 101)
     >>> k.shape
@@ -281,19 +281,19 @@ def frame_window(win_length, device=None, dtype=torch.float32):
 def spectral_fft_size(win_length, kernel_size):
     """Smallest 2-3-5-smooth FFT size holding a full linear convolution.
 
-    Arguments:
+    Arguments
     ---------
     win_length : int
         Frame length ``S``.
     kernel_size : int
         Kernel length ``K``.
 
-    Returns:
+    Returns
     -------
     int
         ``N >= S + K - 1`` whose only prime factors are 2, 3 and 5.
 
-    Example:
+    Example
     -------
     >>> spectral_fft_size(2048, 705)
     2880
@@ -317,19 +317,19 @@ def kernel_power_response(kernels, n_fft):
     product with a frame's one-sided power spectrum ``|X[k]|^2`` is the
     energy of the full linear convolution when ``N >= S + K - 1``.
 
-    Arguments:
+    Arguments
     ---------
     kernels : torch.Tensor
         ``[n_filters, kernel_size]`` kernels.
     n_fft : int
         FFT size ``N``.
 
-    Returns:
+    Returns
     -------
     torch.Tensor
         ``[n_filters, n_fft // 2 + 1]`` weights.
 
-    Example:
+    Example
     -------
     >>> w = kernel_power_response(torch.tensor([[1.0]]), 8)
     >>> w
@@ -410,7 +410,7 @@ def spectral_band_energy(
 def conv_band_energy(frames, kernels, padding="valid"):
     """Sum of squared time-domain convolution outputs (the reference way).
 
-    Arguments:
+    Arguments
     ---------
     frames : torch.Tensor
         ``[batch, frames, win_length]`` windowed frames.
@@ -421,12 +421,12 @@ def conv_band_energy(frames, kernels, padding="valid"):
         ``"valid"`` keeps the ``S - K + 1`` outputs where the kernel lies
         inside the frame (the reference); ``"full"`` keeps all ``S + K - 1``.
 
-    Returns:
+    Returns
     -------
     torch.Tensor
         ``[batch, frames, n_filters]`` energies (sums, not means).
 
-    Example:
+    Example
     -------
     >>> conv_band_energy(torch.randn(2, 5, 64), torch.randn(3, 9)).shape
     torch.Size([2, 5, 3])
@@ -456,17 +456,17 @@ def valid_deltas(x):
     are aligned on the ``frames - 8`` frames they share:
     ``[x[4:-4], d[2:-2], dd]``.
 
-    Arguments:
+    Arguments
     ---------
     x : torch.Tensor
         ``[batch, frames, n_bands]`` features, at least 9 frames.
 
-    Returns:
+    Returns
     -------
     torch.Tensor
         ``[batch, 3, n_bands, frames - 8]``, the FCN's input layout.
 
-    Example:
+    Example
     -------
     >>> valid_deltas(torch.randn(4, 431, 80)).shape
     torch.Size([4, 3, 80, 423])

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 def frame_mask(lengths, n_frames, batch, device):
     """Return a ``[batch, frames]`` bool mask of the real (unpadded) frames.
 
-    Arguments:
+    Arguments
     ---------
     lengths : torch.Tensor or None
         Relative lengths in [0, 1] (SpeechBrain's ``wav_lens``); None means
@@ -31,12 +31,12 @@ def frame_mask(lengths, n_frames, batch, device):
     device : torch.device
         Device of the mask.
 
-    Returns:
+    Returns
     -------
     torch.Tensor
         ``[batch, frames]`` bool mask.
 
-    Example:
+    Example
     -------
     >>> frame_mask(torch.tensor([1.0, 0.5]), 4, 2, "cpu")
     tensor([[ True,  True,  True,  True],
@@ -54,7 +54,7 @@ def minmax_scale(x, mask=None, eps=1e-8):
     Minimum and maximum are taken over the real frames (``mask``) and all
     bands of each example.
 
-    Arguments:
+    Arguments
     ---------
     x : torch.Tensor
         ``[batch, frames, bands]`` features.
@@ -63,12 +63,12 @@ def minmax_scale(x, mask=None, eps=1e-8):
     eps : float
         Floor of the range (a constant input scales to 0).
 
-    Returns:
+    Returns
     -------
     torch.Tensor
         Scaled features, same shape.
 
-    Example:
+    Example
     -------
     >>> y = minmax_scale(torch.tensor([[[1.0, 3.0], [5.0, 9.0]]]))
     >>> y
@@ -101,7 +101,7 @@ class RelevanceHead(nn.Module):
     along time, which is exactly the per-window network without building
     the windows.
 
-    Arguments:
+    Arguments
     ---------
     context : int
         Frames of context ``c`` on each side.
@@ -112,7 +112,7 @@ class RelevanceHead(nn.Module):
     conv_channels : int
         Kernels of the ``conv`` architecture's first layer.
 
-    Example:
+    Example
     -------
     >>> head = RelevanceHead(context=10, hidden_size=50)
     >>> sum(p.numel() for p in head.parameters())
@@ -149,12 +149,12 @@ class RelevanceHead(nn.Module):
     def forward(self, x):
         """Weights for ``[rows, frames]`` band sequences.
 
-        Arguments:
+        Arguments
         ---------
         x : torch.Tensor
             ``[rows, frames]``, one band of one example per row.
 
-        Returns:
+        Returns
         -------
         torch.Tensor
             ``[rows, frames]`` weights in (0, 1).
@@ -171,7 +171,7 @@ class MultiHeadRelevance(nn.Module):
     head's :class:`RelevanceHead`, applies the skip-add and scales each head
     to [0, 1] per example.
 
-    Arguments:
+    Arguments
     ---------
     n_bands : int
         Number of input bands (sorted by frequency).
@@ -194,7 +194,7 @@ class MultiHeadRelevance(nn.Module):
         ``"minmax"`` scales every head's output to [0, 1] per example (over
         the real frames); None leaves it as is.
 
-    Example:
+    Example
     -------
     >>> rel = MultiHeadRelevance(n_bands=80, n_heads=2)
     >>> x = torch.randn(4, 431, 80)
@@ -252,7 +252,7 @@ class MultiHeadRelevance(nn.Module):
     def forward(self, x, lengths=None, return_masks=False):
         """Weight and scale ``x``.
 
-        Arguments:
+        Arguments
         ---------
         x : torch.Tensor
             ``[batch, frames, n_bands]`` representation.
@@ -264,7 +264,7 @@ class MultiHeadRelevance(nn.Module):
         return_masks : bool
             Also return the weights.
 
-        Returns:
+        Returns
         -------
         torch.Tensor
             ``[batch, frames, n_bands]`` weighted representation.
