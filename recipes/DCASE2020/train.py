@@ -1,0 +1,200 @@
+#!/usr/bin/env python3
+r"""DCASE2020 Task 1A acoustic scene classification with learnable front-ends.
+
+Front-end (log-mel, SincNet or Cos-Gauss filterbank), optional multi-head
+relevance weighting, per-head min-max scaling, valid-mode deltas,
+SpecAugment, random crop, mixup and the FCN classifier, trained jointly.
+
+To run::
+
+    python train.py hparams/relevance_2head.yaml \\
+        --data_folder=/path/to/TAU-urban-acoustic-scenes-2020-mobile-development
+
+Data-parallel::
+
+    torchrun --standalone --nproc_per_node=2 train.py \\
+        hparams/relevance_2head.yaml --data_folder=... \\
+        --distributed_backend=gloo    # nccl on GPUs
+
+Authors
+ * speechbrain-relevance developers
+"""
+
+import logging
+import os
+import sys
+
+import speechbrain as sb
+import torch
+from hyperpyyaml import load_hyperpyyaml
+from speechbrain.utils.distributed import run_on_main
+
+from speechbrain_relevance.augment import random_crop, spec_augment
+from speechbrain_relevance.data.audio import load_audio, peak_normalize
+from speechbrain_relevance.lobes import valid_deltas
+from speechbrain_relevance.training.brain import RelevanceBrain, load_frozen
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from prepare_dcase2020 import prepare_dcase2020  # noqa: E402
+
+logger = logging.getLogger(__name__)
+
+
+class SceneBrain(RelevanceBrain):
+    """FCN on ``[x, delta, delta-delta]`` of each head, heads concatenated.
+
+    Per head: valid-mode deltas (after the skip-add and scaling), then in
+    training SpecAugment (aligned across heads and channels, or not) and a
+    random crop with the same start for all heads; then the heads are
+    concatenated along the band axis and mixed up.
+    """
+
+    def classify(self, heads, lens, stage):
+        """Deltas, augmentation, concatenation, mixup and the FCN."""
+        xs = [valid_deltas(h) for h in heads]
+        if stage == sb.Stage.TRAIN:
+            xs = spec_augment(
+                xs,
+                freq_mask_max=self.hparams.freq_mask_max,
+                time_mask_max=self.hparams.time_mask_max,
+                aligned=self.hparams.aligned_specaug,
+            )
+            xs = random_crop(xs, n_frames=self.hparams.crop_frames)
+        x = torch.cat(xs, dim=2)
+        x = self.mix(x, self._labels, stage)
+        return self.modules.classifier(x)
+
+
+def dataio_prep(hparams, manifests):
+    """Build the train/valid/test datasets from the JSON manifests."""
+    labels = hparams["labels"]
+    index = {label: i for i, label in enumerate(labels)}
+    sample_rate = hparams["sample_rate"]
+
+    @sb.utils.data_pipeline.takes("wav")
+    @sb.utils.data_pipeline.provides("sig")
+    def audio_pipeline(wav):
+        # The data preparation already rejected other rates and channel
+        # counts; strict keeps a changed manifest from slipping through.
+        sig = load_audio(wav, sample_rate=sample_rate, strict=True)
+        return peak_normalize(sig)
+
+    @sb.utils.data_pipeline.takes("scene")
+    @sb.utils.data_pipeline.provides("label")
+    def label_pipeline(scene):
+        if scene not in index:
+            raise ValueError(
+                f"Scene {scene!r} is not one of the labels {labels}"
+            )
+        return torch.tensor([index[scene]])
+
+    @sb.utils.data_pipeline.takes("device")
+    @sb.utils.data_pipeline.provides("group")
+    def group_pipeline(device):
+        return device
+
+    datasets = {}
+    for split, path in manifests.items():
+        datasets[split] = sb.dataio.dataset.DynamicItemDataset.from_json(
+            json_path=path,
+            dynamic_items=[audio_pipeline, label_pipeline, group_pipeline],
+            output_keys=["id", "sig", "label", "group"],
+        )
+    return datasets
+
+
+def prepare_manifests(hparams):
+    """Run data preparation (and offline augmentation) on the main process."""
+    manifest_folder = hparams["manifest_folder"]
+    run_on_main(
+        prepare_dcase2020,
+        kwargs={
+            "data_folder": hparams["data_folder"],
+            "save_folder": manifest_folder,
+            "valid_locations_fraction": hparams["valid_locations_fraction"],
+            "seed": hparams["seed"],
+            "expected_sample_rate": hparams["sample_rate"],
+            "skip_bad_files": hparams["skip_bad_files"],
+        },
+    )
+    manifests = {
+        split: os.path.join(manifest_folder, f"{split}.json")
+        for split in ("train", "valid", "test")
+    }
+    if hparams["audio_augmentation"]:
+        from speechbrain_relevance.augment.audio import (
+            augment_manifest,
+            merge_manifests,
+        )
+
+        aug_folder = hparams["augment_folder"]
+        merged = os.path.join(aug_folder, "train_with_augmented.json")
+        run_on_main(
+            augment_manifest,
+            kwargs={
+                "train_manifest": manifests["train"],
+                "out_folder": aug_folder,
+                "sample_rate": hparams["sample_rate"],
+                "copies": hparams["augment_copies"],
+                "methods": hparams["augment_methods"],
+                "seed": hparams["seed"],
+            },
+        )
+        run_on_main(
+            merge_manifests,
+            args=[
+                [
+                    manifests["train"],
+                    os.path.join(aug_folder, "augmented.json"),
+                ],
+                merged,
+            ],
+        )
+        manifests["train"] = merged
+    return manifests
+
+
+def main(argv):
+    """Prepare data, train, evaluate on the test split."""
+    hparams_file, run_opts, overrides = sb.parse_arguments(argv)
+    with open(hparams_file, encoding="utf-8") as fin:
+        hparams = load_hyperpyyaml(fin, overrides)
+
+    sb.create_experiment_directory(
+        experiment_directory=hparams["output_folder"],
+        hyperparams_to_save=hparams_file,
+        overrides=overrides,
+    )
+    manifests = prepare_manifests(hparams)
+    datasets = dataio_prep(hparams, manifests)
+
+    if hparams["pretrained_filterbank"]:
+        load_frozen(
+            hparams["compute_features"], hparams["pretrained_filterbank"]
+        )
+
+    brain = SceneBrain(
+        modules=hparams["modules"],
+        opt_class=hparams["opt_class"],
+        hparams=hparams,
+        run_opts=run_opts,
+        checkpointer=hparams["checkpointer"],
+    )
+    brain.fit(
+        brain.hparams.epoch_counter,
+        datasets["train"],
+        datasets["valid"],
+        train_loader_kwargs=hparams["train_dataloader_opts"],
+        valid_loader_kwargs=hparams["valid_dataloader_opts"],
+    )
+    brain.results_prefix = "test_results"
+    brain.evaluate(
+        datasets["test"],
+        max_key="acc",
+        test_loader_kwargs=hparams["valid_dataloader_opts"],
+    )
+    return brain
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

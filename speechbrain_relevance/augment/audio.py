@@ -1,0 +1,952 @@
+"""Offline audio-level augmentation of a training manifest (DCASE2020).
+
+The paper grows the DCASE2020 Task 1A training set from about 14k to about
+80k clips with five waveform augmentations, all done once, before training:
+
+* ``mix``: two clips of the same scene, each scaled by U(0.5, 1), summed;
+* ``pitch``: pitch shift by U(-4, 4) semitones;
+* ``stretch``: tempo change by a rate U(0.5, 2), cropped or tiled back to
+  the original length;
+* ``noise``: additive white (or pink) noise at a random SNR;
+* ``spectrum``: spectrum correction, i.e. a device-``a`` clip whose STFT
+  magnitude is multiplied by the per-bin response ratio of another device,
+  estimated on time-aligned parallel recordings.
+
+Unlike the authors' scripts, every source clip and every device response
+comes from the given training manifest only (no evaluation data can leak
+into training), and every non-reference device gets its own response.
+
+Authors
+ * speechbrain-relevance developers
+"""
+
+import hashlib
+import json
+import logging
+import math
+import os
+from collections import defaultdict
+
+import soundfile as sf
+import torch
+import torchaudio.functional as AF
+
+from speechbrain_relevance.data.audio import (
+    AudioFileError,
+    audio_info,
+    fit_length,
+    load_audio,
+)
+
+logger = logging.getLogger(__name__)
+
+METHODS = ("mix", "pitch", "stretch", "noise", "spectrum")
+
+# Bumped whenever the generated audio for given options would change, so
+# that outputs of an older version are not silently reused.
+_FORMAT_VERSION = 1
+
+
+def _uniform(low, high, generator):
+    """Draw one float from U(low, high) with ``generator``."""
+    u = torch.rand((), generator=generator, dtype=torch.float64).item()
+    return low + (high - low) * u
+
+
+def mix_same_class(
+    y1, y2, generator=None, gain_range=(0.5, 1.0), gains=None
+):
+    """Mix two clips of the same class with random gains.
+
+    Computes ``y1 * g1 + y2 * g2`` with ``g1, g2 ~ U(0.5, 1)``. ``y2`` is
+    tiled or cropped to the length of ``y1`` so the output keeps the first
+    clip's duration.
+
+    Arguments
+    ---------
+    y1 : torch.Tensor
+        ``[time]`` first clip; sets the output length.
+    y2 : torch.Tensor
+        ``[time]`` second clip of the same class.
+    generator : torch.Generator, optional
+        Source of the random gains.
+    gain_range : tuple of float
+        Bounds of the uniform gains.
+    gains : tuple of float, optional
+        Use these ``(g1, g2)`` instead of drawing them.
+
+    Returns
+    -------
+    torch.Tensor
+        ``[time]`` mixture, as long as ``y1``.
+
+    Example
+    -------
+    >>> g = torch.Generator().manual_seed(0)
+    >>> y1, y2 = torch.tensor([1.0, 0.0]), torch.tensor([0.0, 1.0])
+    >>> mix = mix_same_class(y1, y2, g)  # = [g1, g2]
+    >>> bool(((mix >= 0.5) & (mix <= 1.0)).all())
+    True
+    """
+    if gains is None:
+        gains = (
+            _uniform(*gain_range, generator),
+            _uniform(*gain_range, generator),
+        )
+    g1, g2 = gains
+    y2 = fit_length(y2, y1.shape[-1], mode="tile")
+    return y1 * g1 + y2 * g2
+
+
+def _largest_divisor(n, limit):
+    """Return the largest divisor of ``n`` that is at most ``limit``."""
+    return max(d for d in range(1, min(n, limit) + 1) if n % d == 0)
+
+
+def resample_friendly_steps(n_steps, sample_rate, max_denominator=500):
+    """Round a pitch shift so torchaudio can resample it cheaply.
+
+    ``torchaudio.functional.pitch_shift`` resamples from
+    ``int(sample_rate * 2 ** (n_steps / 12))`` Hz to ``sample_rate`` Hz, and
+    its polyphase resampler builds one filter per output phase, i.e.
+    ``sample_rate / gcd`` of them. For an arbitrary shift the gcd is tiny
+    and a 10 s clip at 44.1 kHz then needs many GB and minutes. Moving the
+    shift by a few hundredths of a semitone, so that the intermediate rate
+    is a multiple of ``sample_rate / q`` with ``q <= max_denominator``,
+    keeps the resampler small.
+
+    Arguments
+    ---------
+    n_steps : float
+        Wanted shift in semitones.
+    sample_rate : int
+        Sample rate of the audio.
+    max_denominator : int
+        Most output phases the resampler may have.
+
+    Returns
+    -------
+    float
+        Shift in semitones to pass to torchaudio (within about 0.04
+        semitones of ``n_steps`` at 44.1 kHz).
+
+    Example
+    -------
+    >>> steps = resample_friendly_steps(2.37, 44100)
+    >>> abs(steps - 2.37) < 0.04
+    True
+    >>> int(44100 * 2 ** (steps / 12)) % 90
+    0
+    """
+    unit = sample_rate // _largest_divisor(sample_rate, max_denominator)
+    k = max(1, round(sample_rate * 2.0 ** (n_steps / 12.0) / unit))
+    # Half a hertz above the multiple, so that torchaudio's int() truncation
+    # lands on it despite floating-point error in 2 ** x.
+    return 12.0 * math.log2((k * unit + 0.5) / sample_rate)
+
+
+def pitch_shift(y, sample_rate, n_steps, n_fft=2048, hop_length=None):
+    """Shift the pitch of a clip by ``n_steps`` semitones, keeping tempo.
+
+    Uses ``torchaudio.functional.pitch_shift`` (phase-vocoder stretch, then
+    resampling), after rounding the shift with
+    :func:`resample_friendly_steps` so the resampling stays cheap.
+
+    Arguments
+    ---------
+    y : torch.Tensor
+        ``[..., time]`` audio.
+    sample_rate : int
+        Sample rate of ``y``.
+    n_steps : float
+        Shift in semitones (the driver draws U(-4, 4)).
+    n_fft : int
+        STFT size of the phase vocoder (2048 = 46 ms at 44.1 kHz resolves
+        low frequencies better than torchaudio's default of 512).
+    hop_length : int, optional
+        STFT hop, ``n_fft // 4`` by default.
+
+    Returns
+    -------
+    torch.Tensor
+        Shifted audio, same shape as ``y``.
+
+    Example
+    -------
+    >>> t = torch.arange(8000) / 8000
+    >>> y = pitch_shift(torch.sin(2 * torch.pi * 500 * t), 8000, 12, n_fft=512)
+    >>> y.shape
+    torch.Size([8000])
+    >>> int(torch.fft.rfft(y).abs().argmax())  # 1 Hz bins: one octave up
+    1000
+    """
+    steps = resample_friendly_steps(n_steps, sample_rate)
+    return AF.pitch_shift(
+        y, sample_rate, steps, n_fft=n_fft, hop_length=hop_length
+    )
+
+
+def time_stretch(y, rate, n_samples=None, n_fft=2048, hop_length=None):
+    """Change the tempo of a clip without changing its pitch.
+
+    The complex STFT is resampled in time by
+    ``torchaudio.functional.phase_vocoder`` and inverted; the result,
+    ``len / rate`` samples long, is then cropped (slower, ``rate < 1``) or
+    tiled (faster, ``rate > 1``) to ``n_samples``.
+
+    Arguments
+    ---------
+    y : torch.Tensor
+        ``[..., time]`` audio.
+    rate : float
+        Speed factor: 2 plays twice as fast, 0.5 half as fast.
+    n_samples : int, optional
+        Output length, that of ``y`` by default.
+    n_fft : int
+        STFT size.
+    hop_length : int, optional
+        STFT hop, ``n_fft // 4`` by default.
+
+    Returns
+    -------
+    torch.Tensor
+        ``[..., n_samples]`` audio.
+
+    Example
+    -------
+    >>> t = torch.arange(8000) / 8000
+    >>> y = time_stretch(torch.sin(2 * torch.pi * 500 * t), 1.5, n_fft=512)
+    >>> y.shape
+    torch.Size([8000])
+    >>> int(torch.fft.rfft(y).abs().argmax())  # same pitch
+    500
+    """
+    if rate <= 0:
+        raise ValueError(f"rate must be positive, got {rate}")
+    if hop_length is None:
+        hop_length = n_fft // 4
+    if n_samples is None:
+        n_samples = y.shape[-1]
+    shape = y.shape
+    flat = y.reshape(-1, shape[-1])
+    window = torch.hann_window(n_fft, device=y.device, dtype=y.dtype)
+    spec = torch.stft(
+        flat, n_fft, hop_length, window=window, center=True,
+        pad_mode="reflect", return_complex=True,
+    )
+    # Expected phase advance per hop of each bin's centre frequency.
+    phase_advance = torch.linspace(
+        0, math.pi * hop_length, spec.shape[-2], device=y.device,
+        dtype=y.dtype,
+    )[..., None]
+    stretched = AF.phase_vocoder(spec, rate, phase_advance)
+    out = torch.istft(
+        stretched, n_fft, hop_length, window=window,
+        length=max(1, round(shape[-1] / rate)),
+    )
+    out = fit_length(out, n_samples, mode="tile")
+    return out.reshape(*shape[:-1], n_samples)
+
+
+def _noise(n_samples, kind, generator, dtype=torch.float32):
+    """Return unit-variance white or pink (1/f power) noise."""
+    white = torch.randn(n_samples, generator=generator, dtype=dtype)
+    if kind == "white":
+        return white
+    if kind != "pink":
+        raise ValueError(f"noise kind must be 'white' or 'pink', got {kind!r}")
+    spec = torch.fft.rfft(white)
+    freqs = torch.arange(spec.shape[-1], dtype=dtype)
+    # 1/f power means 1/sqrt(f) amplitude; DC is dropped.
+    spec = spec / freqs.clamp_min(1.0).sqrt()
+    spec[0] = 0
+    pink = torch.fft.irfft(spec, n=n_samples)
+    return pink / pink.std().clamp_min(1e-12)
+
+
+def add_noise(y, snr_db, generator=None, kind="white"):
+    """Add white or pink noise at a given signal-to-noise ratio.
+
+    Uses ``torchaudio.functional.add_noise``, which scales the noise so that
+    ``10 log10(sum y^2 / sum noise^2)`` equals ``snr_db`` over the clip.
+
+    Arguments
+    ---------
+    y : torch.Tensor
+        ``[time]`` audio.
+    snr_db : float
+        Signal-to-noise ratio in dB.
+    generator : torch.Generator, optional
+        Source of the noise.
+    kind : str
+        ``"white"`` or ``"pink"``.
+
+    Returns
+    -------
+    torch.Tensor
+        ``[time]`` noisy audio (a silent clip stays silent).
+
+    Example
+    -------
+    >>> y = torch.sin(torch.arange(1000.0))
+    >>> noisy = add_noise(y, 20.0, torch.Generator().manual_seed(0))
+    >>> snr = 10 * torch.log10(y.pow(2).sum() / (noisy - y).pow(2).sum())
+    >>> round(float(snr), 3)
+    20.0
+    """
+    noise = _noise(y.shape[-1], kind, generator, dtype=y.dtype)
+    snr = torch.tensor(float(snr_db), dtype=y.dtype)
+    return AF.add_noise(y, noise, snr)
+
+
+def _stft_magnitude(y, n_fft, hop_length):
+    """Return the ``[freq, frames]`` magnitude STFT of a ``[time]`` clip."""
+    window = torch.hann_window(n_fft, dtype=y.dtype)
+    spec = torch.stft(
+        y, n_fft, hop_length, window=window, center=True, pad_mode="reflect",
+        return_complex=True,
+    )
+    return spec.abs()
+
+
+def _group_key(entry_id, entry):
+    """Return ``<scene>-<city>-<location>-<segment>`` of a DCASE entry.
+
+    Parallel recordings share this key and differ only in the device
+    suffix. The manifest id is tried first, then the wav file name; None if
+    neither ends with ``-<device>``.
+    """
+    suffix = "-" + str(entry["device"])
+    stem = os.path.splitext(os.path.basename(str(entry["wav"])))[0]
+    for name in (str(entry_id), stem):
+        if name.endswith(suffix) and len(name) > len(suffix):
+            return name[: -len(suffix)]
+    return None
+
+
+def find_device_pairs(manifest_entries, reference_device="a"):
+    """Find time-aligned (reference device, other device) recording pairs.
+
+    Arguments
+    ---------
+    manifest_entries : dict
+        Manifest ``{id: {"wav", "device", ...}}`` with DCASE ids
+        ``<scene>-<city>-<location>-<segment>-<device>``.
+    reference_device : str
+        Device whose recordings are the reference of every pair.
+
+    Returns
+    -------
+    dict
+        ``{device: [(reference_id, device_id), ...]}`` in sorted order, for
+        every non-reference device that has at least one pair.
+
+    Example
+    -------
+    >>> entries = {
+    ...     "park-lyon-1-0-a": {"wav": "/x/park-lyon-1-0-a.wav", "device": "a"},
+    ...     "park-lyon-1-0-b": {"wav": "/x/park-lyon-1-0-b.wav", "device": "b"},
+    ...     "park-lyon-1-1-c": {"wav": "/x/park-lyon-1-1-c.wav", "device": "c"},
+    ... }
+    >>> find_device_pairs(entries)
+    {'b': [('park-lyon-1-0-a', 'park-lyon-1-0-b')]}
+    """
+    groups = defaultdict(dict)
+    for entry_id, entry in manifest_entries.items():
+        key = _group_key(entry_id, entry)
+        if key is not None:
+            groups[key][str(entry["device"])] = entry_id
+    pairs = defaultdict(list)
+    for key in sorted(groups):
+        group = groups[key]
+        if reference_device not in group:
+            continue
+        for device, entry_id in group.items():
+            if device != reference_device:
+                pairs[device].append((group[reference_device], entry_id))
+    return {device: pairs[device] for device in sorted(pairs)}
+
+
+def _load_entry(entry_id, entry, sample_rate):
+    """Load a manifest entry's audio; errors name the file and the entry."""
+    try:
+        return load_audio(entry["wav"], sample_rate=sample_rate)
+    except AudioFileError as e:
+        raise AudioFileError(
+            e.path, f"{e.reason} (manifest entry {entry_id!r})"
+        ) from e
+
+
+def estimate_device_responses(
+    manifest_entries,
+    reference_device="a",
+    n_fft=2048,
+    hop_length=None,
+    sample_rate=44100,
+    max_pairs=None,
+):
+    """Estimate each device's magnitude response relative to a reference.
+
+    For every non-reference device ``d``, all time-aligned pairs in
+    ``manifest_entries`` (same scene-city-location-segment, one recording on
+    the reference device, one on ``d``) are cropped to a common length and
+    their magnitude STFTs computed. The response is the per-bin ratio
+    ``mean |STFT_d| / mean |STFT_ref|``, the means running over all frames
+    of all pairs of ``d``. Every device is accumulated separately (the
+    authors' script reset its accumulator and kept one device only).
+
+    Arguments
+    ---------
+    manifest_entries : dict
+        Manifest ``{id: entry}``; only these entries are read.
+    reference_device : str
+        Reference device (``"a"`` in DCASE2020).
+    n_fft : int
+        STFT size; the ratios have ``n_fft // 2 + 1`` bins.
+    hop_length : int, optional
+        STFT hop, ``n_fft // 4`` by default.
+    sample_rate : int
+        Rate the audio is read at.
+    max_pairs : int, optional
+        Use at most this many pairs per device, evenly spread over the
+        sorted pairs (all by default).
+
+    Returns
+    -------
+    dict
+        ``{device: torch.Tensor [n_fft // 2 + 1]}`` for every device with
+        at least one pair.
+
+    Example
+    -------
+    >>> import tempfile, os, soundfile
+    >>> folder = tempfile.mkdtemp()
+    >>> y = torch.randn(4000, generator=torch.Generator().manual_seed(0))
+    >>> entries = {}
+    >>> for device, gain in (("a", 1.0), ("b", 0.5)):
+    ...     path = os.path.join(folder, f"park-lyon-1-0-{device}.wav")
+    ...     soundfile.write(path, (0.1 * gain * y).numpy(), 8000, "FLOAT")
+    ...     entries[f"park-lyon-1-0-{device}"] = {"wav": path, "device": device}
+    >>> ratios = estimate_device_responses(entries, n_fft=256, sample_rate=8000)
+    >>> list(ratios), ratios["b"].shape
+    (['b'], torch.Size([129]))
+    >>> round(float(ratios["b"].median()), 3)
+    0.5
+    """
+    if hop_length is None:
+        hop_length = n_fft // 4
+    responses = {}
+    cache = {}
+
+    def mean_magnitude(entry_id, wav):
+        # A reference clip is paired with several devices: reuse its
+        # spectrum when the crop length is the same.
+        key = (entry_id, wav.shape[-1])
+        if key not in cache:
+            cache[key] = _stft_magnitude(wav, n_fft, hop_length).mean(dim=-1)
+        return cache[key]
+
+    for device, pairs in find_device_pairs(
+        manifest_entries, reference_device
+    ).items():
+        if max_pairs is not None and len(pairs) > max_pairs:
+            pairs = [
+                pairs[i * len(pairs) // max_pairs] for i in range(max_pairs)
+            ]
+        sum_ref = torch.zeros(n_fft // 2 + 1, dtype=torch.float64)
+        sum_dev = torch.zeros(n_fft // 2 + 1, dtype=torch.float64)
+        for ref_id, dev_id in pairs:
+            y_ref = _load_entry(ref_id, manifest_entries[ref_id], sample_rate)
+            y_dev = _load_entry(dev_id, manifest_entries[dev_id], sample_rate)
+            n = min(y_ref.shape[-1], y_dev.shape[-1])
+            if n <= n_fft // 2:
+                raise AudioFileError(
+                    manifest_entries[dev_id]["wav"],
+                    f"too short ({n} samples) for n_fft={n_fft}",
+                )
+            sum_ref += mean_magnitude(ref_id, y_ref[:n]).double()
+            sum_dev += mean_magnitude(dev_id, y_dev[:n]).double()
+        # Bins where the reference device records (almost) nothing give no
+        # usable ratio; the floor only keeps them finite.
+        floor = sum_ref.max() * torch.finfo(torch.float32).eps + 1e-30
+        responses[device] = (sum_dev / sum_ref.clamp_min(floor)).float()
+        logger.info(
+            "Device %s: response estimated on %d pairs", device, len(pairs)
+        )
+    return responses
+
+
+def apply_device_response(y_a, ratio, n_fft=2048, hop_length=None):
+    """Simulate another device by filtering a reference-device clip.
+
+    The STFT of ``y_a`` is multiplied bin-wise by the real, positive
+    ``ratio`` (so magnitudes are scaled and phases kept) and inverted.
+
+    Arguments
+    ---------
+    y_a : torch.Tensor
+        ``[..., time]`` clip recorded on the reference device.
+    ratio : torch.Tensor
+        ``[n_fft // 2 + 1]`` response of the target device, from
+        :func:`estimate_device_responses` with the same ``n_fft``.
+    n_fft : int
+        STFT size.
+    hop_length : int, optional
+        STFT hop, ``n_fft // 4`` by default.
+
+    Returns
+    -------
+    torch.Tensor
+        Filtered clip, same shape as ``y_a``.
+
+    Example
+    -------
+    >>> y = torch.randn(4000, generator=torch.Generator().manual_seed(0))
+    >>> out = apply_device_response(y, torch.full((129,), 0.5), n_fft=256)
+    >>> torch.allclose(out, 0.5 * y, atol=1e-5)
+    True
+    """
+    if ratio.shape[-1] != n_fft // 2 + 1:
+        raise ValueError(
+            f"ratio has {ratio.shape[-1]} bins, expected {n_fft // 2 + 1} "
+            f"for n_fft={n_fft}"
+        )
+    if hop_length is None:
+        hop_length = n_fft // 4
+    shape = y_a.shape
+    flat = y_a.reshape(-1, shape[-1])
+    window = torch.hann_window(n_fft, device=y_a.device, dtype=y_a.dtype)
+    spec = torch.stft(
+        flat, n_fft, hop_length, window=window, center=True,
+        pad_mode="reflect", return_complex=True,
+    )
+    spec = spec * ratio.to(device=y_a.device, dtype=y_a.dtype)[:, None]
+    out = torch.istft(spec, n_fft, hop_length, window=window, length=shape[-1])
+    return out.reshape(shape)
+
+
+def _clip_generator(seed, *parts):
+    """Return a generator seeded from ``seed`` and the clip's identity.
+
+    Each output clip gets its own stream, so its content does not depend
+    on the order of processing, on resuming, or on which other methods or
+    copies are asked for. Python's ``hash`` is salted per process, hence
+    sha256.
+    """
+    text = "|".join(str(p) for p in (seed, *parts))
+    digest = hashlib.sha256(text.encode("utf-8")).digest()
+    value = int.from_bytes(digest[:8], "little") & (2**63 - 1)
+    return torch.Generator().manual_seed(value)
+
+
+def _file_sha256(path):
+    """Return the hex sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _write_json(data, path):
+    """Write JSON atomically, so an interrupted run leaves no torn file."""
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(data, f, indent=2)
+    os.replace(tmp, path)
+
+
+def _write_wav(path, wav, sample_rate, subtype):
+    """Write a mono wav atomically, scaled down if it would clip."""
+    peak = float(wav.abs().max()) if wav.numel() else 0.0
+    if subtype.startswith("PCM") and peak > 1.0:
+        # Integer formats clip at full scale. The front-end peak-normalises
+        # every clip, so a global gain changes nothing downstream.
+        wav = wav * (0.999 / peak)
+    tmp = path + ".tmp"
+    sf.write(tmp, wav.numpy(), sample_rate, subtype=subtype, format="WAV")
+    os.replace(tmp, path)
+
+
+def _copies_per_method(copies, methods):
+    """Expand ``copies`` (int or {method: int}) to a dict over methods."""
+    if isinstance(copies, int):
+        counts = {m: copies for m in methods}
+    else:
+        unknown = set(copies) - set(methods)
+        if unknown:
+            raise ValueError(
+                f"copies names methods not asked for: {sorted(unknown)}"
+            )
+        counts = {m: int(copies.get(m, 0)) for m in methods}
+    for method, count in counts.items():
+        if count < 0:
+            raise ValueError(f"copies for {method!r} must be >= 0")
+    return counts
+
+
+def augment_manifest(
+    train_manifest,
+    out_folder,
+    sample_rate=44100,
+    copies=1,
+    methods=METHODS,
+    seed=1234,
+    pitch_range=(-4.0, 4.0),
+    stretch_range=(0.5, 2.0),
+    snr_range_db=(10.0, 30.0),
+    noise_kind="white",
+    mix_gain_range=(0.5, 1.0),
+    reference_device="a",
+    n_fft=2048,
+    subtype="PCM_16",
+):
+    """Write augmented copies of a training manifest's clips (offline).
+
+    Only the clips of ``train_manifest`` are read: mixing partners and
+    device responses come from it too, so no evaluation data leaks in. For
+    each method and each source clip, ``copies[method]`` new clips are
+    written (``spectrum`` uses only reference-device clips as sources and
+    draws the simulated device among those with an estimated response;
+    ``mix`` draws a partner of the same scene, preferring another
+    recording than the clip's own parallel ones). Outputs are mono wavs at
+    ``sample_rate``, as many samples as their source, in
+    ``out_folder/audio_<options hash>/``, listed in
+    ``out_folder/augmented.json`` as
+    ``{"<source id>_<method><copy>": {"wav", "duration", "scene", "device",
+    "city", "identifier", ..., "augmentation": method, "source": [ids],
+    "params": {...}}}``; every source field is kept, except ``device`` for
+    ``spectrum``, which becomes the simulated device.
+
+    The result is deterministic given the options (each clip has its own
+    random stream). A run with the same options and an unchanged source
+    manifest reuses finished output, and an interrupted run resumes where
+    it stopped (wavs are written atomically).
+
+    Arguments
+    ---------
+    train_manifest : str
+        SpeechBrain JSON manifest of the training split.
+    out_folder : str
+        Where the wavs, ``augmented.json`` and ``augment_options.json`` go.
+    sample_rate : int
+        Rate of the written audio (sources at other rates are resampled).
+    copies : int or dict
+        Augmented clips per source clip, for every method or per method
+        (``{"pitch": 2, ...}``; methods left out get 0).
+    methods : sequence of str
+        Subset of ``("mix", "pitch", "stretch", "noise", "spectrum")``.
+    seed : int
+        Seed of all random draws.
+    pitch_range : tuple of float
+        Semitone bounds of the uniform pitch shift.
+    stretch_range : tuple of float
+        Bounds of the uniform tempo rate.
+    snr_range_db : tuple of float
+        Bounds of the uniform SNR of the added noise.
+    noise_kind : str
+        ``"white"`` or ``"pink"``.
+    mix_gain_range : tuple of float
+        Bounds of the uniform gains of the two mixed clips.
+    reference_device : str
+        Device whose clips spectrum correction starts from.
+    n_fft : int
+        STFT size of pitch shift, time stretch and spectrum correction.
+    subtype : str
+        soundfile sample format (``"PCM_16"``, ``"PCM_24"``, ``"FLOAT"``).
+
+    Returns
+    -------
+    str
+        Path of ``augmented.json``.
+
+    Raises
+    ------
+    AudioFileError
+        If a source file is missing or unreadable (names file and entry).
+    ValueError
+        On unknown methods, or ``spectrum`` without any device pair.
+
+    Example
+    -------
+    >>> import tempfile, os, json, soundfile
+    >>> folder = tempfile.mkdtemp()
+    >>> wav = os.path.join(folder, "park-lyon-1-0-a.wav")
+    >>> soundfile.write(wav, 0.1 * torch.randn(4000).numpy(), 8000)
+    >>> manifest = os.path.join(folder, "train.json")
+    >>> with open(manifest, "w") as f:
+    ...     json.dump({"park-lyon-1-0-a": {
+    ...         "wav": wav, "duration": 0.5, "scene": "park",
+    ...         "device": "a", "city": "lyon", "identifier": "lyon-1"}}, f)
+    >>> out = augment_manifest(manifest, os.path.join(folder, "aug"),
+    ...     sample_rate=8000, methods=("pitch", "noise"), n_fft=256)
+    >>> data = json.load(open(out))
+    >>> sorted(data)
+    ['park-lyon-1-0-a_noise0', 'park-lyon-1-0-a_pitch0']
+    >>> data["park-lyon-1-0-a_pitch0"]["augmentation"]
+    'pitch'
+    """
+    methods = tuple(methods)
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown or len(set(methods)) != len(methods):
+        raise ValueError(
+            f"methods must be distinct names from {METHODS}, got {methods}"
+        )
+    counts = _copies_per_method(copies, methods)
+    train_manifest = os.path.abspath(train_manifest)
+    out_folder = os.path.abspath(out_folder)
+    with open(train_manifest, encoding="utf-8") as f:
+        entries = json.load(f)
+
+    options = {
+        "format_version": _FORMAT_VERSION,
+        "train_manifest": train_manifest,
+        "train_manifest_sha256": _file_sha256(train_manifest),
+        "sample_rate": int(sample_rate),
+        "copies": counts,
+        "methods": list(methods),
+        "seed": int(seed),
+        "pitch_range": list(pitch_range),
+        "stretch_range": list(stretch_range),
+        "snr_range_db": list(snr_range_db),
+        "noise_kind": noise_kind,
+        "mix_gain_range": list(mix_gain_range),
+        "reference_device": reference_device,
+        "n_fft": int(n_fft),
+        "subtype": subtype,
+    }
+    options_hash = hashlib.sha256(
+        json.dumps(options, sort_keys=True).encode("utf-8")
+    ).hexdigest()[:12]
+    # Outputs of different options live in different folders, so a resumed
+    # run can trust every wav it finds in its own folder.
+    audio_dir = os.path.join(out_folder, f"audio_{options_hash}")
+    manifest_path = os.path.join(out_folder, "augmented.json")
+    options_path = os.path.join(out_folder, "augment_options.json")
+
+    if _is_complete(manifest_path, options_path, options):
+        logger.info("Reusing augmented manifest %s", manifest_path)
+        return manifest_path
+
+    # Fail before hours of work, not in the middle of it.
+    for entry_id, entry in entries.items():
+        try:
+            audio_info(entry["wav"])
+        except AudioFileError as e:
+            raise AudioFileError(
+                e.path, f"{e.reason} (manifest entry {entry_id!r})"
+            ) from e
+
+    os.makedirs(audio_dir, exist_ok=True)
+    _write_json(options, options_path)
+
+    responses = {}
+    if counts.get("spectrum", 0) > 0:
+        responses = _device_responses(
+            entries, audio_dir, reference_device, n_fft, sample_rate
+        )
+
+    jobs = _plan_jobs(entries, methods, counts, reference_device)
+    partners = _mix_partners(entries) if "mix" in methods else {}
+    out = {}
+    for i, (method, source_id, copy) in enumerate(jobs):
+        out_id = f"{source_id}_{method}{copy}"
+        path = os.path.join(audio_dir, out_id + ".wav")
+        generator = _clip_generator(seed, method, source_id, copy)
+        # All random draws happen before any audio is read, so skipping an
+        # already written clip on resume leaves the result unchanged.
+        params, sources = _draw_params(
+            method, source_id, generator, options, partners, responses
+        )
+        if params is None:
+            continue
+        if os.path.isfile(path):
+            n_samples = audio_info(path).frames
+        else:
+            wav = _augment_clip(
+                method, sources, params, entries, generator, options,
+                responses,
+            )
+            if not torch.isfinite(wav).all():
+                raise RuntimeError(
+                    f"{method} augmentation of {source_id!r} produced "
+                    "non-finite samples"
+                )
+            _write_wav(path, wav, sample_rate, subtype)
+            n_samples = wav.shape[-1]
+        entry = dict(entries[source_id])
+        entry.update(
+            wav=path,
+            duration=n_samples / sample_rate,
+            augmentation=method,
+            source=sources,
+            params=params,
+        )
+        if method == "spectrum":
+            entry["device"] = params["device"]
+        out[out_id] = entry
+        if (i + 1) % 1000 == 0:
+            logger.info("Augmented %d / %d clips", i + 1, len(jobs))
+    _write_json(out, manifest_path)
+    logger.info("Wrote %d augmented clips to %s", len(out), manifest_path)
+    return manifest_path
+
+
+def _is_complete(manifest_path, options_path, options):
+    """Tell whether a finished run with the same options is on disk."""
+    if not (os.path.isfile(manifest_path) and os.path.isfile(options_path)):
+        return False
+    try:
+        with open(options_path, encoding="utf-8") as f:
+            stored = json.load(f)
+        with open(manifest_path, encoding="utf-8") as f:
+            manifest = json.load(f)
+    except (OSError, ValueError):
+        return False
+    if stored != options:
+        return False
+    return all(os.path.isfile(e["wav"]) for e in manifest.values())
+
+
+def _device_responses(entries, audio_dir, reference_device, n_fft, rate):
+    """Estimate (or reload from ``audio_dir``) the device responses."""
+    path = os.path.join(audio_dir, "device_responses.pt")
+    if os.path.isfile(path):
+        return torch.load(path)
+    responses = estimate_device_responses(
+        entries, reference_device, n_fft=n_fft, sample_rate=rate
+    )
+    if not responses:
+        raise ValueError(
+            "spectrum correction needs time-aligned pairs of the reference "
+            f"device {reference_device!r} and another device in the "
+            "training manifest; none found (drop 'spectrum' from methods)"
+        )
+    tmp = path + ".tmp"
+    torch.save(responses, tmp)
+    os.replace(tmp, path)
+    return responses
+
+
+def _plan_jobs(entries, methods, counts, reference_device):
+    """List ``(method, source_id, copy)`` of every clip to write."""
+    jobs = []
+    for method in methods:
+        for source_id, entry in entries.items():
+            if method == "spectrum" and entry["device"] != reference_device:
+                continue
+            jobs.extend((method, source_id, k) for k in range(counts[method]))
+    return jobs
+
+
+def _mix_partners(entries):
+    """Map each id to its candidate mixing partners (same scene).
+
+    Parallel recordings of the same segment are the same sound on another
+    device, so they are used only when a scene has nothing else.
+    """
+    by_scene = defaultdict(list)
+    for entry_id, entry in entries.items():
+        by_scene[entry["scene"]].append(entry_id)
+    partners = {}
+    for entry_id, entry in entries.items():
+        key = _group_key(entry_id, entry)
+        same = [i for i in by_scene[entry["scene"]] if i != entry_id]
+        other = [
+            i for i in same
+            if key is None or _group_key(i, entries[i]) != key
+        ]
+        partners[entry_id] = other or same
+    return partners
+
+
+def _draw_params(method, source_id, generator, options, partners, responses):
+    """Draw one clip's random parameters; returns (params, source ids)."""
+    if method == "mix":
+        candidates = partners[source_id]
+        if not candidates:
+            logger.warning("No same-scene partner to mix %s with", source_id)
+            return None, None
+        index = int(torch.randint(len(candidates), (), generator=generator))
+        gains = [
+            _uniform(*options["mix_gain_range"], generator) for _ in range(2)
+        ]
+        return {"gains": gains}, [source_id, candidates[index]]
+    if method == "pitch":
+        steps = _uniform(*options["pitch_range"], generator)
+        return {"n_steps": steps}, [source_id]
+    if method == "stretch":
+        rate = _uniform(*options["stretch_range"], generator)
+        return {"rate": rate}, [source_id]
+    if method == "noise":
+        snr = _uniform(*options["snr_range_db"], generator)
+        return {"snr_db": snr, "kind": options["noise_kind"]}, [source_id]
+    devices = sorted(responses)
+    index = int(torch.randint(len(devices), (), generator=generator))
+    return {"device": devices[index]}, [source_id]
+
+
+def _augment_clip(method, sources, params, entries, generator, options,
+                  responses):
+    """Compute one augmented clip from its sources and drawn parameters."""
+    rate = options["sample_rate"]
+    n_fft = options["n_fft"]
+    y = _load_entry(sources[0], entries[sources[0]], rate)
+    if method == "mix":
+        y2 = _load_entry(sources[1], entries[sources[1]], rate)
+        return mix_same_class(y, y2, gains=params["gains"])
+    if method == "pitch":
+        return pitch_shift(y, rate, params["n_steps"], n_fft=n_fft)
+    if method == "stretch":
+        return time_stretch(y, params["rate"], n_fft=n_fft)
+    if method == "noise":
+        return add_noise(y, params["snr_db"], generator, params["kind"])
+    return apply_device_response(y, responses[params["device"]], n_fft=n_fft)
+
+
+def merge_manifests(paths, out_path):
+    """Combine several JSON manifests into one.
+
+    Arguments
+    ---------
+    paths : sequence of str
+        Manifests to merge, e.g. the original training manifest and
+        ``augmented.json``.
+    out_path : str
+        Where the merged manifest is written.
+
+    Returns
+    -------
+    dict
+        The merged manifest.
+
+    Raises
+    ------
+    ValueError
+        If two manifests hold the same id with different entries.
+
+    Example
+    -------
+    >>> import tempfile, os, json
+    >>> folder = tempfile.mkdtemp()
+    >>> for name, data in (("a.json", {"x": {"wav": "x.wav"}}),
+    ...                    ("b.json", {"y": {"wav": "y.wav"}})):
+    ...     json.dump(data, open(os.path.join(folder, name), "w"))
+    >>> merged = merge_manifests(
+    ...     [os.path.join(folder, n) for n in ("a.json", "b.json")],
+    ...     os.path.join(folder, "all.json"))
+    >>> sorted(merged)
+    ['x', 'y']
+    """
+    merged = {}
+    for path in paths:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+        for key, entry in data.items():
+            if key in merged and merged[key] != entry:
+                raise ValueError(f"id {key!r} differs between manifests")
+            merged[key] = entry
+    folder = os.path.dirname(os.path.abspath(out_path))
+    os.makedirs(folder, exist_ok=True)
+    _write_json(merged, out_path)
+    return merged

@@ -1,0 +1,328 @@
+"""The ``Brain`` shared by the recipes: front-end, relevance, classifier.
+
+:class:`RelevanceBrain` holds what the DCASE2020 and UrbanSound8k recipes
+have in common, so that each recipe only says how its classifier consumes
+the representation:
+
+* the representation: ``compute_features`` (any SpeechBrain front-end
+  giving ``[batch, frames, bands]``), then either the multi-head
+  ``relevance`` lobe (weighting, skip-add, per-head min-max scaling) or,
+  without it, min-max scaling of the whole representation (the paper's
+  baselines), returned as one tensor per head;
+* the learning-rate schedule stepped after every optimiser step with
+  fractional epochs (:mod:`speechbrain_relevance.training.schedulers`),
+  checkpointed with everything else;
+* mixup-aware losses, validation and test reports (overall accuracy, log
+  loss, class-wise and per-group accuracy, confusion matrix) written as
+  markdown and JSON by the main process, complete under DDP;
+* DDP on CPU (gloo) through :class:`SyncBatchNormControl`.
+
+The data pipeline must provide ``id``, ``sig`` (waveforms), ``label``
+(class index tensor) and ``group`` (e.g. the recording device).
+
+Authors
+ * speechbrain-relevance developers
+"""
+
+import logging
+import os
+
+import speechbrain as sb
+import torch
+import torch.nn.functional as F
+from speechbrain.utils.distributed import if_main_process
+
+from speechbrain_relevance.augment import mixup, mixup_loss
+from speechbrain_relevance.lobes.relevance import frame_mask, minmax_scale
+from speechbrain_relevance.training.distributed import SyncBatchNormControl
+from speechbrain_relevance.training.metrics import ClassificationReport
+
+logger = logging.getLogger(__name__)
+
+
+class RelevanceBrain(SyncBatchNormControl, sb.Brain):
+    """Brain for front-end + (relevance) + classifier recipes.
+
+    Subclasses implement :meth:`classify`, mapping the list of per-head
+    representations to logits. Expected hyperparameters: ``labels``
+    (class names in index order), ``epoch_counter``, ``checkpointer``,
+    ``train_logger``, ``output_folder``; optional ``lr_scheduler``
+    (an ``EpochLRScheduler``), ``mixup_alpha``, ``abbreviations`` (label
+    to table column), ``relevance`` (a ``MultiHeadRelevance``).
+    """
+
+    #: Only the relevance lobe knows its heads; DDP hides the module.
+    def head_bands(self, n_bands):
+        """Return the band indices of each head.
+
+        Arguments
+        ---------
+        n_bands : int
+            Bands of the representation (used without relevance).
+
+        Returns
+        -------
+        list of list of int
+            Band indices per head.
+        """
+        relevance = getattr(self.hparams, "relevance", None)
+        if relevance is None or "relevance" not in self.modules:
+            return [list(range(n_bands))]
+        return relevance.head_bands()
+
+    def representation(self, wavs, lens, return_masks=False):
+        """Front-end, relevance weighting and scaling, split per head.
+
+        Arguments
+        ---------
+        wavs : torch.Tensor
+            ``[batch, time]`` waveforms.
+        lens : torch.Tensor
+            Relative lengths.
+        return_masks : bool
+            Also return the relevance masks (None without relevance).
+
+        Returns
+        -------
+        list of torch.Tensor
+            ``[batch, frames, bands_h]`` per head, scaled to [0, 1].
+        torch.Tensor or None
+            ``[batch, frames, bands]`` masks, with ``return_masks``.
+        """
+        feats = self.modules.compute_features(wavs)
+        masks = None
+        if "relevance" in self.modules:
+            out = self.modules.relevance(feats, lens, return_masks=True)
+            feats, masks = out
+        else:
+            batch, n_frames = feats.shape[:2]
+            mask = frame_mask(lens, n_frames, batch, feats.device)
+            feats = minmax_scale(feats, mask)
+        heads = [
+            feats.index_select(
+                2, torch.tensor(idx, device=feats.device)
+            )
+            for idx in self.head_bands(feats.shape[2])
+        ]
+        if return_masks:
+            return heads, masks
+        return heads
+
+    def classify(self, heads, lens, stage):
+        """Map the per-head representations to logits (subclasses).
+
+        Arguments
+        ---------
+        heads : list of torch.Tensor
+            ``[batch, frames, bands_h]`` per head.
+        lens : torch.Tensor
+            Relative lengths.
+        stage : sb.Stage
+            Training, validation or test.
+
+        Returns
+        -------
+        torch.Tensor
+            ``[batch, n_classes]`` logits.
+        """
+        raise NotImplementedError
+
+    def mix(self, x, labels, stage):
+        """Apply mixup to classifier inputs in training (if configured).
+
+        Arguments
+        ---------
+        x : torch.Tensor
+            ``[batch, ...]`` classifier input.
+        labels : torch.Tensor
+            ``[batch]`` class indices.
+        stage : sb.Stage
+            Mixup is applied in training only.
+
+        Returns
+        -------
+        torch.Tensor
+            The (mixed) input.
+        """
+        alpha = getattr(self.hparams, "mixup_alpha", 0.0) or 0.0
+        self._mixup = None
+        if stage != sb.Stage.TRAIN or alpha <= 0:
+            return x
+        x, y_a, y_b, lam = mixup(x, labels, alpha=alpha)
+        self._mixup = (y_a, y_b, lam)
+        return x
+
+    def compute_forward(self, batch, stage):
+        """Waveforms to logits."""
+        batch = batch.to(self.device)
+        wavs, lens = batch.sig
+        self._labels = batch.label.data.view(-1)
+        heads = self.representation(wavs, lens)
+        return self.classify(heads, lens, stage)
+
+    def compute_objectives(self, predictions, batch, stage):
+        """Cross-entropy (mixed under mixup); collects eval predictions."""
+        labels = self._labels
+        mixed = getattr(self, "_mixup", None)
+        if stage == sb.Stage.TRAIN and mixed is not None:
+            y_a, y_b, lam = mixed
+            return mixup_loss(predictions, y_a, y_b, lam)
+        loss = F.cross_entropy(predictions, labels)
+        if stage != sb.Stage.TRAIN:
+            self.report.append(
+                batch.id, predictions.float(), labels, groups=batch.group
+            )
+        return loss
+
+    def make_dataloader(
+        self, dataset, stage, ckpt_prefix="dataloader-", **loader_kwargs
+    ):
+        """Build a loader; remembers the training loader's length."""
+        loader = super().make_dataloader(
+            dataset, stage, ckpt_prefix=ckpt_prefix, **loader_kwargs
+        )
+        if stage == sb.Stage.TRAIN:
+            self.n_train_batches = len(loader)
+        return loader
+
+    def on_fit_batch_end(self, batch, outputs, loss, should_step):
+        """Step the learning rate after every optimiser step."""
+        scheduler = getattr(self.hparams, "lr_scheduler", None)
+        if scheduler is None or not should_step:
+            return
+        epoch = self.hparams.epoch_counter.current - 1
+        n_batches = max(1, getattr(self, "n_train_batches", 1))
+        scheduler.step(
+            self.optimizer,
+            epoch=epoch,
+            batch_index=min(self.step, n_batches),
+            n_batches=n_batches,
+        )
+
+    def on_stage_start(self, stage, epoch=None):
+        """Fresh report for validation and test."""
+        if stage != sb.Stage.TRAIN:
+            self.report = ClassificationReport(
+                labels=self.hparams.labels,
+                abbreviations=getattr(self.hparams, "abbreviations", None),
+            )
+
+    def on_stage_end(self, stage, stage_loss, epoch=None):
+        """Log, checkpoint and write the reports."""
+        if stage == sb.Stage.TRAIN:
+            self.train_stats = {"loss": stage_loss}
+            return
+        # All processes take part in gathering; only the main one writes.
+        self.report.gather()
+        summary = self.report.summarize()
+        stats = {
+            "loss": stage_loss,
+            "acc": summary["accuracy"],
+            "log_loss": summary["log_loss"],
+        }
+        if stage == sb.Stage.VALID:
+            lr = self.optimizer.param_groups[0]["lr"]
+            self.hparams.train_logger.log_stats(
+                stats_meta={"epoch": epoch, "lr": lr},
+                train_stats=self.train_stats,
+                valid_stats=stats,
+            )
+            self.checkpointer.save_and_keep_only(
+                meta={"acc": stats["acc"], "epoch": epoch},
+                max_keys=["acc"],
+                num_to_keep=getattr(self.hparams, "ckpt_num_to_keep", 1),
+            )
+        else:
+            self.hparams.train_logger.log_stats(
+                stats_meta={"Epoch loaded": self.hparams.epoch_counter.current},
+                test_stats=stats,
+            )
+            if if_main_process():
+                prefix = getattr(self, "results_prefix", "test_results")
+                self.report.write(
+                    self.hparams.output_folder,
+                    prefix=prefix,
+                    name=getattr(self.hparams, "system_name", "System"),
+                )
+                logger.info(
+                    "Wrote %s.md/.json to %s",
+                    prefix,
+                    self.hparams.output_folder,
+                )
+        self.last_summary = summary
+
+
+def find_module_checkpoint(path, key="compute_features", max_key="acc"):
+    """Locate a module's saved parameters from an earlier recipe run.
+
+    Arguments
+    ---------
+    path : str
+        A ``<key>.ckpt`` file, a ``CKPT+...`` folder, a run's save folder
+        or its output folder (the best checkpoint by ``max_key`` is used).
+    key : str
+        Name of the module in the checkpoint.
+    max_key : str
+        Meta key that ranks checkpoints.
+
+    Returns
+    -------
+    str
+        Path of the ``<key>.ckpt`` file.
+
+    Example
+    -------
+    >>> find_module_checkpoint("/nonexistent")
+    Traceback (most recent call last):
+    ...
+    FileNotFoundError: No checkpoint of 'compute_features' found at ...
+    """
+    if os.path.isfile(path):
+        return path
+    direct = os.path.join(path, f"{key}.ckpt")
+    if os.path.isfile(direct):
+        return direct
+    for save_dir in (path, os.path.join(path, "save")):
+        if not os.path.isdir(save_dir):
+            continue
+        ckpter = sb.utils.checkpoints.Checkpointer(save_dir)
+        ckpt = ckpter.find_checkpoint(max_key=max_key)
+        if ckpt is not None:
+            candidate = os.path.join(ckpt.path, f"{key}.ckpt")
+            if os.path.isfile(candidate):
+                return candidate
+    raise FileNotFoundError(
+        f"No checkpoint of {key!r} found at {path} (give a {key}.ckpt "
+        "file, a CKPT+ folder, or a run's output or save folder)"
+    )
+
+
+def load_frozen(module, path, key="compute_features"):
+    """Load a module's parameters from an earlier run and freeze them.
+
+    The two-stage alternative to joint training: a filterbank learnt in
+    one run is reused, fixed, in the next.
+
+    Arguments
+    ---------
+    module : torch.nn.Module
+        The module to load into.
+    path : str
+        Anything :func:`find_module_checkpoint` accepts.
+    key : str
+        Name of the module in the checkpoint.
+
+    Returns
+    -------
+    str
+        The checkpoint file that was loaded.
+    """
+    ckpt = find_module_checkpoint(path, key)
+    state = torch.load(ckpt, map_location="cpu", weights_only=True)
+    module.load_state_dict(state)
+    for p in module.parameters():
+        p.requires_grad_(False)
+    if hasattr(module, "freeze"):
+        module.freeze = True
+    logger.info("Loaded and froze %s from %s", key, ckpt)
+    return ckpt
