@@ -1,0 +1,675 @@
+"""Data preparation for DCASE2020 Task 1A (TAU Urban Acoustic Scenes 2020).
+
+Reads the official development set layout::
+
+    TAU-urban-acoustic-scenes-2020-mobile-development/
+        audio/<scene>-<city>-<location>-<segment>-<device>.wav
+        meta.csv
+        evaluation_setup/fold1_train.csv
+        evaluation_setup/fold1_evaluate.csv
+
+and writes SpeechBrain JSON manifests ``train.json``, ``valid.json`` and
+``test.json``. ``test`` is the official fold-1 evaluation split. The
+official training split is divided into ``train`` and ``valid`` by
+recording location (the ``identifier`` column): clips from one location
+are strongly correlated (same place, same session, parallel devices), so a
+split by clip would leak them into validation.
+
+Every problem with the input (missing or unreadable csv files or columns,
+rows of the folds absent from meta.csv, unknown scene labels, missing or
+unreadable audio, a wrong sample rate or channel count) is collected and
+reported at once in a single :class:`DatasetError`, or, with
+``skip_bad_files=True``, the offending files are skipped with one warning
+each.
+
+Example
+-------
+>>> import tempfile
+>>> from speechbrain_relevance.data.synthetic_dcase import (
+...     generate_synthetic_dcase)
+>>> data = generate_synthetic_dcase(
+...     tempfile.mkdtemp(), n_cities=2, n_segments_per_location=1,
+...     duration=0.2, scenes=("bus", "tram"), devices=("a", "b"))
+>>> paths = prepare_dcase2020(data, tempfile.mkdtemp())
+>>> sorted(paths)
+['test', 'train', 'valid']
+
+Authors
+ * speechbrain-relevance developers
+"""
+
+import argparse
+import csv
+import json
+import logging
+import os
+import random
+import sys
+
+# The recipe runs as a script from its own folder; the package may not be
+# installed in every environment that calls it.
+try:
+    from speechbrain_relevance.data.audio import (
+        AudioFileError,
+        audio_info,
+        load_audio,
+    )
+except ImportError:  # pragma: no cover - only without the package
+    sys.path.insert(
+        0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
+                        "..")
+    )
+    from speechbrain_relevance.data.audio import (
+        AudioFileError,
+        audio_info,
+        load_audio,
+    )
+
+logger = logging.getLogger(__name__)
+
+DATASET_DIRNAME = "TAU-urban-acoustic-scenes-2020-mobile-development"
+SCENES = (
+    "airport",
+    "bus",
+    "metro",
+    "metro_station",
+    "park",
+    "public_square",
+    "shopping_mall",
+    "street_pedestrian",
+    "street_traffic",
+    "tram",
+)
+META_COLUMNS = ("filename", "scene_label", "identifier", "source_label")
+FOLD_COLUMNS = ("filename", "scene_label")
+TRAIN_CSV = os.path.join("evaluation_setup", "fold1_train.csv")
+EVALUATE_CSV = os.path.join("evaluation_setup", "fold1_evaluate.csv")
+OPTIONS_FILENAME = "prepare_dcase2020_options.json"
+SPLITS = ("train", "valid", "test")
+CHECK_AUDIO_MODES = ("header", "full")
+
+
+class DatasetError(ValueError):
+    """The dataset is incomplete or malformed.
+
+    Arguments
+    ---------
+    problems : list of tuple
+        ``(path, reason)`` pairs, one per problem.
+    header : str
+        First line of the message.
+
+    Example
+    -------
+    >>> err = DatasetError([("a.wav", "file not found")])
+    >>> print(err)
+    DCASE2020 dataset has 1 problem(s):
+      a.wav: file not found
+    >>> err.problems
+    [('a.wav', 'file not found')]
+    """
+
+    def __init__(self, problems, header=None):
+        self.problems = list(problems)
+        header = header or (
+            f"DCASE2020 dataset has {len(self.problems)} problem(s):"
+        )
+        lines = [f"  {path}: {reason}" for path, reason in self.problems]
+        super().__init__("\n".join([header, *lines]))
+
+
+def find_dataset_folder(data_folder):
+    """Return the ``TAU-...-development`` folder for ``data_folder``.
+
+    Arguments
+    ---------
+    data_folder : str
+        The dataset folder itself or its parent.
+
+    Returns
+    -------
+    str
+        Absolute path of the folder holding ``meta.csv``.
+
+    Raises
+    ------
+    DatasetError
+        If neither folder holds ``meta.csv``.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> try:
+    ...     find_dataset_folder(tempfile.mkdtemp())
+    ... except DatasetError as err:
+    ...     print(str(err).split(" in ")[0])
+    meta.csv not found
+    """
+    folder = os.path.abspath(data_folder)
+    candidates = [folder, os.path.join(folder, DATASET_DIRNAME)]
+    for candidate in candidates:
+        if os.path.isfile(os.path.join(candidate, "meta.csv")):
+            return candidate
+    raise DatasetError(
+        [(os.path.join(c, "meta.csv"), "file not found") for c in candidates],
+        header=(
+            f"meta.csv not found in {folder} or in its {DATASET_DIRNAME} "
+            "subfolder; data_folder must be the DCASE2020 Task 1A "
+            "development set or its parent:"
+        ),
+    )
+
+
+def parse_stem(stem):
+    """Split an official file stem into its parts.
+
+    Arguments
+    ---------
+    stem : str
+        ``<scene>-<city>-<location>-<segment>-<device>``.
+
+    Returns
+    -------
+    dict or None
+        Keys ``scene``, ``city``, ``location``, ``segment``, ``device``,
+        ``identifier``; None if the stem does not follow the pattern.
+
+    Example
+    -------
+    >>> parse_stem("street_traffic-lyon-1160-44215-s3")["identifier"]
+    'lyon-1160'
+    >>> parse_stem("not-a-dcase-name") is None
+    True
+    """
+    parts = stem.split("-")
+    if len(parts) != 5 or not all(parts):
+        return None
+    scene, city, location, segment, device = parts
+    return {
+        "scene": scene,
+        "city": city,
+        "location": location,
+        "segment": segment,
+        "device": device,
+        "identifier": f"{city}-{location}",
+    }
+
+
+def _read_tsv(path, columns, fatal, label):
+    """Read a tab-separated file, checking the header.
+
+    Structural problems (missing file, missing columns) go to ``fatal``;
+    rows are returned as ``(line_number, dict)``, ragged rows included
+    with a None marker so the caller can report them per file.
+    """
+    if not os.path.isfile(path):
+        fatal.append((path, f"{label} not found"))
+        return []
+    try:
+        # utf-8-sig: a byte-order mark left by a spreadsheet would
+        # otherwise become part of the first column name.
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            reader = csv.reader(f, delimiter="\t")
+            header = next(reader, None)
+            if header is None:
+                fatal.append((path, f"{label} is empty"))
+                return []
+            header = [h.strip() for h in header]
+            missing = [c for c in columns if c not in header]
+            if missing:
+                fatal.append((
+                    path,
+                    f"{label} lacks column(s) {missing} (header {header}; "
+                    "expected tab-separated "
+                    f"{' '.join(columns)})",
+                ))
+                return []
+            rows = []
+            for line_no, values in enumerate(reader, start=2):
+                if not values or not any(v.strip() for v in values):
+                    continue
+                if len(values) != len(header):
+                    rows.append((line_no, None, values))
+                    continue
+                row = {h: v.strip() for h, v in zip(header, values)}
+                rows.append((line_no, row, values))
+            return rows
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        fatal.append((path, f"{label} is unreadable ({e})"))
+        return []
+
+
+def _read_meta(folder, fatal, problems):
+    """Map each relative filename of meta.csv to its row."""
+    path = os.path.join(folder, "meta.csv")
+    meta = {}
+    for line_no, row, values in _read_tsv(path, META_COLUMNS, fatal,
+                                          "meta.csv"):
+        where = f"meta.csv line {line_no}"
+        if row is None:
+            problems.append((
+                values[0] if values else where,
+                f"{where} has {len(values)} fields, expected "
+                f"{len(META_COLUMNS)}",
+            ))
+            continue
+        name = row["filename"]
+        if name in meta:
+            problems.append((name, f"{where} repeats this filename"))
+            continue
+        meta[name] = row
+    return meta
+
+
+def _check_row(name, row, meta_row, where):
+    """Return why a fold row is unusable, or None."""
+    if meta_row is None:
+        return f"{where}: not listed in meta.csv"
+    scene = row["scene_label"]
+    if scene not in SCENES:
+        return f"{where}: unknown scene label {scene!r}"
+    if meta_row["scene_label"] != scene:
+        return (f"{where}: scene label {scene!r} differs from meta.csv "
+                f"({meta_row['scene_label']!r})")
+    parts = parse_stem(os.path.splitext(os.path.basename(name))[0])
+    if parts is None:
+        return (f"{where}: filename is not "
+                "<scene>-<city>-<location>-<segment>-<device>.wav")
+    if parts["scene"] != scene:
+        return f"{where}: filename scene {parts['scene']!r} != {scene!r}"
+    if meta_row["identifier"] != parts["identifier"]:
+        return (f"{where}: meta.csv identifier "
+                f"{meta_row['identifier']!r} != {parts['identifier']!r}")
+    if meta_row["source_label"] != parts["device"]:
+        return (f"{where}: meta.csv source_label "
+                f"{meta_row['source_label']!r} != {parts['device']!r}")
+    return None
+
+
+def _read_fold(folder, rel_path, meta, fatal, problems):
+    """Return the usable entries of a fold csv, keyed by filename."""
+    path = os.path.join(folder, rel_path)
+    label = os.path.basename(rel_path)
+    entries = {}
+    for line_no, row, values in _read_tsv(path, FOLD_COLUMNS, fatal, label):
+        where = f"{label} line {line_no}"
+        if row is None:
+            problems.append((
+                values[0] if values else where,
+                f"{where} has {len(values)} fields, expected "
+                f"{len(FOLD_COLUMNS)}",
+            ))
+            continue
+        name = row["filename"]
+        if name in entries:
+            problems.append((name, f"{where}: repeated filename"))
+            continue
+        reason = _check_row(name, row, meta.get(name), where)
+        if reason is not None:
+            problems.append((name, reason))
+            continue
+        parts = parse_stem(os.path.splitext(os.path.basename(name))[0])
+        entries[name] = {
+            "wav": os.path.join(folder, name),
+            "scene": row["scene_label"],
+            "device": parts["device"],
+            "city": parts["city"],
+            "identifier": parts["identifier"],
+        }
+    return entries
+
+
+def _check_audio(entry, expected_sample_rate, check_audio):
+    """Fill ``entry["duration"]``; return why the audio is unusable."""
+    path = entry["wav"]
+    try:
+        info = audio_info(path)
+    except AudioFileError as e:
+        return e.reason
+    if expected_sample_rate is not None and (
+        info.sample_rate != expected_sample_rate
+    ):
+        return (f"sample rate {info.sample_rate} Hz, expected "
+                f"{expected_sample_rate} Hz")
+    if info.channels != 1:
+        return f"{info.channels} channels, expected mono"
+    if check_audio == "full":
+        try:
+            load_audio(path, sample_rate=expected_sample_rate, strict=True)
+        except AudioFileError as e:
+            return e.reason
+    entry["duration"] = round(info.duration, 6)
+    return None
+
+
+def split_by_location(entries, valid_locations_fraction, seed):
+    """Choose the recording locations (identifiers) held out for validation.
+
+    Every scene that has at least two locations gets one of them in the
+    validation set (so validation covers every scene whenever that leaves
+    training at least one location of the scene); more locations are then
+    drawn until about ``valid_locations_fraction`` of all of them are held
+    out. With few locations per scene the coverage rule can therefore
+    exceed the fraction. A fraction of 0 gives an empty validation set.
+
+    Arguments
+    ---------
+    entries : dict
+        Manifest entries (``identifier`` and ``scene`` keys are used).
+    valid_locations_fraction : float
+        Target share of locations in validation, in [0, 1).
+    seed : int
+        Seed of the draw; the result depends only on it and the entries.
+
+    Returns
+    -------
+    set of str
+        Identifiers for validation.
+
+    Example
+    -------
+    >>> entries = {
+    ...     f"{s}{i}": {"identifier": f"city-{s}{i}", "scene": s}
+    ...     for s in ("bus", "park") for i in range(5)
+    ... }
+    >>> held = split_by_location(entries, 0.1, seed=1)
+    >>> sorted({entries[k]["scene"] for k in entries
+    ...         if entries[k]["identifier"] in held})
+    ['bus', 'park']
+    >>> len(held)
+    2
+    """
+    if not 0 <= valid_locations_fraction < 1:
+        raise ValueError("valid_locations_fraction must be in [0, 1)")
+    scenes_of = {}
+    for entry in entries.values():
+        scenes_of.setdefault(entry["identifier"], set()).add(entry["scene"])
+    identifiers = sorted(scenes_of)
+    if valid_locations_fraction == 0 or len(identifiers) < 2:
+        return set()
+    target = max(1, round(valid_locations_fraction * len(identifiers)))
+    rng = random.Random(seed)
+    # Train locations left per scene; a pick may not empty any scene.
+    left = {}
+    for ident in identifiers:
+        for scene in scenes_of[ident]:
+            left[scene] = left.get(scene, 0) + 1
+
+    def can_take(ident):
+        return all(left[s] > 1 for s in scenes_of[ident])
+
+    held = set()
+
+    def take(ident):
+        held.add(ident)
+        for s in scenes_of[ident]:
+            left[s] -= 1
+
+    scenes = sorted(left)
+    rng.shuffle(scenes)
+    for scene in scenes:
+        covered = any(scene in scenes_of[i] for i in held)
+        if covered:
+            continue
+        options = [i for i in identifiers
+                   if scene in scenes_of[i] and i not in held
+                   and can_take(i)]
+        if options:
+            take(rng.choice(options))
+    pool = [i for i in identifiers if i not in held]
+    rng.shuffle(pool)
+    for ident in pool:
+        if len(held) >= target:
+            break
+        if can_take(ident):
+            take(ident)
+    return held
+
+
+def _write_json(path, data):
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(data, f, indent=2)
+    os.replace(tmp, path)
+
+
+def _fingerprint(folder):
+    # Size and mtime of the csv files: a regenerated or edited dataset
+    # invalidates the manifests, at the cost of three stat calls.
+    stamp = {}
+    for rel in ("meta.csv", TRAIN_CSV, EVALUATE_CSV):
+        try:
+            st = os.stat(os.path.join(folder, rel))
+            stamp[rel] = [st.st_size, st.st_mtime_ns]
+        except OSError:
+            stamp[rel] = None
+    return stamp
+
+
+def _manifest_paths(save_folder):
+    return {s: os.path.join(save_folder, f"{s}.json") for s in SPLITS}
+
+
+def prepare_dcase2020(
+    data_folder,
+    save_folder,
+    valid_locations_fraction=0.1,
+    seed=1234,
+    expected_sample_rate=44100,
+    skip_bad_files=False,
+    check_audio="header",
+):
+    """Write train/valid/test JSON manifests for DCASE2020 Task 1A.
+
+    Entries are keyed by file stem, e.g. ``airport-barcelona-0-0-a``::
+
+        {"wav": "/abs/.../audio/airport-barcelona-0-0-a.wav",
+         "duration": 10.0, "scene": "airport", "device": "a",
+         "city": "barcelona", "identifier": "barcelona-0"}
+
+    ``test`` is ``fold1_evaluate.csv``; ``fold1_train.csv`` is split into
+    ``train`` and ``valid`` by recording location (see
+    :func:`split_by_location`), never by clip. The options are stored in
+    ``prepare_dcase2020_options.json``; calling again with the same
+    options (and unchanged csv files) keeps the existing manifests.
+
+    Arguments
+    ---------
+    data_folder : str
+        ``TAU-urban-acoustic-scenes-2020-mobile-development`` or its parent.
+    save_folder : str
+        Where the manifests go (created if needed).
+    valid_locations_fraction : float
+        Share of the training locations held out for validation.
+    seed : int
+        Seed of the validation draw.
+    expected_sample_rate : int or None
+        Required sample rate; None accepts any.
+    skip_bad_files : bool
+        Skip unusable files with a warning each, instead of raising.
+    check_audio : str
+        ``"header"`` reads each file's header; ``"full"`` also decodes
+        every file (slow, catches truncated or corrupt data).
+
+    Returns
+    -------
+    dict
+        Paths of the ``train``, ``valid`` and ``test`` manifests.
+
+    Raises
+    ------
+    DatasetError
+        Listing every problem found (csv files or columns missing, and,
+        unless ``skip_bad_files``, every unusable file and why).
+
+    Example
+    -------
+    >>> import json, tempfile
+    >>> from speechbrain_relevance.data.synthetic_dcase import (
+    ...     generate_synthetic_dcase)
+    >>> data = generate_synthetic_dcase(
+    ...     tempfile.mkdtemp(), n_cities=2, n_segments_per_location=1,
+    ...     duration=0.2, scenes=("park",), devices=("a",))
+    >>> paths = prepare_dcase2020(data, tempfile.mkdtemp(), seed=3)
+    >>> test = json.load(open(paths["test"]))
+    >>> sorted(next(iter(test.values())))
+    ['city', 'device', 'duration', 'identifier', 'scene', 'wav']
+    """
+    if check_audio not in CHECK_AUDIO_MODES:
+        raise ValueError(
+            f"check_audio must be one of {CHECK_AUDIO_MODES}, got "
+            f"{check_audio!r}"
+        )
+    if not 0 <= valid_locations_fraction < 1:
+        raise ValueError("valid_locations_fraction must be in [0, 1)")
+    folder = find_dataset_folder(data_folder)
+    save_folder = os.path.abspath(save_folder)
+    paths = _manifest_paths(save_folder)
+    options = {
+        "data_folder": folder,
+        "valid_locations_fraction": float(valid_locations_fraction),
+        "seed": int(seed),
+        "expected_sample_rate": expected_sample_rate,
+        "skip_bad_files": bool(skip_bad_files),
+        "check_audio": check_audio,
+        "csv_fingerprint": _fingerprint(folder),
+    }
+    options_path = os.path.join(save_folder, OPTIONS_FILENAME)
+    if _same_options(options_path, options) and all(
+        os.path.isfile(p) for p in paths.values()
+    ):
+        logger.info("DCASE2020 manifests in %s are up to date, skipping "
+                    "preparation", save_folder)
+        return paths
+
+    fatal, problems = [], []
+    meta = _read_meta(folder, fatal, problems)
+    folds = {
+        "train": _read_fold(folder, TRAIN_CSV, meta, fatal, problems),
+        "test": _read_fold(folder, EVALUATE_CSV, meta, fatal, problems),
+    }
+    if fatal:
+        # Without the csv structure nothing below is meaningful; report it
+        # together with any row problems already found.
+        raise DatasetError(fatal + problems)
+    overlap = sorted(set(folds["train"]) & set(folds["test"]))
+    for name in overlap:
+        problems.append((name, "listed in both fold1_train.csv and "
+                               "fold1_evaluate.csv"))
+        del folds["train"][name], folds["test"][name]
+
+    logger.info("Checking %d audio files (%s)", len(folds["train"])
+                + len(folds["test"]), check_audio)
+    for entries in folds.values():
+        for name in sorted(entries):
+            reason = _check_audio(entries[name], expected_sample_rate,
+                                  check_audio)
+            if reason is not None:
+                problems.append((entries[name]["wav"], reason))
+                del entries[name]
+
+    if problems:
+        if not skip_bad_files:
+            raise DatasetError(problems)
+        for path, reason in problems:
+            logger.warning("Skipping %s: %s", path, reason)
+        logger.warning("Skipped %d unusable file(s) of the DCASE2020 set",
+                       len(problems))
+    if not folds["train"]:
+        raise DatasetError(
+            [(os.path.join(folder, TRAIN_CSV), "no usable training clips")]
+        )
+
+    train = _key_by_stem(folds["train"])
+    test = _key_by_stem(folds["test"])
+    held = split_by_location(train, valid_locations_fraction, seed)
+    valid = {k: v for k, v in train.items() if v["identifier"] in held}
+    train = {k: v for k, v in train.items() if v["identifier"] not in held}
+    if valid_locations_fraction > 0 and not valid:
+        logger.warning("Too few recording locations for a validation split;"
+                       " valid.json is empty")
+
+    os.makedirs(save_folder, exist_ok=True)
+    # Drop the stale options first: an interrupted rewrite must not be
+    # taken for an up-to-date one.
+    if os.path.isfile(options_path):
+        os.remove(options_path)
+    for split, data in zip(SPLITS, (train, valid, test)):
+        _write_json(paths[split], data)
+        logger.info("Wrote %s (%d clips, %d locations)", paths[split],
+                    len(data), len({e["identifier"] for e in data.values()}))
+    _write_json(options_path, options)
+    return paths
+
+
+def _same_options(path, options):
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f) == options
+    except (OSError, ValueError):
+        return False
+
+
+def _key_by_stem(entries):
+    keyed = {}
+    for name in sorted(entries):
+        entry = entries[name]
+        stem = os.path.splitext(os.path.basename(name))[0]
+        keyed[stem] = {
+            "wav": entry["wav"],
+            "duration": entry["duration"],
+            "scene": entry["scene"],
+            "device": entry["device"],
+            "city": entry["city"],
+            "identifier": entry["identifier"],
+        }
+    return keyed
+
+
+def main(argv=None):
+    """Command line for :func:`prepare_dcase2020`.
+
+    Arguments
+    ---------
+    argv : list of str, optional
+        Arguments (``sys.argv[1:]`` when None).
+
+    Returns
+    -------
+    dict
+        Paths of the written manifests.
+    """
+    parser = argparse.ArgumentParser(
+        description="Write SpeechBrain manifests for DCASE2020 Task 1A."
+    )
+    parser.add_argument("data_folder",
+                        help="TAU-urban-acoustic-scenes-2020-mobile-"
+                             "development or its parent")
+    parser.add_argument("save_folder", help="where the manifests go")
+    parser.add_argument("--valid-locations-fraction", type=float,
+                        default=0.1)
+    parser.add_argument("--seed", type=int, default=1234)
+    parser.add_argument("--expected-sample-rate", type=int, default=44100,
+                        help="0 accepts any sample rate")
+    parser.add_argument("--skip-bad-files", action="store_true")
+    parser.add_argument("--check-audio", choices=CHECK_AUDIO_MODES,
+                        default="header")
+    args = parser.parse_args(argv)
+    return prepare_dcase2020(
+        args.data_folder,
+        args.save_folder,
+        valid_locations_fraction=args.valid_locations_fraction,
+        seed=args.seed,
+        expected_sample_rate=args.expected_sample_rate or None,
+        skip_bad_files=args.skip_bad_files,
+        check_audio=args.check_audio,
+    )
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    try:
+        main()
+    except DatasetError as err:
+        logger.error("%s", err)
+        sys.exit(1)

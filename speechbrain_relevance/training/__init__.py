@@ -1,0 +1,27 @@
+"""Training components: LR schedules, metrics and DDP helpers."""
+
+from speechbrain_relevance.training.distributed import (
+    SyncBatchNormControl,
+    resolve_sync_batchnorm,
+    wrap_modules_for_ddp,
+)
+from speechbrain_relevance.training.metrics import (
+    DCASE2020_ABBREVIATIONS,
+    ClassificationReport,
+)
+from speechbrain_relevance.training.schedulers import (
+    EpochLRScheduler,
+    StepDecayScheduler,
+    WarmRestartsScheduler,
+)
+
+__all__ = [
+    "DCASE2020_ABBREVIATIONS",
+    "ClassificationReport",
+    "EpochLRScheduler",
+    "StepDecayScheduler",
+    "SyncBatchNormControl",
+    "WarmRestartsScheduler",
+    "resolve_sync_batchnorm",
+    "wrap_modules_for_ddp",
+]

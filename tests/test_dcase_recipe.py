@@ -1,0 +1,270 @@
+"""End-to-end tests of the DCASE2020 recipe on a tiny synthetic dataset.
+
+Every hparams file trains (``--debug``) through the real data preparation;
+data-parallel training with 2 gloo processes on CPU; kill -9 mid-run and
+resume; every yaml key is used.
+"""
+
+import glob
+import importlib.util
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from speechbrain_relevance.data import synthetic_dcase
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RECIPE = os.path.join(ROOT, "recipes", "DCASE2020")
+HPARAMS = sorted(glob.glob(os.path.join(RECIPE, "hparams", "*.yaml")))
+SHARED_SOURCES = [
+    os.path.join(RECIPE, "train.py"),
+    os.path.join(ROOT, "speechbrain_relevance", "training", "brain.py"),
+    os.path.join(ROOT, "speechbrain_relevance", "training", "distributed.py"),
+]
+SMALL = [
+    "--fcn_width=0.0625",
+    "--batch_size=4",
+    "--num_workers=0",
+    "--crop_frames=24",
+    "--device=cpu",
+]
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    root = tmp_path_factory.mktemp("dcase")
+    return str(
+        synthetic_dcase.generate_synthetic_dcase(
+            root=str(root),
+            n_cities=2,
+            n_locations_per_city=2,
+            n_segments_per_location=1,
+            duration=1.0,
+            seed=0,
+        )
+    )
+
+
+def load_train_module():
+    spec = importlib.util.spec_from_file_location(
+        "dcase_train", os.path.join(RECIPE, "train.py")
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_all_paper_hparams_files_exist():
+    names = {os.path.basename(p)[:-5] for p in HPARAMS}
+    assert names == {
+        "mel_baseline",
+        "sincnet",
+        "cosgauss",
+        "relevance_1head",
+        "relevance_2head",
+        "relevance_3head",
+        "relevance_4head",
+    }
+
+
+@pytest.mark.parametrize(
+    "hparams", HPARAMS, ids=[os.path.basename(p) for p in HPARAMS]
+)
+def test_every_yaml_key_is_used(hparams):
+    text = open(hparams, encoding="utf-8").read()
+    sources = "".join(open(p, encoding="utf-8").read() for p in SHARED_SOURCES)
+    keys = re.findall(r"^([A-Za-z_][A-Za-z0-9_]*):", text, flags=re.M)
+    unused = []
+    for key in keys:
+        if key.startswith("__"):
+            continue  # executed while loading (e.g. __set_seed)
+        in_yaml = f"<{key}>" in text
+        in_code = re.search(
+            rf"""(\["{key}"\]|\.{key}\b|"{key}")""", sources
+        )
+        if not (in_yaml or in_code):
+            unused.append(key)
+    assert not unused, f"{os.path.basename(hparams)}: unused keys {unused}"
+
+
+@pytest.mark.parametrize(
+    "hparams", HPARAMS, ids=[os.path.basename(p) for p in HPARAMS]
+)
+def test_recipe_debug_run(hparams, dataset, tmp_path):
+    train = load_train_module()
+    out = tmp_path / "run"
+    brain = train.main(
+        [
+            hparams,
+            f"--data_folder={dataset}",
+            f"--output_folder={out}",
+            "--debug",
+            *SMALL,
+        ]
+    )
+    results = json.load(open(out / "test_results.json"))
+    test_manifest = json.load(open(out / "manifests" / "test.json"))
+    # --debug evaluates a few batches only; the report covers those.
+    assert 0 < results["n"] <= len(test_manifest)
+    assert 0.0 <= results["accuracy"] <= 1.0
+    assert (out / "test_results.md").read_text().count("|") > 20
+    log = (out / "train_log.txt").read_text()
+    assert "epoch: 1" in log and "epoch: 2" in log
+    assert brain.last_summary["accuracy"] == results["accuracy"]
+
+
+@pytest.mark.parametrize(
+    "override",
+    [
+        ["--split=interleaved"],
+        ["--relevance_arch=conv", "--context=3"],
+        ["--skip_add=False", "--aligned_specaug=False"],
+        ["--n_heads=80"],
+        ["--frontend_mode=conv", "--frontend_padding=valid"],
+    ],
+    ids=["even-odd", "conv-arch", "no-skip-nonaligned", "80heads", "convmode"],
+)
+def test_table3_ablations_by_override(override, dataset, tmp_path):
+    train = load_train_module()
+    out = tmp_path / "run"
+    args = [
+        os.path.join(RECIPE, "hparams", "relevance_2head.yaml"),
+        f"--data_folder={dataset}",
+        f"--output_folder={out}",
+        "--debug",
+        "--debug_batches=1",
+        *SMALL,
+        *override,
+    ]
+    if "--frontend_mode=conv" in override:
+        # The time-domain reference path is heavy: one clip per batch.
+        args[args.index("--batch_size=4")] = "--batch_size=1"
+    brain = train.main(args)
+    assert (out / "test_results.json").exists()
+    if "--n_heads=80" in override:
+        assert len(brain.hparams.relevance.heads) == 80
+
+
+def test_two_stage_training_freezes_loaded_filterbank(dataset, tmp_path):
+    train = load_train_module()
+    first = tmp_path / "stage1"
+    train.main(
+        [
+            os.path.join(RECIPE, "hparams", "cosgauss.yaml"),
+            f"--data_folder={dataset}",
+            f"--output_folder={first}",
+            "--debug",
+            "--debug_batches=1",
+            *SMALL,
+        ]
+    )
+    import torch
+
+    ckpt = glob.glob(str(first / "save" / "CKPT+*" / "compute_features.ckpt"))
+    saved = torch.load(ckpt[0], weights_only=True)["theta"]
+    second = tmp_path / "stage2"
+    brain = train.main(
+        [
+            os.path.join(RECIPE, "hparams", "relevance_2head.yaml"),
+            f"--data_folder={dataset}",
+            f"--output_folder={second}",
+            f"--pretrained_filterbank={first}",
+            "--debug",
+            "--debug_batches=1",
+            *SMALL,
+        ]
+    )
+    theta = brain.hparams.compute_features.theta
+    assert not theta.requires_grad
+    assert torch.equal(theta.detach(), saved)
+
+
+def run_cmd(args, out_dir, **kw):
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
+    return subprocess.Popen(
+        args,
+        cwd=RECIPE,
+        env=env,
+        stdout=open(os.path.join(out_dir, "stdout.txt"), "ab"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        **kw,
+    )
+
+
+def test_ddp_two_processes_gloo_cpu(dataset, tmp_path):
+    out = tmp_path / "ddp"
+    out.mkdir()
+    torchrun = os.path.join(os.path.dirname(sys.executable), "torchrun")
+    proc = run_cmd(
+        [
+            torchrun,
+            "--standalone",
+            "--nproc_per_node=2",
+            "train.py",
+            "hparams/relevance_2head.yaml",
+            "--distributed_backend=gloo",
+            f"--data_folder={dataset}",
+            f"--output_folder={out}",
+            "--number_of_epochs=1",
+            *SMALL,
+        ],
+        str(out),
+    )
+    assert proc.wait(timeout=600) == 0, (out / "stdout.txt").read_text()[-3000:]
+    results = json.load(open(out / "test_results.json"))
+    test_manifest = json.load(open(out / "manifests" / "test.json"))
+    # Both processes' halves are gathered, duplicates from padding removed.
+    assert results["n"] == len(test_manifest)
+    # One process saved the checkpoint.
+    assert len(glob.glob(str(out / "save" / "CKPT+*"))) == 1
+
+
+def test_resume_after_kill(dataset, tmp_path):
+    out = tmp_path / "resume"
+    out.mkdir()
+    cmd = [
+        sys.executable,
+        "train.py",
+        "hparams/relevance_2head.yaml",
+        f"--data_folder={dataset}",
+        f"--output_folder={out}",
+        "--number_of_epochs=3",
+        *SMALL,
+        "--batch_size=2",
+    ]
+    proc = run_cmd(cmd, str(out))
+    deadline = time.time() + 400
+    log = out / "train_log.txt"
+    # Kill -9 as soon as epoch 1 is checkpointed, i.e. during epoch 2.
+    while time.time() < deadline:
+        if log.exists() and "epoch: 1" in log.read_text():
+            if glob.glob(str(out / "save" / "CKPT+*" / "CKPTDONE*")) or (
+                glob.glob(str(out / "save" / "CKPT+*"))
+            ):
+                break
+        if proc.poll() is not None:
+            pytest.fail("training ended before it could be killed")
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    first_log = log.read_text()
+    assert "epoch: 2" not in first_log
+    proc = run_cmd(cmd, str(out))
+    assert proc.wait(timeout=600) == 0, (out / "stdout.txt").read_text()[-3000:]
+    lines = log.read_text().splitlines()
+    epochs = [ln.split(",")[0] for ln in lines if ln.startswith("epoch:")]
+    # Nothing logged before the kill is lost, no epoch is repeated.
+    assert log.read_text().startswith(first_log)
+    assert epochs == ["epoch: 1", "epoch: 2", "epoch: 3"]
+    # The warm-restart schedule continued: epoch 2 ends half-way through
+    # its period (lr 0.05), epoch 3 at a restart (lr 0.1).
+    assert "epoch: 2, lr: 5.00e-02" in lines[1]
+    assert "epoch: 3, lr: 1.00e-01" in lines[2]
+    assert (out / "test_results.json").exists()
