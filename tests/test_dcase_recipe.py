@@ -159,8 +159,7 @@ def test_two_stage_training_freezes_loaded_filterbank(dataset, tmp_path):
             os.path.join(RECIPE, "hparams", "cosgauss.yaml"),
             f"--data_folder={dataset}",
             f"--output_folder={first}",
-            "--debug",
-            "--debug_batches=1",
+            "--number_of_epochs=1",
             *SMALL,
         ]
     )
@@ -236,7 +235,7 @@ def test_resume_after_kill(dataset, tmp_path):
         f"--data_folder={dataset}",
         f"--output_folder={out}",
         "--number_of_epochs=3",
-        *SMALL,
+        *[a for a in SMALL if not a.startswith("--batch_size")],
         "--batch_size=2",
     ]
     proc = run_cmd(cmd, str(out))

@@ -157,6 +157,8 @@ def prepare_manifests(hparams):
 def main(argv):
     """Prepare data, train, evaluate on the test split."""
     hparams_file, run_opts, overrides = sb.parse_arguments(argv)
+    # Under torchrun: join the process group before anything collective.
+    sb.utils.distributed.ddp_init_group(run_opts)
     with open(hparams_file, encoding="utf-8") as fin:
         hparams = load_hyperpyyaml(fin, overrides)
 
