@@ -28,7 +28,14 @@ setup(
         "numpy",
     ],
     extras_require={
-        "dev": ["pytest>=7", "ruff>=0.4", "yamllint>=1.30"],
+        "dev": [
+            "pytest>=7",
+            "ruff>=0.4",
+            "yamllint>=1.30",
+            "onnx>=1.16",
+            "onnxscript>=0.2",
+            "onnxruntime>=1.18",
+        ],
         "plots": ["matplotlib>=3.5"],
     },
 )

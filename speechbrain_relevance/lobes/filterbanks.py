@@ -68,7 +68,9 @@ class LearnableFilterbank(nn.Module):
     kernel_size : int
         Kernel length in samples, at most ``win_length``.
     mode : str
-        ``"spectral"`` (Parseval, default) or ``"conv"`` (time domain).
+        ``"spectral"`` (Parseval with FFTs, default), ``"dft"`` (the same
+        with a real DFT basis and matrix products only: exports to ONNX
+        and TorchScript, slower) or ``"conv"`` (time domain).
     padding : str
         Convolution padding in conv mode: ``"valid"`` (the reference) or
         ``"full"``. Spectral mode always computes the full convolution.
@@ -102,8 +104,10 @@ class LearnableFilterbank(nn.Module):
                 f"(win_length={win_length}): the reference's valid "
                 "convolution would have no output."
             )
-        if mode not in ("spectral", "conv"):
-            raise ValueError(f"mode must be 'spectral' or 'conv', got {mode!r}")
+        if mode not in ("spectral", "dft", "conv"):
+            raise ValueError(
+                f"mode must be 'spectral', 'dft' or 'conv', got {mode!r}"
+            )
         if padding not in ("valid", "full"):
             raise ValueError(
                 f"padding must be 'valid' or 'full', got {padding!r}"
@@ -120,6 +124,18 @@ class LearnableFilterbank(nn.Module):
         self.log_eps = log_eps
         self.freeze = freeze
         self.n_fft = fb.spectral_fft_size(win_length, kernel_size)
+        # Constant tensors are buffers, built once: exporters (ONNX) cannot
+        # translate window functions, and the forward pass need not redo
+        # them. Non-persistent: not in checkpoints.
+        self.register_buffer(
+            "_window", fb.frame_window(win_length), persistent=False
+        )
+        if mode == "dft":
+            # Not in the state dict: checkpoints stay interchangeable
+            # between modes.
+            cos, sin = fb.real_dft_basis(win_length, self.n_fft)
+            self.register_buffer("_dft_cos", cos, persistent=False)
+            self.register_buffer("_dft_sin", sin, persistent=False)
 
     def _unsorted_filters(self):
         """Return ``(nu, kernels)`` in parameter order (subclasses)."""
@@ -197,13 +213,23 @@ class LearnableFilterbank(nn.Module):
                 frames = fb.frame_signal(
                     wavs, self.win_length, self.hop_length, apply_window=False
                 )
-                window = fb.frame_window(self.win_length, wavs.device)
                 energy = fb.spectral_band_energy(
-                    frames, kernels, self.n_fft, window=window
+                    frames, kernels, self.n_fft, window=self._window
+                )
+            elif self.mode == "dft":
+                frames = self._window * fb.frame_signal(
+                    wavs,
+                    self.win_length,
+                    self.hop_length,
+                    apply_window=False,
+                    gather=True,
+                )
+                energy = fb.dft_band_energy(
+                    frames, kernels, self._dft_cos, self._dft_sin, self.n_fft
                 )
             else:
-                frames = fb.frame_signal(
-                    wavs, self.win_length, self.hop_length
+                frames = self._window * fb.frame_signal(
+                    wavs, self.win_length, self.hop_length, apply_window=False
                 )
                 energy = fb.conv_band_energy(frames, kernels, self.padding)
             n_valid = self.win_length - self.kernel_size + 1
@@ -259,7 +285,7 @@ class CosGaussFilterbank(LearnableFilterbank):
         Gaussian width in periods (10 as the authors' code; 2 gives the
         paper's equation 1).
     mode : str
-        ``"spectral"`` or ``"conv"``.
+        ``"spectral"``, ``"dft"`` (exportable) or ``"conv"``.
     padding : str
         ``"valid"`` or ``"full"`` (conv mode).
     log_eps : float
@@ -359,7 +385,7 @@ class SincFilterbank(LearnableFilterbank):
     min_band_hz : float
         Smallest band width in Hz.
     mode : str
-        ``"spectral"`` or ``"conv"``.
+        ``"spectral"``, ``"dft"`` (exportable) or ``"conv"``.
     padding : str
         ``"valid"`` or ``"full"`` (conv mode).
     log_eps : float
@@ -411,6 +437,9 @@ class SincFilterbank(LearnableFilterbank):
                 f"Need 0 <= f_min < f_max <= Nyquist ({nyquist} Hz), got "
                 f"f_min={f_min}, f_max={f_max}"
             )
+        self.register_buffer(
+            "_taper", fb.frame_window(kernel_size), persistent=False
+        )
         self.min_low_hz = float(min_low_hz)
         self.min_band_hz = float(min_band_hz)
         edges = fb.mel_to_hz(
@@ -450,7 +479,7 @@ class SincFilterbank(LearnableFilterbank):
         # A low cut-off pushed past Nyquist would leave an empty band.
         low = torch.minimum(low, high - self.min_band_hz)
         kernels = fb.sinc_kernels(
-            low / nyquist, high / nyquist, self.kernel_size
+            low / nyquist, high / nyquist, self.kernel_size, self._taper
         )
         return (low + high) / (2 * nyquist), kernels
 
