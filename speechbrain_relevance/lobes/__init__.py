@@ -8,6 +8,7 @@ from speechbrain_relevance.lobes.filterbanks import (
     LearnableFilterbank,
     SincFilterbank,
 )
+from speechbrain_relevance.lobes.frontend import RelevanceFrontEnd
 from speechbrain_relevance.lobes.functional import valid_deltas
 from speechbrain_relevance.lobes.relevance import (
     MultiHeadRelevance,
@@ -19,6 +20,7 @@ __all__ = [
     "CosGaussFilterbank",
     "LearnableFilterbank",
     "MultiHeadRelevance",
+    "RelevanceFrontEnd",
     "RelevanceHead",
     "SincFilterbank",
     "minmax_scale",
