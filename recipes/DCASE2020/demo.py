@@ -98,6 +98,33 @@ def run_system(name, data_folder, out_dir, args):
     return results
 
 
+def write_figures(args, test):
+    """Paper figures and tables for the demo's runs; returns a note."""
+    runs = {n: os.path.join(args.output, n) for n in args.systems}
+    main_run = runs.get("relevance_2head")
+    if main_run is None:
+        return ""
+    # A device-a airport clip of the test split, like the paper's Figure 3.
+    clips = sorted(
+        e["wav"] for e in test.values()
+        if e["device"] == "a" and e["scene"] == "airport"
+    ) or sorted(e["wav"] for e in test.values())
+    out = os.path.join(args.output, "analysis")
+    cmd = [
+        sys.executable, "-m", "speechbrain_relevance.analysis", main_run,
+        "--out", out, "--audio", clips[0],
+    ]
+    others = [p for n, p in runs.items() if p != main_run]
+    if others:
+        cmd += ["--compare", *others]
+    print("\n== analysis figures and tables")
+    subprocess.run(cmd, cwd=ROOT, check=True)
+    return (
+        f"\n\nFigures and tables (paper Figures 2 and 3, Table 1 format, "
+        f"parameter counts): {out}\n"
+    )
+
+
 def main(argv=None):
     """Generate data, train both systems, compare with chance."""
     args = parse_args(argv)
@@ -155,11 +182,13 @@ def main(argv=None):
         f"| majority class of this test split | {100 * majority:.1f}% | | |"
     )
     table = "\n".join(lines)
+    figures = write_figures(args, test)
     summary = (
         f"Synthetic DCASE2020 layout, {len(test)} test clips of "
         f"{args.duration:g} s, {args.epochs} epochs, FCN width "
         f"{args.fcn_width}; total {((time.time() - start) / 60):.1f} min.\n\n"
         + table
+        + figures
     )
     print("\n" + summary)
     os.makedirs(args.output, exist_ok=True)

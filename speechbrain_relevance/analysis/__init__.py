@@ -1,0 +1,251 @@
+r"""Analysis of trained models: the paper's figures and tables.
+
+* :func:`load_trained` rebuilds the front-end, the relevance lobe (if any)
+  and the classifier of a recipe run folder or an exported model folder.
+* :mod:`speechbrain_relevance.analysis.figures`: Figure 2 (centre
+  frequencies of the learnt filterbanks against mel, and the filters'
+  frequency responses) and Figure 3 (mel spectrogram, learnt
+  representation, relevance masks and final representation of a clip).
+* :mod:`speechbrain_relevance.analysis.tables`: class-wise and per-device
+  accuracy tables (Table 1 style) from the runs' ``test_results.json``,
+  and the parameter counts of the complexity analysis.
+
+Command line (see ``python -m speechbrain_relevance.analysis --help``)::
+
+    python -m speechbrain_relevance.analysis <run_or_model_folder> \
+        --out <dir> [--audio clip.wav ...] [--sinc <sincnet_run>] \
+        [--compare <other_run> ...]
+
+Authors
+ * speechbrain-relevance developers
+"""
+
+import dataclasses
+import os
+import re
+from typing import Any, Optional
+
+import torch
+
+#: Module names looked up in the yaml, and the ``<name>.ckpt`` files.
+MODULE_NAMES = ("compute_features", "relevance", "classifier")
+
+# Training-only entries of a recipe's resolved yaml whose construction has
+# side effects (global seeding, folders and log files under the original
+# output folder, which may no longer exist): replaced by None on loading.
+_TRAINING_ONLY = ("__set_seed", "checkpointer", "train_logger")
+
+_TOP_LEVEL_KEY = re.compile(r"^([A-Za-z_][\w.-]*)\s*:(.*)$", re.MULTILINE)
+
+
+@dataclasses.dataclass
+class TrainedModel:
+    """The modules of a trained model and what describes them.
+
+    Unpacks like a tuple into its first five fields::
+
+        frontend, relevance, classifier, labels, sample_rate = model
+
+    Arguments
+    ---------
+    compute_features : torch.nn.Module
+        Front-end, waveforms ``[batch, time]`` to ``[batch, frames,
+        bands]``.
+    relevance : torch.nn.Module or None
+        Multi-head relevance lobe, None for models without one.
+    classifier : torch.nn.Module or None
+        Classifier (None if the yaml has none).
+    labels : list of str or None
+        Class names in output order.
+    sample_rate : int or None
+        Sample rate the model expects, in Hz.
+    name : str
+        Display name (the yaml's ``system_name``, else the folder name).
+    folder : str
+        The folder the model was loaded from.
+    checkpoint_dir : str
+        The folder the ``<module>.ckpt`` files were read from.
+    hparams : dict
+        The loaded hyperparameters.
+    """
+
+    compute_features: Any
+    relevance: Optional[Any]
+    classifier: Optional[Any]
+    labels: Optional[list]
+    sample_rate: Optional[int]
+    name: str = ""
+    folder: str = ""
+    checkpoint_dir: str = ""
+    hparams: dict = dataclasses.field(default_factory=dict, repr=False)
+
+    def __iter__(self):
+        """Yield front-end, relevance, classifier, labels, sample rate."""
+        yield self.compute_features
+        yield self.relevance
+        yield self.classifier
+        yield self.labels
+        yield self.sample_rate
+
+    @property
+    def abbreviations(self):
+        """Label -> table column name, from the yaml (may be empty)."""
+        return dict(self.hparams.get("abbreviations") or {})
+
+
+def find_checkpoint_dir(folder, max_key="acc"):
+    """Return the folder holding a model's ``<module>.ckpt`` files.
+
+    Arguments
+    ---------
+    folder : str
+        A model folder (``<module>.ckpt`` files next to its yaml), a
+        ``CKPT+...`` folder, or a recipe run folder (the best checkpoint of
+        ``<folder>/save`` by ``max_key`` is used, else the most recent).
+    max_key : str
+        Checkpoint meta key to maximise.
+
+    Returns
+    -------
+    str
+        Path of the folder with the ``.ckpt`` files.
+
+    Example
+    -------
+    >>> find_checkpoint_dir("/nonexistent")
+    Traceback (most recent call last):
+    ...
+    FileNotFoundError: No model checkpoint found in /nonexistent ...
+    """
+    if any(
+        os.path.isfile(os.path.join(folder, f"{name}.ckpt"))
+        for name in MODULE_NAMES
+    ):
+        return folder
+    save = os.path.join(folder, "save")
+    if os.path.isdir(save):
+        from speechbrain.utils.checkpoints import Checkpointer
+
+        ckpter = Checkpointer(save)
+        # A checkpoint saved without the meta key (e.g. an interrupted
+        # run) cannot be ranked: fall back to the most recent one.
+        ckpt = ckpter.find_checkpoint(max_key=max_key)
+        if ckpt is None:
+            ckpt = ckpter.find_checkpoint()
+        if ckpt is not None:
+            return str(ckpt.path)
+    raise FileNotFoundError(
+        f"No model checkpoint found in {folder} (expected <module>.ckpt "
+        "files there, or a recipe's save/CKPT+... folders)"
+    )
+
+
+def _overrides_for(yaml_text, folder):
+    """Return overrides that load a saved yaml without side effects."""
+    overrides = {}
+    for key, value in _TOP_LEVEL_KEY.findall(yaml_text):
+        if key in _TRAINING_ONLY:
+            overrides[key] = None
+        elif value.strip().startswith("!PLACEHOLDER"):
+            # Placeholders of a saved model are paths to its own files
+            # (e.g. where the checkpoints are); the folder itself is the
+            # only sensible value.
+            overrides[key] = folder
+    return overrides
+
+
+def load_trained(folder, checkpoint=None, device="cpu", max_key="acc"):
+    """Load the trained modules of a run folder or an exported model folder.
+
+    The folder's ``hyperparams.yaml`` is loaded with hyperpyyaml (a
+    recipe's resolved copy or an inference yaml); training-only entries
+    (seeding, checkpointer, train logger) are skipped and placeholders are
+    set to the folder. Each of ``compute_features``, ``relevance`` and
+    ``classifier`` found in the yaml then gets its parameters from
+    ``<name>.ckpt`` (``torch.load(..., weights_only=True)``). For a run
+    folder the best checkpoint by ``max_key`` is used. As in the recipes,
+    a relevance lobe defined in the yaml but absent from its ``modules``
+    is not part of the model. The caller's random number generator state
+    is left untouched.
+
+    Arguments
+    ---------
+    folder : str
+        Recipe output folder or exported model folder.
+    checkpoint : str, optional
+        Folder with the ``.ckpt`` files, overriding the search.
+    device : str or torch.device
+        Device to put the modules on.
+    max_key : str
+        Checkpoint meta key that ranks a run's checkpoints.
+
+    Returns
+    -------
+    TrainedModel
+        The modules in eval mode, labels, sample rate, name; unpacks into
+        ``(compute_features, relevance, classifier, labels, sample_rate)``.
+
+    Example
+    -------
+    >>> load_trained("/nonexistent")
+    Traceback (most recent call last):
+    ...
+    FileNotFoundError: No hyperparams.yaml in /nonexistent
+    """
+    from hyperpyyaml import load_hyperpyyaml
+
+    folder = os.path.abspath(folder)
+    yaml_path = os.path.join(folder, "hyperparams.yaml")
+    if not os.path.isfile(yaml_path):
+        raise FileNotFoundError(f"No hyperparams.yaml in {folder}")
+    ckpt_dir = checkpoint or find_checkpoint_dir(folder, max_key=max_key)
+    with open(yaml_path, encoding="utf-8") as f:
+        text = f.read()
+    # Building the modules draws random initial weights; keep the caller's
+    # RNG stream as it was (the weights are overwritten anyway).
+    with torch.random.fork_rng(devices=[]):
+        hparams = load_hyperpyyaml(text, _overrides_for(text, folder))
+
+    if "compute_features" not in hparams:
+        raise KeyError(f"{yaml_path} defines no compute_features")
+    modules = hparams.get("modules") or {}
+    found = {}
+    for name in MODULE_NAMES:
+        module = modules.get(name, hparams.get(name))
+        if name == "relevance" and modules and name not in modules:
+            module = None
+        found[name] = module
+    for name, module in found.items():
+        if module is None:
+            continue
+        path = os.path.join(ckpt_dir, f"{name}.ckpt")
+        if os.path.isfile(path):
+            state = torch.load(path, map_location="cpu", weights_only=True)
+            module.load_state_dict(state)
+        elif module.state_dict():
+            raise FileNotFoundError(f"Missing {name}.ckpt in {ckpt_dir}")
+        module.to(device).eval()
+
+    sample_rate = hparams.get("sample_rate")
+    if sample_rate is None:
+        sample_rate = getattr(found["compute_features"], "sample_rate", None)
+    labels = hparams.get("labels")
+    return TrainedModel(
+        compute_features=found["compute_features"],
+        relevance=found["relevance"],
+        classifier=found["classifier"],
+        labels=list(labels) if labels is not None else None,
+        sample_rate=int(sample_rate) if sample_rate is not None else None,
+        name=str(hparams.get("system_name") or os.path.basename(folder)),
+        folder=folder,
+        checkpoint_dir=str(ckpt_dir),
+        hparams=hparams,
+    )
+
+
+__all__ = [
+    "MODULE_NAMES",
+    "TrainedModel",
+    "find_checkpoint_dir",
+    "load_trained",
+]
