@@ -58,6 +58,7 @@ class SceneBrain(RelevanceBrain):
                 freq_mask_max=self.hparams.freq_mask_max,
                 time_mask_max=self.hparams.time_mask_max,
                 aligned=self.hparams.aligned_specaug,
+                freq_positions=self.hparams.specaug_freq_positions,
             )
             xs = random_crop(xs, n_frames=self.hparams.crop_frames)
         x = torch.cat(xs, dim=2)
