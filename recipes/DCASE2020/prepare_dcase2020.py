@@ -46,40 +46,16 @@ import os
 import random
 import sys
 
-# The recipe runs as a script from its own folder; the package may not be
-# installed in every environment that calls it.
-try:
-    from speechbrain_relevance.data.audio import (
-        AudioFileError,
-        audio_info,
-        load_audio,
-    )
-except ImportError:  # pragma: no cover - only without the package
-    sys.path.insert(
-        0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
-                        "..")
-    )
-    from speechbrain_relevance.data.audio import (
-        AudioFileError,
-        audio_info,
-        load_audio,
-    )
+from speechbrain_relevance.data.audio import (
+    AudioFileError,
+    audio_info,
+    load_audio,
+)
+from speechbrain_relevance.data.layouts import DCASE_DIRNAME as DATASET_DIRNAME
+from speechbrain_relevance.data.layouts import DCASE_SCENES as SCENES
 
 logger = logging.getLogger(__name__)
 
-DATASET_DIRNAME = "TAU-urban-acoustic-scenes-2020-mobile-development"
-SCENES = (
-    "airport",
-    "bus",
-    "metro",
-    "metro_station",
-    "park",
-    "public_square",
-    "shopping_mall",
-    "street_pedestrian",
-    "street_traffic",
-    "tram",
-)
 META_COLUMNS = ("filename", "scene_label", "identifier", "source_label")
 FOLD_COLUMNS = ("filename", "scene_label")
 TRAIN_CSV = os.path.join("evaluation_setup", "fold1_train.csv")

@@ -60,21 +60,18 @@ import sys
 import numpy as np
 import soundfile as sf
 
+from speechbrain_relevance.data.layouts import (
+    DCASE_DEVICES,
+    DCASE_DIRNAME,
+    DCASE_EVAL_ONLY_DEVICES,
+    DCASE_REFERENCE_DEVICE,
+    DCASE_SCENES,
+)
+
 logger = logging.getLogger(__name__)
 
-DATASET_DIRNAME = "TAU-urban-acoustic-scenes-2020-mobile-development"
-SCENES = (
-    "airport",
-    "bus",
-    "metro",
-    "metro_station",
-    "park",
-    "public_square",
-    "shopping_mall",
-    "street_pedestrian",
-    "street_traffic",
-    "tram",
-)
+DATASET_DIRNAME = DCASE_DIRNAME
+SCENES = DCASE_SCENES
 CITIES = (
     "amsterdam",
     "barcelona",
@@ -89,9 +86,9 @@ CITIES = (
     "stockholm",
     "vienna",
 )
-DEVICES = ("a", "b", "c", "s1", "s2", "s3", "s4", "s5", "s6")
-REFERENCE_DEVICE = "a"
-EVAL_ONLY_DEVICES = ("s4", "s5", "s6")
+DEVICES = DCASE_DEVICES
+REFERENCE_DEVICE = DCASE_REFERENCE_DEVICE
+EVAL_ONLY_DEVICES = DCASE_EVAL_ONLY_DEVICES
 SAMPLE_RATE = 44100
 OPTIONS_FILENAME = "synthetic_dcase_options.json"
 
