@@ -9,11 +9,12 @@ Authors
 """
 
 import dataclasses
+import functools
 import os
 
 import soundfile as sf
 import torch
-import torchaudio.functional as AF
+import torchaudio
 
 
 class AudioFileError(RuntimeError):
@@ -164,8 +165,18 @@ def load_audio(path, sample_rate=None, mono=True, strict=False):
     if mono:
         wav = wav.mean(dim=0)
     if sample_rate is not None and sr != sample_rate:
-        wav = AF.resample(wav, sr, sample_rate)
+        wav = _resampler(sr, sample_rate)(wav)
     return wav
+
+
+@functools.lru_cache(maxsize=16)
+def _resampler(orig_freq, new_freq):
+    """Return a cached resampler (building its kernel costs more than using it).
+
+    Datasets such as UrbanSound8k mix a handful of rates, so a few cached
+    kernels serve every file.
+    """
+    return torchaudio.transforms.Resample(orig_freq, new_freq)
 
 
 def fit_length(wav, n_samples, mode="pad"):

@@ -1,0 +1,752 @@
+"""Ready-to-use classifiers from exported model folders.
+
+A model folder (written by :mod:`speechbrain_relevance.export`, laid out
+like a HuggingFace SpeechBrain model) holds::
+
+    hyperparams.yaml        front-end, relevance (if any), classifier,
+                            labels, sample rate, audio policy, pretrainer
+    compute_features.ckpt   one state dict per module
+    relevance.ckpt
+    classifier.ckpt
+    label_encoder.txt       SpeechBrain CategoricalEncoder format
+    README.md               model card
+
+:class:`RelevanceClassifier` loads such a folder, from a local path or a
+hub id, with ``RelevanceClassifier.from_hparams(source=...)`` and
+classifies audio files or batches of waveforms; it also returns the
+learned representation, the relevance masks and the weighted, scaled
+representation the classifier reads (the paper's Figure 3).
+
+Loading is independent of the current directory: the exported
+``hyperparams.yaml`` names no file paths. The :class:`ModelFolderPretrainer`
+it declares finds every file next to ``hyperparams.yaml`` in the
+``source`` given to ``from_hparams`` (a relative ``source`` is taken
+relative to the current directory at the time of the call, as any path
+would be). Checkpoints are read with ``torch.load(..., weights_only=True)``
+stated explicitly, so that no environment variable
+(``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD``) can turn on arbitrary unpickling.
+Loading ``hyperparams.yaml`` itself still runs the Python objects it
+names: only load models from sources you trust.
+
+Authors
+ * speechbrain-relevance developers
+"""
+
+import os
+import pathlib
+from typing import NamedTuple, Optional
+
+import torch
+import torch.nn.functional as F
+from speechbrain.dataio.encoder import CategoricalEncoder
+from speechbrain.inference.interfaces import Pretrained
+from speechbrain.utils.fetching import FetchFrom, FetchSource, guess_source
+from speechbrain.utils.parameter_transfer import Pretrainer
+
+from speechbrain_relevance.data.audio import (
+    fit_length,
+    load_audio,
+    peak_normalize,
+)
+from speechbrain_relevance.lobes.functional import valid_deltas
+from speechbrain_relevance.lobes.relevance import frame_mask, minmax_scale
+from speechbrain_relevance.models import (
+    aggregate_patch_posteriors,
+    split_into_patches,
+)
+
+#: How the classifier reads the per-head representation.
+CLASSIFIER_INPUTS = ("deltas", "sequence")
+
+#: Files a model folder must hold besides the module checkpoints.
+HPARAMS_FILE = "hyperparams.yaml"
+LABEL_ENCODER_FILE = "label_encoder.txt"
+
+
+def load_module_weights(module, path):
+    """Load a module's state dict from ``path`` without arbitrary unpickling.
+
+    The pretrainer's load hook for every ``torch.nn.Module``.
+    ``weights_only=True`` is passed explicitly: SpeechBrain's own hook
+    leaves it to torch's default, which the environment variable
+    ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD`` can switch off. The load is
+    strict, so a checkpoint of another architecture fails loudly.
+
+    Arguments
+    ---------
+    module : torch.nn.Module
+        The module to load into.
+    path : str or pathlib.Path
+        A ``torch.save``-d state dict.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "lin.ckpt")
+    >>> torch.save(torch.nn.Linear(2, 1).state_dict(), path)
+    >>> load_module_weights(torch.nn.Linear(2, 1), path)
+    >>> load_module_weights(torch.nn.Linear(3, 1), path)
+    Traceback (most recent call last):
+    ...
+    RuntimeError: .../lin.ckpt does not fit Linear: ...
+    """
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"Checkpoint {path} not found")
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(state, dict):
+        raise RuntimeError(
+            f"{path} holds a {type(state).__name__}, not a state dict"
+        )
+    try:
+        module.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        raise RuntimeError(
+            f"{path} does not fit {type(module).__name__}: {e}"
+        ) from e
+
+
+def load_label_encoder(encoder, path):
+    """Load a ``CategoricalEncoder`` from ``path``, failing if it cannot.
+
+    SpeechBrain's default hook (``load_if_possible``) returns quietly when
+    the file is missing or corrupt, which would leave an empty encoder.
+
+    Arguments
+    ---------
+    encoder : speechbrain.dataio.encoder.CategoricalEncoder
+        The encoder to fill.
+    path : str or pathlib.Path
+        A file written by ``CategoricalEncoder.save``.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "label_encoder.txt")
+    >>> enc = CategoricalEncoder()
+    >>> enc.update_from_iterable(["park", "bus"])
+    >>> enc.save(path)
+    >>> loaded = CategoricalEncoder()
+    >>> load_label_encoder(loaded, path)
+    >>> loaded.ind2lab
+    {0: 'park', 1: 'bus'}
+    """
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"Label encoder {path} not found")
+    try:
+        encoder.load(path)
+    except (ValueError, SyntaxError) as e:
+        raise ValueError(f"{path} is not a label encoder file: {e}") from e
+
+
+class ModelFolderPretrainer(Pretrainer):
+    """Pretrainer that loads every file from the model folder, safely.
+
+    Differences from SpeechBrain's ``Pretrainer``:
+
+    * ``filenames`` maps loadables whose file is not ``<key>.ckpt`` (the
+      label encoder's ``label_encoder.txt``) to their name in the same
+      ``default_source`` as the checkpoints, so that the hyperparameters
+      name no path (a bare relative path would be resolved against the
+      current directory, an absolute one breaks when the folder moves).
+    * For a local source, missing files are reported together, naming the
+      folder, before anything is loaded (SpeechBrain links missing local
+      files without complaint, and its label-encoder hook ignores a
+      missing file).
+    * ``torch.nn.Module`` loadables are loaded with
+      :func:`load_module_weights` (``weights_only=True``, strict) and
+      ``CategoricalEncoder`` loadables with :func:`load_label_encoder`,
+      unless ``custom_hooks`` says otherwise.
+
+    Arguments
+    ---------
+    collect_in : str, optional
+        Folder to collect links or copies in (see ``Pretrainer``).
+    loadables : dict, optional
+        Key to object to load into.
+    paths : dict, optional
+        Key to explicit path; overrides the default source.
+    custom_hooks : dict, optional
+        Key to load function ``(obj, path)``.
+    conditions : dict, optional
+        Key to condition (see ``Pretrainer``).
+    filenames : dict, optional
+        Key to file name inside the default source, for files not named
+        ``<key>.ckpt``.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> model = torch.nn.Linear(2, 1)
+    >>> torch.save(model.state_dict(), os.path.join(folder, "model.ckpt"))
+    >>> pretrainer = ModelFolderPretrainer(
+    ...     loadables={"model": torch.nn.Linear(2, 1), "other": model}
+    ... )
+    >>> pretrainer.collect_files(default_source=folder)
+    Traceback (most recent call last):
+    ...
+    FileNotFoundError: Model folder ... lacks other.ckpt (for 'other')...
+    """
+
+    def __init__(
+        self,
+        collect_in=None,
+        loadables=None,
+        paths=None,
+        custom_hooks=None,
+        conditions=None,
+        filenames=None,
+    ):
+        super().__init__(
+            collect_in=collect_in,
+            loadables=loadables,
+            paths=paths,
+            custom_hooks=custom_hooks,
+            conditions=conditions,
+        )
+        self.filenames = dict(filenames or {})
+
+    def expected_files(self):
+        """Return the file name each loadable is read from.
+
+        Returns
+        -------
+        dict
+            Loadable key to file name (without folder), for the loadables
+            that come from the default source.
+        """
+        return {
+            name: self.filenames.get(name, f"{name}.ckpt")
+            for name in self.loadables
+            if self.is_loadable(name) and name not in self.paths
+        }
+
+    def collect_files(self, default_source=None, **kwargs):
+        """Locate (and link or download) every loadable's file.
+
+        Arguments
+        ---------
+        default_source : str or pathlib.Path or FetchSource, optional
+            The model folder or hub id, given by ``from_hparams``.
+        **kwargs : dict
+            ``local_strategy`` and ``fetch_config``, passed on.
+
+        Returns
+        -------
+        dict
+            Loadable key to local path.
+        """
+        if default_source is not None:
+            expected = self.expected_files()
+            folder = _local_folder(default_source)
+            if folder is not None:
+                _check_model_folder(folder, expected)
+            for name, filename in expected.items():
+                if name in self.filenames:
+                    self.paths[name] = _join_source(default_source, filename)
+        return super().collect_files(default_source=default_source, **kwargs)
+
+    def load_collected(self):
+        """Load every collected file with a safe hook."""
+        for name, obj in self.loadables.items():
+            if name in self.custom_hooks:
+                continue
+            if isinstance(obj, torch.nn.Module):
+                self.custom_hooks[name] = load_module_weights
+            elif isinstance(obj, CategoricalEncoder):
+                self.custom_hooks[name] = load_label_encoder
+        super().load_collected()
+
+
+def _local_folder(source):
+    """Return ``source`` as an absolute local folder, or None if remote."""
+    fetch_from, path = guess_source(
+        str(source) if isinstance(source, pathlib.Path) else source
+    )
+    if fetch_from != FetchFrom.LOCAL:
+        return None
+    return os.path.abspath(path)
+
+
+def _join_source(source, filename):
+    """Return the path of ``filename`` inside a folder or hub source."""
+    if isinstance(source, FetchSource):
+        return FetchSource(source.FetchFrom, f"{source.path}/{filename}")
+    folder = _local_folder(source)
+    if folder is not None:
+        # Absolute now, so that nothing later depends on the current
+        # directory.
+        return os.path.join(folder, filename)
+    return f"{str(source).rstrip('/')}/{filename}"
+
+
+def _check_model_folder(folder, expected):
+    """Raise one clear error listing the files missing from ``folder``."""
+    missing = [
+        f"{filename} (for {name!r})"
+        for name, filename in expected.items()
+        if not os.path.isfile(os.path.join(folder, filename))
+    ]
+    if missing:
+        raise FileNotFoundError(
+            f"Model folder {folder} lacks {', '.join(missing)}. A model "
+            f"folder holds {HPARAMS_FILE}, one <module>.ckpt per module of "
+            f"its pretrainer and {LABEL_ENCODER_FILE}; re-export it with "
+            "python -m speechbrain_relevance.export <run> <folder>."
+        )
+
+
+class Representation(NamedTuple):
+    """What the model computes before the classifier, for a batch.
+
+    Arguments
+    ---------
+    features : torch.Tensor
+        ``[batch, frames, bands]`` front-end output (the learned
+        representation, e.g. Cos-Gauss log band energies).
+    masks : torch.Tensor or None
+        ``[batch, frames, bands]`` relevance weights in (0, 1); None for
+        models without relevance weighting.
+    weighted : torch.Tensor
+        ``[batch, frames, bands]`` the classifier's input representation:
+        weighted (with the skip-add) and min-max scaled per head, or, for
+        models without relevance, the min-max scaled features.
+    lengths : torch.Tensor
+        ``[batch]`` relative lengths (1.0 for the longest example).
+    """
+
+    features: torch.Tensor
+    masks: Optional[torch.Tensor]
+    weighted: torch.Tensor
+    lengths: torch.Tensor
+
+
+class RelevanceClassifier(Pretrained):
+    """Classify audio with a front-end + relevance + classifier model.
+
+    The counterpart of the recipes' ``RelevanceBrain`` at inference time:
+    front-end (``compute_features``), multi-head relevance weighting and
+    per-head min-max scaling (``relevance``; without it the features are
+    min-max scaled as a whole), then the classifier, reading the heads as
+    the ``classifier_input`` hyperparameter says:
+
+    * ``deltas`` (DCASE2020 FCN): ``[x, delta, delta-delta]`` of each
+      head in valid mode, heads concatenated along the bands.
+    * ``sequence`` (UrbanSound8k CNN-LSTM): the heads concatenated along
+      the bands, ``[batch, frames, bands]`` with relative lengths; with
+      ``patch_frames`` set, cut into patches whose posteriors are combined
+      per clip (``patch_aggregation``), as in the recipe's evaluation.
+
+    Audio policy, as in training: waveforms are peak-normalised per clip
+    (``x / (max|x| + 1e-4)``), then, with ``clip_duration`` set (the
+    UrbanSound8k recipe's fixed clip length), zero-padded or cropped to
+    it; otherwise clips shorter than ``min_duration`` seconds are
+    zero-padded to it, so that the classifier has enough frames to run.
+    DCASE models are not padded to their 10 s training length: the FCN
+    averages over time and silence it never saw in training would only
+    dilute short clips. Files of any sample rate and channel count are
+    resampled and downmixed by :meth:`load_audio`.
+
+    Hyperparameters: ``sample_rate``, ``labels``, ``classifier_input``,
+    optional ``min_duration``, ``clip_duration``, ``patch_frames``,
+    ``patch_hop``, ``patch_aggregation`` and ``label_encoder`` (loaded
+    from ``label_encoder.txt``; built from ``labels`` if absent).
+    Modules: ``compute_features``, ``classifier``, optional
+    ``relevance``.
+
+    Load an exported model folder, or the same folder shared on the
+    HuggingFace hub, with ``from_hparams``::
+
+        clf = RelevanceClassifier.from_hparams(source="path/or/hub-id")
+        out_prob, score, index, text_lab = clf.classify_file("clip.wav")
+
+    Arguments
+    ---------
+    *args : tuple
+        See ``speechbrain.inference.interfaces.Pretrained``.
+    **kwargs : dict
+        See ``speechbrain.inference.interfaces.Pretrained``.
+
+    Example
+    -------
+    >>> from speechbrain.lobes.features import Fbank
+    >>> from speechbrain_relevance.models import FCN
+    >>> clf = RelevanceClassifier(
+    ...     modules={
+    ...         "compute_features": Fbank(sample_rate=16000, n_mels=16),
+    ...         "classifier": FCN(n_classes=2, width=0.0625),
+    ...     },
+    ...     hparams={
+    ...         "sample_rate": 16000,
+    ...         "labels": ["park", "bus"],
+    ...         "classifier_input": "deltas",
+    ...         "min_duration": 0.5,
+    ...     },
+    ...     run_opts={"device": "cpu"},
+    ... )
+    >>> out_prob, score, index, text_lab = clf.classify_batch(
+    ...     torch.randn(3, 4000)
+    ... )
+    >>> out_prob.shape, score.shape, index.shape, len(text_lab)
+    (torch.Size([3, 2]), torch.Size([3]), torch.Size([3]), 3)
+    >>> rep = clf.representation_batch(torch.randn(1, 16000))
+    >>> rep.features.shape, rep.masks, rep.weighted.shape
+    (torch.Size([1, 101, 16]), None, torch.Size([1, 101, 16]))
+    """
+
+    HPARAMS_NEEDED = ["sample_rate", "labels", "classifier_input"]
+    MODULES_NEEDED = ["compute_features", "classifier"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Pretrained checks the hparams but not the modules.
+        for name in self.MODULES_NEEDED:
+            if name not in self.mods:
+                raise ValueError(
+                    f"{type(self).__name__} needs a {name!r} module "
+                    f"(got {sorted(self.mods)})"
+                )
+        hp = self.hparams
+        if hp.classifier_input not in CLASSIFIER_INPUTS:
+            raise ValueError(
+                f"classifier_input must be one of {CLASSIFIER_INPUTS}, got "
+                f"{hp.classifier_input!r}"
+            )
+        self.labels = list(hp.labels)
+        self.sample_rate = int(hp.sample_rate)
+        self.clip_duration = getattr(hp, "clip_duration", None)
+        self.min_duration = getattr(hp, "min_duration", None) or 0.0
+        self.patch_frames = getattr(hp, "patch_frames", None)
+        self.patch_hop = getattr(hp, "patch_hop", None)
+        self.patch_aggregation = getattr(
+            hp, "patch_aggregation", "mean_log_prob"
+        )
+        self.label_encoder = self._make_label_encoder()
+
+    def _make_label_encoder(self):
+        """Return the loaded label encoder, checked against ``labels``."""
+        encoder = getattr(self.hparams, "label_encoder", None)
+        if encoder is None:
+            encoder = CategoricalEncoder()
+            encoder.update_from_iterable(self.labels)
+        decoded = [encoder.ind2lab.get(i) for i in range(len(encoder))]
+        if decoded != self.labels:
+            raise ValueError(
+                f"The label encoder's labels {decoded} differ from the "
+                f"hyperparameters' labels {self.labels}"
+            )
+        encoder.expect_len(len(self.labels))
+        return encoder
+
+    @classmethod
+    def from_hparams(cls, source, hparams_file=HPARAMS_FILE, **kwargs):
+        """Load a model folder (local path) or a hub model.
+
+        Arguments
+        ---------
+        source : str or pathlib.Path
+            An exported model folder, or a HuggingFace hub id of one.
+            A relative folder is relative to the current directory.
+        hparams_file : str
+            Name of the hyperparameters file in ``source``.
+        **kwargs : dict
+            Passed to ``Pretrained.from_hparams`` (``savedir``,
+            ``run_opts``, ``overrides``, ...).
+
+        Returns
+        -------
+        RelevanceClassifier
+            The loaded, frozen classifier in eval mode.
+        """
+        text = str(source)
+        # Hub ids are "<owner>/<name>"; anything else path-like is a
+        # folder, and a missing one should not be looked up on the hub.
+        looks_local = (
+            isinstance(source, pathlib.Path)
+            or text.startswith((".", "/", "~"))
+            or text.count("/") > 1
+            or os.path.exists(text)
+        )
+        if looks_local:
+            folder = os.path.abspath(os.path.expanduser(text))
+            if not os.path.isdir(folder):
+                raise FileNotFoundError(f"Model folder {folder} not found")
+            if not os.path.isfile(os.path.join(folder, hparams_file)):
+                raise FileNotFoundError(
+                    f"Model folder {folder} lacks {hparams_file}"
+                )
+            source = folder
+        return super().from_hparams(source, hparams_file=hparams_file, **kwargs)
+
+    def load_audio(self, path, savedir=None):
+        """Read a local audio file at the model's rate, mono.
+
+        Any sample rate is resampled and any channel count averaged; the
+        result is not normalised (the batch methods do that).
+
+        Arguments
+        ---------
+        path : str
+            Local audio file.
+        savedir : None
+            Unused; kept for the ``Pretrained`` signature.
+
+        Returns
+        -------
+        torch.Tensor
+            ``[time]`` waveform.
+
+        Raises
+        ------
+        speechbrain_relevance.data.audio.AudioFileError
+            If the file is missing, unreadable or empty (names the file).
+        """
+        del savedir
+        return load_audio(str(path), sample_rate=self.sample_rate, mono=True)
+
+    def prepare_batch(self, wavs, wav_lens=None, normalize=True):
+        """Apply the training audio policy to a batch of waveforms.
+
+        Each example's real samples are peak-normalised (``normalize``)
+        and padded or cropped to ``clip_duration``, or padded to at least
+        ``min_duration``; the batch is then padded again to its longest
+        example.
+
+        Arguments
+        ---------
+        wavs : torch.Tensor
+            ``[time]``, ``[batch, time]`` or ``[batch, time, channels]``
+            (channels are averaged) at ``sample_rate``.
+        wav_lens : torch.Tensor, optional
+            Relative lengths; None means all examples are full length.
+        normalize : bool
+            Peak-normalise each example; turn off only for waveforms
+            that already are.
+
+        Returns
+        -------
+        torch.Tensor
+            ``[batch, time]`` waveforms on the model's device.
+        torch.Tensor
+            ``[batch]`` relative lengths.
+        """
+        wavs = torch.as_tensor(wavs)
+        if wavs.dim() == 1:
+            wavs = wavs.unsqueeze(0)
+        if wavs.dim() == 3:
+            wavs = wavs.mean(dim=2)
+        if wavs.dim() != 2:
+            raise ValueError(
+                "wavs must be [time], [batch, time] or [batch, time, "
+                f"channels], got shape {tuple(wavs.shape)}"
+            )
+        wavs = wavs.float()
+        batch, n_samples = wavs.shape
+        if wav_lens is None:
+            wav_lens = torch.ones(batch)
+        wav_lens = torch.as_tensor(wav_lens, dtype=torch.float32).cpu()
+        if wav_lens.shape != (batch,):
+            raise ValueError(
+                f"wav_lens must have shape [{batch}], got "
+                f"{tuple(wav_lens.shape)}"
+            )
+        clips = []
+        for wav, rel in zip(wavs, wav_lens):
+            n = max(1, min(n_samples, int(round(float(rel) * n_samples))))
+            clips.append(self._fit_clip(wav[:n], normalize))
+        longest = max(c.shape[0] for c in clips)
+        out = torch.stack([fit_length(c, longest) for c in clips])
+        lens = torch.tensor([c.shape[0] / longest for c in clips])
+        return out.to(self.device), lens.to(self.device)
+
+    def _fit_clip(self, wav, normalize):
+        """Normalise and fit one clip's real samples to the audio policy."""
+        if normalize:
+            wav = peak_normalize(wav)
+        if self.clip_duration:
+            # The UrbanSound8k recipe pads or crops every clip to this.
+            return fit_length(
+                wav, int(round(self.clip_duration * self.sample_rate))
+            )
+        minimum = int(round(self.min_duration * self.sample_rate))
+        if wav.shape[0] < minimum:
+            return fit_length(wav, minimum)
+        return wav
+
+    def _represent(self, wavs, lens):
+        """Front-end, relevance and scaling of a prepared batch."""
+        feats = self.mods.compute_features(wavs)
+        if "relevance" in self.mods:
+            weighted, masks = self.mods.relevance(
+                feats, lens, return_masks=True
+            )
+        else:
+            batch, n_frames = feats.shape[:2]
+            mask = frame_mask(lens, n_frames, batch, feats.device)
+            weighted, masks = minmax_scale(feats, mask), None
+        return Representation(feats, masks, weighted, lens)
+
+    def _heads(self, weighted):
+        """Split ``[batch, frames, bands]`` into the per-head tensors."""
+        if "relevance" not in self.mods:
+            return [weighted]
+        return [
+            weighted.index_select(2, torch.tensor(idx, device=weighted.device))
+            for idx in self.mods.relevance.head_bands()
+        ]
+
+    def _log_posteriors(self, rep):
+        """Classifier log-posteriors ``[batch, n_classes]``."""
+        heads = self._heads(rep.weighted)
+        if self.hparams.classifier_input == "deltas":
+            x = torch.cat([valid_deltas(h) for h in heads], dim=2)
+            return F.log_softmax(self.mods.classifier(x), dim=-1)
+        x = torch.cat(heads, dim=2)
+        if not self.patch_frames:
+            return F.log_softmax(self.mods.classifier(x, rep.lengths), dim=-1)
+        patches, owner, plens = _cut_patches(
+            x, rep.lengths, self.patch_frames, self.patch_hop
+        )
+        logits = self.mods.classifier(patches, plens)
+        _, scores = aggregate_patch_posteriors(
+            logits, owner, method=self.patch_aggregation
+        )
+        return scores
+
+    @torch.no_grad()
+    def representation_batch(self, wavs, wav_lens=None, normalize=True):
+        """Compute the learned representation of a batch (Figure 3).
+
+        Arguments
+        ---------
+        wavs : torch.Tensor
+            ``[batch, time]`` waveforms at ``sample_rate`` (see
+            :meth:`prepare_batch`).
+        wav_lens : torch.Tensor, optional
+            Relative lengths.
+        normalize : bool
+            Peak-normalise each example first (as in training).
+
+        Returns
+        -------
+        Representation
+            Front-end output, relevance masks (or None), the weighted and
+            scaled representation, and relative lengths.
+        """
+        wavs, lens = self.prepare_batch(wavs, wav_lens, normalize)
+        return self._represent(wavs, lens)
+
+    def representation_file(self, path):
+        """Compute the learned representation of an audio file.
+
+        Arguments
+        ---------
+        path : str
+            Audio file of any sample rate and channel count.
+
+        Returns
+        -------
+        Representation
+            With a batch dimension of 1.
+        """
+        return self.representation_batch(self.load_audio(path).unsqueeze(0))
+
+    def encode_batch(self, wavs, wav_lens=None, normalize=True):
+        """Return the representation the classifier reads.
+
+        Arguments
+        ---------
+        wavs : torch.Tensor
+            ``[batch, time]`` waveforms at ``sample_rate``.
+        wav_lens : torch.Tensor, optional
+            Relative lengths.
+        normalize : bool
+            Peak-normalise each example first (as in training).
+
+        Returns
+        -------
+        torch.Tensor
+            ``[batch, frames, bands]`` weighted, scaled representation.
+        """
+        return self.representation_batch(wavs, wav_lens, normalize).weighted
+
+    @torch.no_grad()
+    def classify_batch(self, wavs, wav_lens=None, normalize=True):
+        """Classify a batch of waveforms.
+
+        Arguments
+        ---------
+        wavs : torch.Tensor
+            ``[batch, time]`` (or ``[batch, time, channels]``) waveforms
+            at ``sample_rate``.
+        wav_lens : torch.Tensor, optional
+            Relative lengths (the longest is 1.0); padding is ignored.
+        normalize : bool
+            Peak-normalise each example first (as in training).
+
+        Returns
+        -------
+        out_prob : torch.Tensor
+            ``[batch, n_classes]`` log-posteriors.
+        score : torch.Tensor
+            ``[batch]`` log-posterior of the best class.
+        index : torch.Tensor
+            ``[batch]`` index of the best class.
+        text_lab : list of str
+            The best classes' labels.
+        """
+        rep = self._represent(*self.prepare_batch(wavs, wav_lens, normalize))
+        out_prob = self._log_posteriors(rep)
+        score, index = torch.max(out_prob, dim=-1)
+        text_lab = self.label_encoder.decode_torch(index)
+        return out_prob, score, index, text_lab
+
+    def classify_file(self, path):
+        """Classify an audio file.
+
+        Arguments
+        ---------
+        path : str
+            Audio file of any sample rate and channel count.
+
+        Returns
+        -------
+        out_prob : torch.Tensor
+            ``[1, n_classes]`` log-posteriors.
+        score : torch.Tensor
+            ``[1]`` log-posterior of the best class.
+        index : torch.Tensor
+            ``[1]`` index of the best class.
+        text_lab : list of str
+            The best class's label.
+        """
+        return self.classify_batch(self.load_audio(path).unsqueeze(0))
+
+    def forward(self, wavs, wav_lens=None):
+        """Classify a batch (see :meth:`classify_batch`)."""
+        return self.classify_batch(wavs, wav_lens)
+
+
+def _cut_patches(x, lens, patch_frames, hop=None):
+    """Cut each clip's real frames into patches, as the USC recipe does.
+
+    Returns the ``[n_patches, patch_frames, bands]`` patches, the index of
+    each patch's clip and the patches' relative lengths.
+    """
+    hop = hop or patch_frames
+    batch, n_frames, _ = x.shape
+    patches, owner, plens = [], [], []
+    for b in range(batch):
+        n_real = max(1, min(n_frames, int(round(float(lens[b]) * n_frames))))
+        clip = split_into_patches(x[b, :n_real], patch_frames, hop)
+        patches.append(clip)
+        for i in range(clip.shape[0]):
+            owner.append(b)
+            plens.append(min(patch_frames, n_real - i * hop) / patch_frames)
+    return (
+        torch.cat(patches, dim=0),
+        torch.tensor(owner, device=x.device),
+        torch.tensor(plens, device=x.device, dtype=x.dtype),
+    )
