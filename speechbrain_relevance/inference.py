@@ -52,7 +52,7 @@ from speechbrain_relevance.lobes.functional import valid_deltas
 from speechbrain_relevance.lobes.relevance import frame_mask, minmax_scale
 from speechbrain_relevance.models import (
     aggregate_patch_posteriors,
-    split_into_patches,
+    cut_patches,
 )
 
 #: How the classifier reads the per-head representation.
@@ -606,7 +606,7 @@ class RelevanceClassifier(Pretrained):
         x = torch.cat(heads, dim=2)
         if not self.patch_frames:
             return F.log_softmax(self.mods.classifier(x, rep.lengths), dim=-1)
-        patches, owner, plens = _cut_patches(
+        patches, owner, plens = cut_patches(
             x, rep.lengths, self.patch_frames, self.patch_hop
         )
         logits = self.mods.classifier(patches, plens)
@@ -729,24 +729,3 @@ class RelevanceClassifier(Pretrained):
         return self.classify_batch(wavs, wav_lens)
 
 
-def _cut_patches(x, lens, patch_frames, hop=None):
-    """Cut each clip's real frames into patches, as the USC recipe does.
-
-    Returns the ``[n_patches, patch_frames, bands]`` patches, the index of
-    each patch's clip and the patches' relative lengths.
-    """
-    hop = hop or patch_frames
-    batch, n_frames, _ = x.shape
-    patches, owner, plens = [], [], []
-    for b in range(batch):
-        n_real = max(1, min(n_frames, int(round(float(lens[b]) * n_frames))))
-        clip = split_into_patches(x[b, :n_real], patch_frames, hop)
-        patches.append(clip)
-        for i in range(clip.shape[0]):
-            owner.append(b)
-            plens.append(min(patch_frames, n_real - i * hop) / patch_frames)
-    return (
-        torch.cat(patches, dim=0),
-        torch.tensor(owner, device=x.device),
-        torch.tensor(plens, device=x.device, dtype=x.dtype),
-    )

@@ -41,7 +41,7 @@ from speechbrain.utils.distributed import if_main_process, run_on_main
 from speechbrain_relevance.augment import mixup_loss
 from speechbrain_relevance.models import (
     aggregate_patch_posteriors,
-    split_into_patches,
+    cut_patches,
 )
 from speechbrain_relevance.training.brain import RelevanceBrain, load_frozen
 from speechbrain_relevance.training.metrics import ClassificationReport
@@ -114,66 +114,6 @@ def _as_list(folds):
     if isinstance(folds, (list, tuple)):
         return [int(f) if str(f).strip().isdigit() else f for f in folds]
     return [int(folds)] if str(folds).strip().isdigit() else [folds]
-
-
-def cut_patches(x, lens, patch_frames, hop=None):
-    """Cut every clip of a batch into patches of ``patch_frames`` frames.
-
-    Only each clip's real frames (by its relative length) are cut; a
-    remainder at the end becomes one more, zero-padded patch, whose
-    relative length tells the classifier where its real frames end.
-
-    Arguments
-    ---------
-    x : torch.Tensor
-        ``[batch, frames, bands]`` features.
-    lens : torch.Tensor or None
-        Relative lengths of the clips (None: all frames are real).
-    patch_frames : int
-        Frames per patch.
-    hop : int, optional
-        Frames between patch starts (default ``patch_frames``).
-
-    Returns
-    -------
-    torch.Tensor
-        ``[n_patches, patch_frames, bands]`` patches of all clips.
-    torch.Tensor
-        ``[n_patches]`` index of each patch's clip in the batch.
-    torch.Tensor
-        ``[n_patches]`` relative lengths of the patches.
-
-    Example
-    -------
-    >>> x = torch.randn(2, 401, 80)
-    >>> patches, owner, plens = cut_patches(x, torch.ones(2), 51)
-    >>> patches.shape, owner.tolist()
-    (torch.Size([16, 51, 80]), [0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1])
-    >>> round(float(plens[7]), 4)  # 401 - 7 * 51 = 44 real frames
-    0.8627
-    """
-    hop = patch_frames if hop is None else hop
-    batch, n_frames, _ = x.shape
-    if lens is None:
-        n_real = [n_frames] * batch
-    else:
-        n_real = [
-            max(1, min(n_frames, int(round(float(v) * n_frames))))
-            for v in lens
-        ]
-    patches, owner, plens = [], [], []
-    for b in range(batch):
-        p = split_into_patches(x[b, : n_real[b]], patch_frames, hop)
-        patches.append(p)
-        owner += [b] * p.shape[0]
-        for i in range(p.shape[0]):
-            real = min(patch_frames, n_real[b] - i * hop)
-            plens.append(real / patch_frames)
-    return (
-        torch.cat(patches, dim=0),
-        torch.tensor(owner, device=x.device),
-        torch.tensor(plens, device=x.device, dtype=x.dtype),
-    )
 
 
 class UrbanSoundBrain(RelevanceBrain):

@@ -6,6 +6,7 @@ Both return logits ``[batch, n_classes]``.
 from speechbrain_relevance.models.cnn_lstm import (
     CNNLSTM,
     aggregate_patch_posteriors,
+    cut_patches,
     split_into_patches,
 )
 from speechbrain_relevance.models.fcn import FCN, ChannelAttention
@@ -15,5 +16,6 @@ __all__ = [
     "FCN",
     "ChannelAttention",
     "aggregate_patch_posteriors",
+    "cut_patches",
     "split_into_patches",
 ]
