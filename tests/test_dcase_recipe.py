@@ -127,8 +127,16 @@ def test_recipe_debug_run(hparams, dataset, tmp_path):
         ["--skip_add=False", "--aligned_specaug=False"],
         ["--n_heads=80"],
         ["--frontend_mode=conv", "--frontend_padding=valid"],
+        ["--precision=bf16"],
     ],
-    ids=["even-odd", "conv-arch", "no-skip-nonaligned", "80heads", "convmode"],
+    ids=[
+        "even-odd",
+        "conv-arch",
+        "no-skip-nonaligned",
+        "80heads",
+        "convmode",
+        "bf16",
+    ],
 )
 def test_table3_ablations_by_override(override, dataset, tmp_path):
     train = load_train_module()
