@@ -200,10 +200,13 @@ def test_fbank_and_cosgauss_yaml_differ_only_in_compute_features():
     assert dumps[0] == dumps[1]
 
 
-def test_relevance_variant_builds_the_front_end():
+def test_relevance_variant_builds_the_front_end(tmp_path):
     with open(COSGAUSS_YAML, encoding="utf-8") as f:
         text = relevance_variant(f.read())
-    hparams = load_hyperpyyaml(text, {"data_folder": "unused"})
+    # Loading builds the checkpointer, which creates its folder.
+    hparams = load_hyperpyyaml(
+        text, {"data_folder": "unused", "output_folder": str(tmp_path)}
+    )
     front = hparams["compute_features"]
     assert type(front).__name__ == "RelevanceFrontEnd"
     assert front.relevance.n_heads == 2
