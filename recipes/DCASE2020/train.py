@@ -101,6 +101,13 @@ def dataio_prep(hparams, manifests):
             dynamic_items=[audio_pipeline, label_pipeline, group_pipeline],
             output_keys=["id", "sig", "label", "group"],
         )
+        if len(datasets[split]) == 0:
+            raise ValueError(
+                f"The {split} split is empty ({path}). With few recording "
+                "locations per scene no location-disjoint validation split "
+                "exists: use more data or change "
+                "--valid_locations_fraction."
+            )
     return datasets
 
 
