@@ -32,7 +32,7 @@ from speechbrain.utils.distributed import run_on_main
 from speechbrain_relevance.augment import random_crop, spec_augment
 from speechbrain_relevance.data.audio import load_audio, peak_normalize
 from speechbrain_relevance.lobes import valid_deltas
-from speechbrain_relevance.training.brain import RelevanceBrain, load_frozen
+from speechbrain_relevance.training.brain import RelevanceBrain, fit_and_test
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from prepare_dcase2020 import prepare_dcase2020  # noqa: E402
@@ -178,32 +178,7 @@ def main(argv):
     manifests = prepare_manifests(hparams)
     datasets = dataio_prep(hparams, manifests)
 
-    if hparams["pretrained_filterbank"]:
-        load_frozen(
-            hparams["compute_features"], hparams["pretrained_filterbank"]
-        )
-
-    brain = SceneBrain(
-        modules=hparams["modules"],
-        opt_class=hparams["opt_class"],
-        hparams=hparams,
-        run_opts=run_opts,
-        checkpointer=hparams["checkpointer"],
-    )
-    brain.fit(
-        brain.hparams.epoch_counter,
-        datasets["train"],
-        datasets["valid"],
-        train_loader_kwargs=hparams["train_dataloader_opts"],
-        valid_loader_kwargs=hparams["valid_dataloader_opts"],
-    )
-    brain.results_prefix = "test_results"
-    brain.evaluate(
-        datasets["test"],
-        max_key="acc",
-        test_loader_kwargs=hparams["valid_dataloader_opts"],
-    )
-    return brain
+    return fit_and_test(SceneBrain, hparams, run_opts, datasets)
 
 
 if __name__ == "__main__":

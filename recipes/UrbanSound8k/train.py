@@ -43,7 +43,7 @@ from speechbrain_relevance.models import (
     aggregate_patch_posteriors,
     cut_patches,
 )
-from speechbrain_relevance.training.brain import RelevanceBrain, load_frozen
+from speechbrain_relevance.training.brain import RelevanceBrain, fit_and_test
 from speechbrain_relevance.training.metrics import ClassificationReport
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -348,36 +348,11 @@ def main(argv):
     manifests = prepare_manifests(hparams)
     datasets = dataio_prep(hparams, manifests)
 
-    if hparams.get("pretrained_filterbank"):
-        load_frozen(
-            hparams["compute_features"], hparams["pretrained_filterbank"]
-        )
-
-    # RelevanceBrain writes its reports into hparams["output_folder"]; in
-    # this recipe that is the whole cross-validation experiment, and each
-    # fold's results belong in the fold's own folder.
-    brain_hparams = dict(hparams, output_folder=fold_folder)
-    brain = UrbanSoundBrain(
-        modules=hparams["modules"],
-        opt_class=hparams["opt_class"],
-        hparams=brain_hparams,
-        run_opts=run_opts,
-        checkpointer=hparams["checkpointer"],
+    # Each fold's reports belong in the fold's own folder, not in the
+    # cross-validation experiment's output folder.
+    return fit_and_test(
+        UrbanSoundBrain, hparams, run_opts, datasets, output_folder=fold_folder
     )
-    brain.fit(
-        brain.hparams.epoch_counter,
-        datasets["train"],
-        datasets["valid"],
-        train_loader_kwargs=hparams["train_dataloader_opts"],
-        valid_loader_kwargs=hparams["valid_dataloader_opts"],
-    )
-    brain.results_prefix = "test_results"
-    brain.evaluate(
-        datasets["test"],
-        max_key="acc",
-        test_loader_kwargs=hparams["valid_dataloader_opts"],
-    )
-    return brain
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
-"""Training components: LR schedules, metrics and DDP helpers."""
+"""Training components: LR schedules, metrics, checkpoints, DDP helpers."""
 
+from speechbrain_relevance.training.checkpoints import AtomicCheckpointer
 from speechbrain_relevance.training.distributed import (
     SyncBatchNormControl,
     resolve_sync_batchnorm,
@@ -16,6 +17,7 @@ from speechbrain_relevance.training.schedulers import (
 )
 
 __all__ = [
+    "AtomicCheckpointer",
     "DCASE2020_ABBREVIATIONS",
     "ClassificationReport",
     "EpochLRScheduler",

@@ -326,3 +326,60 @@ def load_frozen(module, path, key="compute_features"):
         module.freeze = True
     logger.info("Loaded and froze %s from %s", key, ckpt)
     return ckpt
+
+
+def fit_and_test(brain_class, hparams, run_opts, datasets, output_folder=None):
+    """Train on ``train``/``valid`` and test the best checkpoint.
+
+    The end of every recipe's ``train.py``: optionally load and freeze a
+    filterbank from an earlier run (``pretrained_filterbank``), build the
+    Brain, fit, then evaluate the checkpoint with the best validation
+    accuracy on ``test``, writing ``test_results.md``/``.json``.
+
+    Arguments
+    ---------
+    brain_class : type
+        A :class:`RelevanceBrain` subclass.
+    hparams : dict
+        Loaded hyperparameters (``modules``, ``opt_class``,
+        ``checkpointer``, ``epoch_counter``, loader options, ...).
+    run_opts : dict
+        SpeechBrain run options.
+    datasets : dict
+        ``train``, ``valid`` and ``test`` datasets.
+    output_folder : str, optional
+        Where the reports go, if not ``hparams["output_folder"]`` (e.g. a
+        cross-validation fold's folder).
+
+    Returns
+    -------
+    RelevanceBrain
+        The trained Brain.
+    """
+    if hparams.get("pretrained_filterbank"):
+        load_frozen(
+            hparams["compute_features"], hparams["pretrained_filterbank"]
+        )
+    if output_folder is not None:
+        hparams = dict(hparams, output_folder=output_folder)
+    brain = brain_class(
+        modules=hparams["modules"],
+        opt_class=hparams["opt_class"],
+        hparams=hparams,
+        run_opts=run_opts,
+        checkpointer=hparams["checkpointer"],
+    )
+    brain.fit(
+        brain.hparams.epoch_counter,
+        datasets["train"],
+        datasets["valid"],
+        train_loader_kwargs=hparams["train_dataloader_opts"],
+        valid_loader_kwargs=hparams["valid_dataloader_opts"],
+    )
+    brain.results_prefix = "test_results"
+    brain.evaluate(
+        datasets["test"],
+        max_key="acc",
+        test_loader_kwargs=hparams["valid_dataloader_opts"],
+    )
+    return brain
