@@ -224,8 +224,9 @@ def test_ddp_two_processes_gloo_cpu(dataset, tmp_path):
         ],
         str(out),
     )
+    code = proc.wait(timeout=600)
     log = (out / "stdout.txt").read_text()[-3000:]
-    assert proc.wait(timeout=600) == 0, log
+    assert code == 0, log
     results = json.load(open(out / "test_results.json"))
     test_manifest = json.load(open(out / "manifests" / "test.json"))
     # Both processes' halves are gathered, duplicates from padding removed.
