@@ -44,6 +44,8 @@ import speechbrain as sb
 import yaml
 from hyperpyyaml import resolve_references
 
+from speechbrain_relevance.training.metrics import confusion_markdown
+
 logger = logging.getLogger("crossval")
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -411,16 +413,13 @@ def to_markdown(agg, name="System", abbreviations=None):
         )
         + " |",
         "",
+    ]
+    lines += confusion_markdown(
+        cols,
+        agg["confusion_matrix"],
         "Confusion matrix summed over the folds (rows: true, columns: "
         "predicted)",
-        "",
-        "| | " + " | ".join(cols) + " |",
-        "|---|" + "---:|" * len(cols),
-    ]
-    lines += [
-        f"| {c} | " + " | ".join(str(v) for v in row) + " |"
-        for c, row in zip(cols, agg["confusion_matrix"])
-    ]
+    )
     return "\n".join(lines) + "\n"
 
 

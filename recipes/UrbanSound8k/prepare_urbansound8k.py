@@ -80,30 +80,17 @@ from speechbrain_relevance.data.audio import (
     load_audio,
     peak_normalize,
 )
+from speechbrain_relevance.data.layouts import (
+    URBANSOUND_CLASSES,
+    URBANSOUND_CSV_COLUMNS,
+    URBANSOUND_N_FOLDS,
+)
 
 logger = logging.getLogger(__name__)
 
-#: Official class names, indexed by the official classID.
-CLASSES = (
-    "air_conditioner",
-    "car_horn",
-    "children_playing",
-    "dog_bark",
-    "drilling",
-    "engine_idling",
-    "gun_shot",
-    "jackhammer",
-    "siren",
-    "street_music",
-)
-
-#: Columns the metadata csv must have.
-CSV_COLUMNS = (
-    "slice_file_name", "fsID", "start", "end", "salience", "fold",
-    "classID", "class",
-)
-
-N_FOLDS = 10
+CLASSES = URBANSOUND_CLASSES
+CSV_COLUMNS = URBANSOUND_CSV_COLUMNS
+N_FOLDS = URBANSOUND_N_FOLDS
 SPLITS = ("train", "valid", "test")
 OPTIONS_FILE = "prepare_urbansound8k_options.json"
 SAMPLE_RATE = 44100

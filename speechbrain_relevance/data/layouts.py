@@ -28,3 +28,35 @@ DCASE_SCENES = (
 DCASE_DEVICES = ("a", "b", "c", "s1", "s2", "s3", "s4", "s5", "s6")
 DCASE_EVAL_ONLY_DEVICES = ("s4", "s5", "s6")
 DCASE_REFERENCE_DEVICE = "a"
+
+#: Folder of the UrbanSound8K dataset.
+URBANSOUND_DIRNAME = "UrbanSound8K"
+
+#: Official UrbanSound8K class names, indexed by their official classID.
+URBANSOUND_CLASSES = (
+    "air_conditioner",
+    "car_horn",
+    "children_playing",
+    "dog_bark",
+    "drilling",
+    "engine_idling",
+    "gun_shot",
+    "jackhammer",
+    "siren",
+    "street_music",
+)
+
+#: Columns of ``metadata/UrbanSound8K.csv``, in the official order.
+URBANSOUND_CSV_COLUMNS = (
+    "slice_file_name",
+    "fsID",
+    "start",
+    "end",
+    "salience",
+    "fold",
+    "classID",
+    "class",
+)
+
+#: The predefined cross-validation folds.
+URBANSOUND_N_FOLDS = 10

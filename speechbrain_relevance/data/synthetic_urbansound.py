@@ -42,18 +42,10 @@ import shutil
 import numpy as np
 import soundfile as sf
 
-#: Official UrbanSound8K class names, indexed by their official classID.
-CLASSES = (
-    "air_conditioner",
-    "car_horn",
-    "children_playing",
-    "dog_bark",
-    "drilling",
-    "engine_idling",
-    "gun_shot",
-    "jackhammer",
-    "siren",
-    "street_music",
+from speechbrain_relevance.data.layouts import (
+    URBANSOUND_CLASSES,
+    URBANSOUND_CSV_COLUMNS,
+    URBANSOUND_N_FOLDS,
 )
 
 #: Sample rates drawn for the source recordings (the real set spans these).
@@ -62,13 +54,9 @@ SAMPLE_RATES = (8000, 11025, 16000, 22050, 44100, 48000, 96000)
 #: soundfile WAV subtypes drawn for the source recordings (8 to 32 bit).
 SUBTYPES = ("PCM_U8", "PCM_16", "PCM_24", "PCM_32", "FLOAT")
 
-#: Header of ``metadata/UrbanSound8K.csv``.
-CSV_HEADER = (
-    "slice_file_name", "fsID", "start", "end", "salience", "fold",
-    "classID", "class",
-)
-
-N_FOLDS = 10
+CLASSES = URBANSOUND_CLASSES
+CSV_HEADER = URBANSOUND_CSV_COLUMNS
+N_FOLDS = URBANSOUND_N_FOLDS
 
 
 # ---------------------------------------------------------------------------

@@ -350,17 +350,11 @@ class ClassificationReport:
                 f"| {g} | {v['n']} | {fmt(v['accuracy'])} |"
                 for g, v in s["group_accuracy"].items()
             ]
-        lines += [
-            "",
+        lines += [""] + confusion_markdown(
+            cols,
+            s["confusion_matrix"],
             "Confusion matrix (rows: true, columns: predicted)",
-            "",
-            "| | " + " | ".join(cols) + " |",
-            "|---|" + "---:|" * len(cols),
-        ]
-        lines += [
-            f"| {c} | " + " | ".join(str(v) for v in row) + " |"
-            for c, row in zip(cols, s["confusion_matrix"])
-        ]
+        )
         return "\n".join(lines) + "\n"
 
     def write(self, folder, prefix="results", name="System"):
@@ -404,3 +398,44 @@ class ClassificationReport:
             json.dump(self.to_dict(), f, indent=2)
             f.write("\n")
         return md_path, json_path
+
+
+def confusion_markdown(columns, matrix, title):
+    """Return the markdown lines of a titled confusion matrix.
+
+    Arguments
+    ---------
+    columns : sequence of str
+        Class names (rows and columns).
+    matrix : sequence of sequence of int
+        Counts, rows true, columns predicted.
+    title : str
+        Line above the table.
+
+    Returns
+    -------
+    list of str
+        The lines.
+
+    Example
+    -------
+    >>> for line in confusion_markdown(["a", "b"], [[2, 0], [1, 3]], "CM"):
+    ...     print(line)
+    CM
+    <BLANKLINE>
+    | | a | b |
+    |---|---:|---:|
+    | a | 2 | 0 |
+    | b | 1 | 3 |
+    """
+    lines = [
+        title,
+        "",
+        "| | " + " | ".join(columns) + " |",
+        "|---|" + "---:|" * len(columns),
+    ]
+    lines += [
+        f"| {c} | " + " | ".join(str(v) for v in row) + " |"
+        for c, row in zip(columns, matrix)
+    ]
+    return lines
