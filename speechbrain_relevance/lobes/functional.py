@@ -493,17 +493,33 @@ def spectral_band_energy(
         )
     response = kernel_power_response(kernels, n_fft).transpose(0, 1)
     step = max(1, chunk_elements // (n_fft * batch))
-    if torch.jit.is_tracing() or torch.compiler.is_compiling():
+    graph = torch.jit.is_tracing() or torch.compiler.is_compiling()
+    if graph:
         # A traced or compiled graph would freeze the chunk count of the
         # example input: one chunk keeps it valid for any length.
         step = n_frames
+    # The usual case (no gradient into the waveform, eager): window each
+    # chunk straight into one zero-padded buffer that every chunk reuses,
+    # instead of a fresh zero-filled FFT input per chunk.
+    buffer = None
+    if not (graph or frames.requires_grad):
+        buffer = frames.new_zeros(batch, min(step, n_frames), n_fft)
     energies = []
     for start in range(0, n_frames, step):
         chunk = frames[:, start : start + step]
-        if window is not None:
-            chunk = chunk * window
-        spec = torch.fft.rfft(chunk, n=n_fft)
-        power = spec.real.square() + spec.imag.square()
+        if buffer is None:
+            if window is not None:
+                chunk = chunk * window
+            spec = torch.fft.rfft(chunk, n=n_fft)
+        else:
+            padded = buffer[:, : chunk.shape[1]]
+            if window is None:
+                padded[..., :win_length].copy_(chunk)
+            else:
+                torch.mul(chunk, window, out=padded[..., :win_length])
+            spec = torch.fft.rfft(padded)
+        power = spec.real.square()
+        power.addcmul_(spec.imag, spec.imag)
         del spec
         energies.append(power @ response)
     return torch.cat(energies, dim=1)
