@@ -130,6 +130,68 @@ def test_cnn_lstm_padding_matters_without_lengths():
         assert not torch.allclose(model(short), model(padded))
 
 
+def _packed_reference(model, x, lengths):
+    """The former forward: the LSTM on packed sequences."""
+    batch, n_frames, _ = x.shape
+    n_valid = torch.round(lengths * n_frames).clamp(1).long()
+    mask = torch.arange(n_frames) < n_valid.unsqueeze(1)
+    x = x.masked_fill(~mask.unsqueeze(-1), 0.0)
+    h = model.conv(x.unsqueeze(1)).permute(0, 2, 1, 3).flatten(2)
+    packed = torch.nn.utils.rnn.pack_padded_sequence(
+        h, n_valid, batch_first=True, enforce_sorted=False
+    )
+    out, (h_n, _) = model.lstm(packed)
+    if model.pooling == "last":
+        summary = h_n[-1]
+    else:
+        out, _ = torch.nn.utils.rnn.pad_packed_sequence(
+            out, batch_first=True, total_length=n_frames
+        )
+        m = mask.unsqueeze(-1).to(out.dtype)
+        summary = (out * m).sum(dim=1) / n_valid.unsqueeze(1).to(out.dtype)
+    return model.head(summary)
+
+
+@pytest.mark.parametrize("pooling", ["last", "mean"])
+def test_cnn_lstm_matches_packed_lstm(pooling):
+    torch.manual_seed(0)
+    model = CNNLSTM(n_bands=30, n_classes=4, pooling=pooling).eval()
+    x = torch.randn(3, 40, 30)
+    lengths = torch.tensor([1.0, 0.6, 0.3])
+    with torch.no_grad():
+        out = model(x, lengths)
+        ref = _packed_reference(model, x, lengths)
+    torch.testing.assert_close(out, ref, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("pooling", ["last", "mean"])
+def test_cnn_lstm_batch_matches_examples_alone(pooling):
+    torch.manual_seed(0)
+    model = CNNLSTM(n_bands=30, n_classes=4, pooling=pooling).eval()
+    n_real = [40, 24, 12, 1]
+    x = torch.randn(len(n_real), 40, 30) * 3  # garbage in the padding
+    lengths = torch.tensor(n_real) / 40
+    with torch.no_grad():
+        batched = model(x, lengths)
+        for i, n in enumerate(n_real):
+            alone = model(x[i : i + 1, :n])
+            torch.testing.assert_close(
+                batched[i : i + 1], alone, atol=1e-5, rtol=1e-5
+            )
+
+
+@pytest.mark.parametrize("pooling", ["last", "mean"])
+def test_cnn_lstm_gradients_reach_lstm(pooling):
+    torch.manual_seed(0)
+    model = CNNLSTM(n_bands=30, n_classes=4, pooling=pooling).train()
+    out = model(torch.randn(3, 20, 30), torch.tensor([1.0, 0.5, 0.2]))
+    out.logsumexp(-1).sum().backward()
+    for name, p in model.lstm.named_parameters():
+        assert p.grad is not None, name
+        assert torch.isfinite(p.grad).all(), name
+        assert p.grad.abs().sum() > 0, name
+
+
 def test_split_into_patches():
     x = torch.arange(120.0).reshape(120, 1).expand(120, 2)
     patches = split_into_patches(x, 51)

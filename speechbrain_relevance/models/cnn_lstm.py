@@ -32,8 +32,11 @@ class CNNLSTM(nn.Module):
     ReLU -> Linear to the classes.
 
     With ``lengths``, the input's padding frames are zeroed (so the
-    convolution sees what it would see at the clip's real end), the LSTM
-    runs on packed sequences and the time pooling only uses real frames.
+    convolution sees what it would see at the clip's real end) and the time
+    pooling only uses real frames. The LSTM needs no packing: it is
+    unidirectional and the padding is at the end, so its outputs at real
+    frames never see the padding (the padded LSTM gives the packed results
+    at those frames, and is faster on CPU).
     Outputs therefore do not depend on the padding, except through the
     BatchNorm batch statistics in training mode (they include the padded
     positions, as everywhere in SpeechBrain); in eval mode they are exact.
@@ -152,18 +155,15 @@ class CNNLSTM(nn.Module):
         h = self.conv(x.unsqueeze(1))  # [batch, channels, frames, bands']
         h = h.permute(0, 2, 1, 3).flatten(2)  # [batch, frames, features]
 
-        n_valid = mask.sum(dim=1)
-        packed = nn.utils.rnn.pack_padded_sequence(
-            h, n_valid.cpu(), batch_first=True, enforce_sorted=False
-        )
-        out, (h_n, _) = self.lstm(packed)
+        # Unidirectional LSTM with the padding at the end: its outputs at
+        # real frames never see the padding, so no packing is needed.
+        out, _ = self.lstm(h)  # [batch, frames, lstm_size]
+        n_valid = mask.sum(dim=1)  # in [1, frames]
         if self.pooling == "last":
-            # h_n holds each sequence's state at its own last real frame.
-            summary = h_n[-1]
+            # Top layer's output at each example's last real frame.
+            index = (n_valid - 1).view(-1, 1, 1).expand(-1, 1, out.shape[2])
+            summary = out.gather(1, index).squeeze(1)
         else:
-            out, _ = nn.utils.rnn.pad_packed_sequence(
-                out, batch_first=True, total_length=n_frames
-            )
             m = mask.unsqueeze(-1).to(out.dtype)
             summary = (out * m).sum(dim=1) / n_valid.unsqueeze(1).to(out.dtype)
         return self.head(summary)
