@@ -1,12 +1,17 @@
 """Tests of the learnable filterbank front-ends (Cos-Gauss and Sinc)."""
 
+import io
 import math
 
 import pytest
 import torch
+import torchaudio
 
 from speechbrain_relevance.lobes import (
+    PCEN,
     CosGaussFilterbank,
+    LogCompression,
+    MelFilterbank,
     SincFilterbank,
     valid_deltas,
 )
@@ -309,3 +314,322 @@ def test_cuda_matches_cpu():
     cpu = a(x)
     gpu = a.cuda()(x.cuda()).cpu()
     assert torch.allclose(cpu, gpu, atol=1e-4)
+
+
+# ---------------------------------------------------------------------------
+# Options: learnable / mel bandwidths, learnable gains, compression, mel
+# baseline. The 8 kHz configuration of the speech experiments.
+SPEECH = dict(
+    n_filters=40,
+    sample_rate=8000,
+    win_length=200,
+    hop_length=80,
+    kernel_size=129,
+)
+
+
+def perturb(module, seed=0, scale=0.1):
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in module.parameters():
+            p.add_(scale * torch.randn(p.shape, generator=gen))
+    return module
+
+
+def mel_grid_half_spacing(n_filters, f_min, f_max):
+    mels = torch.linspace(
+        float(fb.hz_to_mel(torch.tensor(f_min, dtype=torch.float64))),
+        float(fb.hz_to_mel(torch.tensor(f_max, dtype=torch.float64))),
+        n_filters + 2,
+        dtype=torch.float64,
+    )
+    edges = fb.mel_to_hz(mels)
+    return (edges[2:] - edges[:-2]) / 2
+
+
+def test_default_state_dict_keys_unchanged():
+    assert list(CosGaussFilterbank(**SMALL).state_dict()) == ["theta"]
+    assert list(SincFilterbank(**SMALL).state_dict()) == ["low_hz", "band_hz"]
+    fbank = CosGaussFilterbank(bandwidth_scale=4.0, **SMALL)
+    assert list(fbank.state_dict()) == ["theta"]
+    assert fbank.compression is None and not fbank.learn_gain
+
+
+def test_option_state_dict_keys():
+    mel = CosGaussFilterbank(bandwidth_scale="mel", **SMALL)
+    assert list(mel.state_dict()) == ["theta", "log_bandwidth"]
+    assert [n for n, _ in mel.named_parameters()] == ["theta"]
+    learn = CosGaussFilterbank(learn_bandwidth=True, learn_gain=True, **SMALL)
+    assert sorted(n for n, _ in learn.named_parameters()) == [
+        "log_bandwidth",
+        "log_gain",
+        "theta",
+    ]
+    assert learn.log_bandwidth.shape == learn.log_gain.shape == (12,)
+    assert torch.allclose(learn.log_bandwidth, torch.full((12,), math.log(10)))
+    assert torch.equal(learn.log_gain, torch.zeros(12))
+    sinc = SincFilterbank(
+        learn_gain=True, compression=PCEN(12, learnable=False), **SMALL
+    )
+    assert set(sinc.state_dict()) == {
+        "low_hz",
+        "band_hz",
+        "log_gain",
+        "compression.log_alpha",
+        "compression.log_delta",
+        "compression.log_root",
+        "compression.logit_smooth",
+    }
+    # A learned bandwidth checkpoint loads into a fixed "mel" bank.
+    learned = CosGaussFilterbank(
+        bandwidth_scale="mel", learn_bandwidth=True, **SMALL
+    )
+    mel.load_state_dict(perturb(learned).state_dict())
+    x = torch.randn(1, 1600)
+    assert torch.equal(mel(x), learned(x))
+
+
+def test_neutral_options_reproduce_default():
+    torch.manual_seed(6)
+    x = torch.randn(2, 1600)
+    ref = CosGaussFilterbank(**SMALL)(x)
+    same = CosGaussFilterbank(learn_bandwidth=True, learn_gain=True, **SMALL)
+    assert torch.allclose(same(x), ref, atol=1e-5)
+    logc = CosGaussFilterbank(
+        compression=LogCompression(12, eps=1e-3, learnable=False), **SMALL
+    )
+    assert torch.allclose(logc(x), ref, atol=1e-5)
+
+
+@pytest.mark.parametrize("cls", [CosGaussFilterbank, SincFilterbank])
+def test_option_shapes_and_gradients(cls):
+    torch.manual_seed(7)
+    kw = dict(learn_gain=True, compression=PCEN(40))
+    if cls is CosGaussFilterbank:
+        kw.update(bandwidth_scale="mel", learn_bandwidth=True)
+    fbank = perturb(cls(**SPEECH, **kw), scale=0.05)
+    x = torch.randn(2, 1000, requires_grad=True)
+    out = fbank(x)
+    assert out.shape == (2, 1 + 1000 // 80, 40)
+    assert out.dtype == torch.float32
+    out.square().mean().backward()
+    names = {n for n, _ in fbank.named_parameters()}
+    assert {"log_gain", "compression.log_alpha"} <= names
+    for name, p in fbank.named_parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0, name
+        assert torch.isfinite(p.grad).all(), name
+    assert x.grad is not None and x.grad.abs().sum() > 0
+
+
+def test_learned_bandwidth_and_gain_change_output():
+    fbank = CosGaussFilterbank(learn_bandwidth=True, learn_gain=True, **SMALL)
+    x = torch.randn(1, 1600)
+    ref = fbank(x).detach()
+    with torch.no_grad():
+        fbank.log_gain[3] += 1.0
+    out = fbank(x).detach()
+    assert not torch.allclose(out[..., 3], ref[..., 3])
+    others = [k for k in range(12) if k != 3]
+    assert torch.equal(out[..., others], ref[..., others])
+    with torch.no_grad():
+        fbank.log_bandwidth[5] -= 1.0
+    fwhm = fbank.bandwidths_hz()
+    default = CosGaussFilterbank(**SMALL).bandwidths_hz()
+    assert torch.allclose(fwhm[5], default[5] * math.e, rtol=1e-4)
+
+
+def test_mel_bandwidth_fwhm_matches_neighbour_spacing():
+    fbank = CosGaussFilterbank(bandwidth_scale="mel", **SPEECH)
+    target = mel_grid_half_spacing(40, 0.0, 4000.0).float()
+    assert torch.allclose(fbank.bandwidths_hz(), target, rtol=1e-5)
+    # FWHM = 2 sqrt(2 ln 2) * sample_rate / (2 pi sigma_samples)
+    nu = fbank.center_frequencies() / 4000
+    sigma = torch.exp(fbank.log_bandwidth) / nu
+    fwhm = 2 * math.sqrt(2 * math.log(2)) * 8000 / (2 * math.pi * sigma)
+    assert torch.allclose(fwhm, target, rtol=1e-5)
+    limited = CosGaussFilterbank(
+        bandwidth_scale="mel", f_min=100.0, f_max=3000.0, **SPEECH
+    )
+    target = mel_grid_half_spacing(40, 100.0, 3000.0).float()
+    assert torch.allclose(limited.bandwidths_hz(), target, rtol=1e-5)
+
+
+def test_mel_bandwidth_explicit_hz_uses_given_spacing():
+    hz = [100.0, 300.0, 600.0, 1000.0, 2000.0, 4000.0]
+    fbank = CosGaussFilterbank(
+        init=hz, bandwidth_scale="mel", **dict(SMALL, n_filters=6)
+    )
+    # Outer neighbours mirrored: the first and last spacing carry over.
+    expected = torch.tensor([200.0, 250.0, 350.0, 700.0, 1500.0, 2000.0])
+    assert torch.allclose(fbank.bandwidths_hz(), expected, rtol=1e-5)
+    with pytest.raises(ValueError, match="distinct"):
+        CosGaussFilterbank(
+            init=[100.0, 100.0],
+            bandwidth_scale="mel",
+            **dict(SMALL, n_filters=2),
+        )
+
+
+def test_sorting_keeps_bandwidths_and_gains_with_their_filters():
+    hz = [3500.0, 2000.0, 900.0, 400.0, 150.0]
+    kw = dict(SMALL, n_filters=5, bandwidth_scale="mel", learn_gain=True)
+    desc = CosGaussFilterbank(init=hz, learn_bandwidth=True, **kw)
+    asc = CosGaussFilterbank(init=hz[::-1], learn_bandwidth=True, **kw)
+    assert torch.allclose(desc.bandwidths_hz(), asc.bandwidths_hz())
+    gains = torch.tensor([0.5, -0.3, 0.2, 1.0, -1.0])
+    widths = torch.tensor([0.3, -0.2, 0.1, 0.0, -0.4])
+    with torch.no_grad():
+        desc.log_gain.copy_(gains)
+        asc.log_gain.copy_(gains.flip(0))
+        desc.log_bandwidth.add_(widths)
+        asc.log_bandwidth.add_(widths.flip(0))
+    x = torch.randn(2, 1600)
+    assert torch.allclose(desc(x), asc(x), atol=1e-5)
+    assert torch.allclose(desc.bandwidths_hz(), asc.bandwidths_hz())
+    # Parameters crossing: the bandwidth travels with its centre.
+    fwhm_by_hz = dict(zip(hz, desc.bandwidths_hz().flip(0).tolist()))
+    with torch.no_grad():
+        desc.theta.copy_(desc.theta.flip(0))
+        desc.log_bandwidth.copy_(desc.log_bandwidth.flip(0))
+    again = dict(zip(hz, desc.bandwidths_hz().flip(0).tolist()))
+    assert again == pytest.approx(fwhm_by_hz, rel=1e-6)
+
+
+def test_sinc_gains_sorted_and_bandwidths():
+    fbank = SincFilterbank(learn_gain=True, **SMALL)
+    low, high = fbank.band_edges()
+    assert torch.allclose(fbank.bandwidths_hz(), (high - low).detach())
+    with torch.no_grad():
+        # Swap two filters' bands; their gains are swapped with them.
+        for p in (fbank.low_hz, fbank.band_hz):
+            p[[2, 7]] = p[[7, 2]]
+        fbank.log_gain[7] = 1.0
+    x = torch.randn(1, 1600)
+    ref = SincFilterbank(**SMALL)(x)
+    out = fbank(x)
+    gained = energies(out[..., 2]) / energies(ref[..., 2])
+    assert torch.allclose(gained, torch.full_like(gained, math.e), rtol=1e-4)
+    others = [k for k in range(12) if k != 2]
+    assert torch.allclose(out[..., others], ref[..., others], atol=1e-5)
+
+
+@pytest.mark.parametrize("cls", [CosGaussFilterbank, SincFilterbank])
+def test_spectral_equals_full_conv_with_options(cls):
+    torch.manual_seed(8)
+    kw = dict(SPEECH, learn_gain=True)
+    if cls is CosGaussFilterbank:
+        kw.update(bandwidth_scale="mel", learn_bandwidth=True)
+    a = perturb(cls(mode="spectral", **kw), scale=0.05)
+    b = cls(mode="conv", padding="full", **kw)
+    b.load_state_dict(a.state_dict())
+    x = torch.randn(1, 2400)
+    ea, eb = energies(a(x)), energies(b(x))
+    assert ((ea - eb).abs() / eb).max() <= 1e-5
+
+
+def test_freeze_freezes_bandwidth_and_gain():
+    fbank = CosGaussFilterbank(
+        freeze=True, learn_bandwidth=True, learn_gain=True, **SMALL
+    )
+    assert not any(p.requires_grad for p in fbank.parameters())
+
+
+def test_bandwidth_survives_extreme_values():
+    fbank = CosGaussFilterbank(learn_bandwidth=True, **SMALL)
+    with torch.no_grad():
+        fbank.log_bandwidth[:6] = -200.0
+        fbank.log_bandwidth[6:] = 200.0
+    out = fbank(torch.randn(1, 1600))
+    out.sum().backward()
+    assert torch.isfinite(out).all()
+    assert torch.isfinite(fbank.theta.grad).all()
+
+
+def test_options_fp32_under_autocast():
+    fbank = CosGaussFilterbank(
+        bandwidth_scale="mel", learn_gain=True, compression=PCEN(12), **SMALL
+    )
+    x = torch.randn(2, 1600)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = fbank(x.bfloat16())
+    assert out.dtype == torch.float32
+    assert torch.allclose(out, fbank(x.bfloat16().float()), atol=1e-5)
+
+
+def test_options_state_dict_round_trip():
+    kw = dict(
+        SMALL, bandwidth_scale="mel", learn_bandwidth=True, learn_gain=True
+    )
+    a = perturb(CosGaussFilterbank(compression=PCEN(12), **kw), seed=3)
+    buffer = io.BytesIO()
+    torch.save(a.state_dict(), buffer)
+    buffer.seek(0)
+    b = CosGaussFilterbank(compression=PCEN(12), **kw)
+    b.load_state_dict(torch.load(buffer))
+    x = torch.randn(2, 1600)
+    assert torch.equal(a(x), b(x))
+
+
+def test_option_errors():
+    with pytest.raises(ValueError, match="'mel'"):
+        CosGaussFilterbank(bandwidth_scale="bark", **SMALL)
+    with pytest.raises(ValueError, match="> 0"):
+        CosGaussFilterbank(bandwidth_scale=0.0, **SMALL)
+    with pytest.raises(TypeError, match="nn.Module"):
+        SincFilterbank(compression=torch.log, **SMALL)
+
+
+def test_mel_filterbank_frames_match_learnable_banks():
+    mel = MelFilterbank(**dict(n_mels=40, sample_rate=8000))
+    cos = CosGaussFilterbank(**SPEECH)
+    for n in (801, 1000, 1079, 1080):
+        x = torch.randn(2, n)
+        assert mel(x).shape == cos(x).shape == (2, 1 + n // 80, 40)
+
+
+@pytest.mark.parametrize("win_length", [200, 201])
+def test_mel_filterbank_uses_engine_frames(win_length):
+    torch.manual_seed(9)
+    mel = MelFilterbank(
+        n_mels=20, sample_rate=8000, win_length=win_length, hop_length=80
+    )
+    assert mel.n_fft == 256
+    x = torch.randn(2, 1000)
+    frames = fb.frame_signal(x, win_length, 80)
+    power = torch.fft.rfft(frames, n=256).abs().square()
+    bank = torchaudio.functional.melscale_fbanks(
+        129, 0.0, 4000.0, 20, 8000, norm=None, mel_scale="htk"
+    )
+    expected = torch.log(power @ bank / win_length + 1e-3)
+    assert torch.allclose(mel(x), expected, atol=1e-4)
+
+
+def test_mel_filterbank_silence_autocast_compression():
+    mel = MelFilterbank(n_mels=16, win_length=200, hop_length=80)
+    assert list(mel.parameters()) == []
+    out = mel(torch.zeros(2, 1000))
+    assert torch.isfinite(out).all()
+    assert torch.allclose(out, torch.full_like(out, math.log(1e-3)))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert mel(torch.randn(1, 1000).bfloat16()).dtype == torch.float32
+    pcen = MelFilterbank(n_mels=16, compression=PCEN(16))
+    x = torch.randn(1, 1000, requires_grad=True)
+    pcen(x).sum().backward()
+    assert pcen.compression.log_alpha.grad.abs().sum() > 0
+    assert x.grad.abs().sum() > 0
+    silent = pcen(torch.zeros(1, 1000))
+    assert torch.isfinite(silent).all()
+
+
+def test_mel_filterbank_errors():
+    mel = MelFilterbank(n_mels=16)
+    with pytest.raises(ValueError, match="too short"):
+        mel(torch.randn(1, 128))
+    with pytest.raises(ValueError, match="mono"):
+        mel(torch.randn(1, 1000, 2))
+    with pytest.raises(ValueError, match="wav_lens"):
+        mel(torch.randn(2, 1000), torch.tensor([1.0, -0.5]))
+    with pytest.raises(ValueError, match="n_fft"):
+        MelFilterbank(n_mels=16, n_fft=255)
+    with pytest.raises(ValueError, match="f_min"):
+        MelFilterbank(n_mels=16, f_max=5000.0)

@@ -240,3 +240,39 @@ def test_aggregate_patch_posteriors_tensor_ids_keep_order():
     )
     assert clips == [7, 3, 9]
     assert scores.shape == (3, 3)
+
+
+def test_compact_cnn_padding_does_not_change_eval_logits():
+    from speechbrain_relevance.models import CompactCNN
+
+    torch.manual_seed(0)
+    model = CompactCNN(n_bands=40, n_classes=10).eval()
+    clips = [torch.randn(n, 40) for n in (64, 37, 9)]
+    batch = torch.zeros(3, 64, 40)
+    for i, c in enumerate(clips):
+        batch[i, : c.shape[0]] = c
+        batch[i, c.shape[0]:] = 5.0  # junk in the padding
+    lens = torch.tensor([c.shape[0] / 64 for c in clips])
+    together = model(batch, lens)
+    # Alone, each clip padded to a multiple of the pooling stride (8) so
+    # that the pooled steps line up with the batched ones.
+    for i, c in enumerate(clips):
+        n = -(-c.shape[0] // 8) * 8
+        x = torch.zeros(1, n, 40)
+        x[0, : c.shape[0]] = c
+        alone = model(x, torch.tensor([c.shape[0] / n]))
+        assert torch.allclose(together[i], alone[0], atol=1e-5)
+
+
+def test_compact_cnn_gradients_and_bad_input():
+    from speechbrain_relevance.models import CompactCNN
+
+    model = CompactCNN(n_bands=40, n_classes=10, channels=(4, 8))
+    x = torch.randn(2, 30, 40, requires_grad=True)
+    model(x).sum().backward()
+    assert x.grad.abs().sum() > 0
+    assert all(p.grad is not None for p in model.parameters())
+    with pytest.raises(ValueError, match="batch, frames, n_bands"):
+        model(torch.randn(30, 40))
+    with pytest.raises(ValueError, match="too small"):
+        CompactCNN(n_bands=4, channels=(4, 8, 16, 32))

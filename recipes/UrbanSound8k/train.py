@@ -136,10 +136,9 @@ class UrbanSoundBrain(RelevanceBrain):
 
     def classify(self, heads, lens, stage):
         """Concatenate the heads and run the CNN-LSTM on clips or patches."""
-        x = torch.cat(heads, dim=2)
         if not self.patch_mode:
-            x = self.mix(x, self._labels, stage)
-            return self.modules.classifier(x, lens)
+            return super().classify(heads, lens, stage)
+        x = torch.cat(heads, dim=2)
         patches, owner, plens = cut_patches(
             x, lens, self.hparams.patch_frames, self.hparams.patch_hop
         )

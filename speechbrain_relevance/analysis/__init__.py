@@ -20,6 +20,7 @@ Authors
  * speechbrain-relevance developers
 """
 
+import copy
 import dataclasses
 import os
 import re
@@ -67,6 +68,10 @@ class TrainedModel:
         The folder the ``<module>.ckpt`` files were read from.
     hparams : dict
         The loaded hyperparameters.
+    initial_compute_features : torch.nn.Module or None
+        The front-end as the configuration builds it before training (for
+        :func:`~speechbrain_relevance.analysis.movement.filter_movement`),
+        rebuilt with the yaml's ``seed`` so that random inits match.
     """
 
     compute_features: Any
@@ -78,6 +83,9 @@ class TrainedModel:
     folder: str = ""
     checkpoint_dir: str = ""
     hparams: dict = dataclasses.field(default_factory=dict, repr=False)
+    initial_compute_features: Optional[Any] = dataclasses.field(
+        default=None, repr=False
+    )
 
     def __iter__(self):
         """Yield front-end, relevance, classifier, labels, sample rate."""
@@ -204,6 +212,10 @@ def load_trained(folder, checkpoint=None, device="cpu", max_key="acc"):
     # Building the modules draws random initial weights; keep the caller's
     # RNG stream as it was (the weights are overwritten anyway).
     with torch.random.fork_rng(devices=[]):
+        seed = _seed_of(text)
+        if seed is not None:
+            # As the recipe seeded before building: random inits match.
+            torch.manual_seed(seed)
         hparams = load_hyperpyyaml(text, _overrides_for(text, folder))
 
     if "compute_features" not in hparams:
@@ -215,6 +227,9 @@ def load_trained(folder, checkpoint=None, device="cpu", max_key="acc"):
         if name == "relevance" and modules and name not in modules:
             module = None
         found[name] = module
+    initial = None
+    if found["compute_features"] is not None:
+        initial = copy.deepcopy(found["compute_features"]).eval()
     for name, module in found.items():
         if module is None:
             continue
@@ -240,7 +255,19 @@ def load_trained(folder, checkpoint=None, device="cpu", max_key="acc"):
         folder=folder,
         checkpoint_dir=str(ckpt_dir),
         hparams=hparams,
+        initial_compute_features=initial,
     )
+
+
+def _seed_of(yaml_text):
+    """Return the integer ``seed:`` of a yaml text, or None."""
+    for key, value in _TOP_LEVEL_KEY.findall(yaml_text):
+        if key == "seed":
+            try:
+                return int(value.strip())
+            except ValueError:
+                return None
+    return None
 
 
 __all__ = [

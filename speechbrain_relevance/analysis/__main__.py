@@ -12,6 +12,8 @@ Writes into ``--out``:
   frequencies against mel (and the ``--sinc`` run's SincNet filters);
 * ``filter_responses.png`` (and ``filter_responses_sinc.png``): the learnt
   filters' power responses;
+* ``filter_movement.md`` / ``.json``: how far every filter's centre
+  frequency and bandwidth moved from their initial values;
 * ``representation_<stem>.png`` per ``--audio`` clip: Figure 3;
 * ``tables.md`` / ``tables.json``: class-wise and per-device accuracy of
   the analysed run, the ``--sinc`` run and the ``--compare`` runs (in
@@ -35,6 +37,10 @@ import sys
 from speechbrain_relevance.analysis import figures as F
 from speechbrain_relevance.analysis import load_trained
 from speechbrain_relevance.analysis import tables as T
+from speechbrain_relevance.analysis.movement import (
+    filter_movement,
+    movement_markdown,
+)
 
 
 def parse_args(argv=None):
@@ -114,6 +120,7 @@ def write_figure2(model, sinc, out):
             json.dump({k: v.tolist() for k, v in curves.items()}, f, indent=1)
         written += [path, data]
 
+    written += write_movement(model, out)
     for trained, fname in (
         (model, "filter_responses.png"),
         (sinc, "filter_responses_sinc.png"),
@@ -134,6 +141,28 @@ def write_figure2(model, sinc, out):
         )
         written.append(path)
     return written
+
+
+def write_movement(model, out):
+    """Filter movement since initialisation; returns the paths written."""
+    bank, initial = model.compute_features, model.initial_compute_features
+    if initial is None or not F.is_learnable_filterbank(bank):
+        _say("Skipping filter_movement: no learnable filterbank")
+        return []
+    movement = filter_movement(initial, bank)
+    md = os.path.join(out, "filter_movement.md")
+    with open(md, "w", encoding="utf-8") as f:
+        f.write(f"# Filter movement since initialisation: {model.name}\n\n")
+        f.write(movement_markdown(movement))
+    data = os.path.join(out, "filter_movement.json")
+    with open(data, "w", encoding="utf-8") as f:
+        json.dump(movement, f, indent=1)
+    _say(
+        "Filters moved by "
+        f"{movement['mean_abs_center_shift_hz']:.1f} Hz on average "
+        f"(max {movement['max_abs_center_shift_hz']:.1f} Hz)"
+    )
+    return [md, data]
 
 
 def write_figure3(model, audio_files, out):

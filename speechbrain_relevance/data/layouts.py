@@ -60,3 +60,23 @@ URBANSOUND_CSV_COLUMNS = (
 
 #: The predefined cross-validation folds.
 URBANSOUND_N_FOLDS = 10
+
+#: Folder of the Free Spoken Digit Dataset (FSDD) that holds the clips,
+#: named ``{digit}_{speaker}_{take}.wav``.
+FSDD_RECORDINGS_DIRNAME = "recordings"
+
+#: The six speakers of the FSDD release, sorted (more may be added; the
+#: data preparation discovers the speakers from the file names).
+FSDD_SPEAKERS = ("george", "jackson", "lucas", "nicolas", "theo", "yweweler")
+
+#: The ten class labels: the spoken digits, as strings.
+FSDD_DIGITS = ("0", "1", "2", "3", "4", "5", "6", "7", "8", "9")
+
+#: Every FSDD clip is mono 16-bit PCM at this rate.
+FSDD_SAMPLE_RATE = 8000
+
+#: Takes of every speaker and digit in the official test split (the
+#: dataset's README); the recipe carves its validation split from takes
+#: 5-9 and trains on takes 10 and above.
+FSDD_OFFICIAL_TEST_TAKES = (0, 1, 2, 3, 4)
+FSDD_OFFICIAL_VALID_TAKES = (5, 6, 7, 8, 9)

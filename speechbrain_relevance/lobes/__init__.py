@@ -3,6 +3,11 @@
 ``[batch, time]`` waveforms in, ``[batch, frames, features]`` out.
 """
 
+from speechbrain_relevance.lobes.compression import (
+    PCEN,
+    LogCompression,
+    make_compression,
+)
 from speechbrain_relevance.lobes.filterbanks import (
     CosGaussFilterbank,
     LearnableFilterbank,
@@ -10,6 +15,7 @@ from speechbrain_relevance.lobes.filterbanks import (
 )
 from speechbrain_relevance.lobes.frontend import RelevanceFrontEnd
 from speechbrain_relevance.lobes.functional import valid_deltas
+from speechbrain_relevance.lobes.mel import MelFilterbank
 from speechbrain_relevance.lobes.relevance import (
     MultiHeadRelevance,
     RelevanceHead,
@@ -19,10 +25,14 @@ from speechbrain_relevance.lobes.relevance import (
 __all__ = [
     "CosGaussFilterbank",
     "LearnableFilterbank",
+    "LogCompression",
+    "MelFilterbank",
     "MultiHeadRelevance",
+    "PCEN",
     "RelevanceFrontEnd",
     "RelevanceHead",
     "SincFilterbank",
+    "make_compression",
     "minmax_scale",
     "valid_deltas",
 ]

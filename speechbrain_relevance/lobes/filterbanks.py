@@ -14,6 +14,13 @@ Both run in ``"spectral"`` mode (Parseval, fast, the default) or ``"conv"``
 mode (time-domain convolution of every frame, the authors' reference
 computation).
 
+Options, all off by default (the defaults reproduce the paper's layer and
+its checkpoints): a learnable gain per filter (``learn_gain``), any
+``compression`` module in place of the log (e.g.
+:class:`~speechbrain_relevance.lobes.compression.PCEN`) and, for Cos-Gauss,
+mel-matched and learnable bandwidths (``bandwidth_scale="mel"``,
+``learn_bandwidth``).
+
 Authors
  * speechbrain-relevance developers
 """
@@ -30,6 +37,11 @@ from speechbrain_relevance.lobes import functional as fb
 # Gaussian's width divides by zero) or Nyquist, even once fp32 saturates.
 _NU_MARGIN = 1e-5
 
+# Per-filter bandwidth scales are clamped to [1e-4, 1e4] (any useful width
+# lies far inside): below, the Gaussian's gradient overflows (0 * inf);
+# above, exp overflows. Both would turn one bad step into NaNs.
+_LOG_BANDWIDTH_RANGE = (math.log(1e-4), math.log(1e4))
+
 
 class LearnableFilterbank(nn.Module):
     """Framing and energy engine shared by the learnable filterbanks.
@@ -40,6 +52,16 @@ class LearnableFilterbank(nn.Module):
     padding of ``win_length // 2``, symmetric Hamming window), computes the
     band energies and takes ``log(energy / (win_length - kernel_size + 1) +
     log_eps)``.
+
+    With ``learn_gain=True`` each filter has a learnable log gain
+    ``log_gain`` (initialised to 0): the normalised energies are multiplied
+    by ``exp(log_gain)`` before the log; gains follow their filters when
+    the filters are re-sorted. :meth:`kernels` returns the kernels without
+    the gain. With a ``compression`` module the normalised (and gained)
+    energies ``energy / (win_length - kernel_size + 1)``, ``[batch, frames,
+    n_filters]``, go through it instead of the log (``log_eps`` is then
+    unused); it runs with autocast disabled, in fp32, like the rest of the
+    engine. ``freeze`` does not touch the compression module's parameters.
 
     The energies are normalised by the number of "valid" convolution
     outputs, ``win_length - kernel_size + 1``, as the reference averages
@@ -77,7 +99,12 @@ class LearnableFilterbank(nn.Module):
     log_eps : float
         Added to the energies before the log.
     freeze : bool
-        If True, the filter parameters are not trained.
+        If True, the filter parameters (gains included) are not trained.
+    learn_gain : bool
+        If True, learn a gain per filter (parameter ``log_gain``).
+    compression : torch.nn.Module, optional
+        Applied to the ``[batch, frames, n_filters]`` normalised energies
+        instead of ``log(. + log_eps)``; its output is returned.
     """
 
     def __init__(
@@ -91,6 +118,8 @@ class LearnableFilterbank(nn.Module):
         padding="valid",
         log_eps=1e-3,
         freeze=False,
+        learn_gain=False,
+        compression=None,
     ):
         super().__init__()
         _check_positive_int("n_filters", n_filters)
@@ -114,6 +143,11 @@ class LearnableFilterbank(nn.Module):
             )
         if not log_eps > 0:
             raise ValueError(f"log_eps must be > 0, got {log_eps}")
+        if compression is not None and not isinstance(compression, nn.Module):
+            raise TypeError(
+                "compression must be an nn.Module (e.g. PCEN) or None, got "
+                f"{type(compression).__name__}"
+            )
         self.n_filters = n_filters
         self.sample_rate = sample_rate
         self.win_length = win_length
@@ -136,15 +170,26 @@ class LearnableFilterbank(nn.Module):
             cos, sin = fb.real_dft_basis(win_length, self.n_fft)
             self.register_buffer("_dft_cos", cos, persistent=False)
             self.register_buffer("_dft_sin", sin, persistent=False)
+        self.learn_gain = bool(learn_gain)
+        if self.learn_gain:
+            self.log_gain = nn.Parameter(
+                torch.zeros(n_filters), requires_grad=not freeze
+            )
+        self.compression = compression
 
     def _unsorted_filters(self):
         """Return ``(nu, kernels)`` in parameter order (subclasses)."""
         raise NotImplementedError
 
     def _sorted_filters(self):
+        """Return ``(nu, kernels, order)``, sorted by centre frequency.
+
+        ``order`` maps sorted positions to parameter indices, for any other
+        per-filter parameter that must follow its filter.
+        """
         nu, kernels = self._unsorted_filters()
         order = torch.argsort(nu.detach())
-        return nu[order], kernels[order]
+        return nu[order], kernels[order], order
 
     def center_frequencies(self):
         """Return the current centre frequencies in Hz, ascending.
@@ -155,7 +200,7 @@ class LearnableFilterbank(nn.Module):
             ``[n_filters]`` centre frequencies in Hz (detached).
         """
         with torch.no_grad():
-            nu, _ = self._sorted_filters()
+            nu, _, _ = self._sorted_filters()
         return nu * (self.sample_rate / 2)
 
     def kernels(self):
@@ -169,7 +214,7 @@ class LearnableFilterbank(nn.Module):
         return self._sorted_filters()[1]
 
     def forward(self, wavs, wav_lens=None):
-        """Compute log band energies.
+        """Compute log (or ``compression``-ed) band energies.
 
         Arguments
         ---------
@@ -183,31 +228,17 @@ class LearnableFilterbank(nn.Module):
         Returns
         -------
         torch.Tensor
-            ``[batch, frames, n_filters]`` log energies in float32, with
+            ``[batch, frames, n_filters]`` log energies (or the
+            compression's output) in float32, with
             ``frames = 1 + time // hop_length``.
         """
-        if wavs.dim() == 3 and wavs.shape[-1] == 1:
-            wavs = wavs.squeeze(-1)
-        if wavs.dim() != 2:
-            raise ValueError(
-                f"{type(self).__name__} expects [batch, time] mono "
-                f"waveforms, got shape {tuple(wavs.shape)}; downmix "
-                "multi-channel audio first."
-            )
-        if wav_lens is not None and (
-            wav_lens.shape[0] != wavs.shape[0]
-            or bool((wav_lens < 0).any() | (wav_lens > 1).any())
-        ):
-            raise ValueError(
-                "wav_lens must hold one relative length in [0, 1] per "
-                f"waveform, got {wav_lens.tolist()}"
-            )
+        wavs = _check_waveforms(type(self).__name__, wavs, wav_lens)
         # The filters and their energies need the fp32 range (energies
         # span many decades before the log): compute in fp32 even under
         # bf16/fp16 autocast.
         with torch.autocast(device_type=wavs.device.type, enabled=False):
             wavs = wavs.float()
-            _, kernels = self._sorted_filters()
+            _, kernels, order = self._sorted_filters()
             if self.mode == "spectral":
                 # Windowing happens chunk by chunk inside, on a view.
                 frames = fb.frame_signal(
@@ -233,7 +264,12 @@ class LearnableFilterbank(nn.Module):
                 )
                 energy = fb.conv_band_energy(frames, kernels, self.padding)
             n_valid = self.win_length - self.kernel_size + 1
-            return torch.log(energy / n_valid + self.log_eps)
+            energy = energy / n_valid
+            if self.learn_gain:
+                energy = energy * torch.exp(self.log_gain)[order]
+            if self.compression is None:
+                return torch.log(energy + self.log_eps)
+            return self.compression(energy).float()
 
     def extra_repr(self):
         """Summarise the configuration."""
@@ -241,7 +277,8 @@ class LearnableFilterbank(nn.Module):
             f"n_filters={self.n_filters}, sample_rate={self.sample_rate}, "
             f"win_length={self.win_length}, hop_length={self.hop_length}, "
             f"kernel_size={self.kernel_size}, mode={self.mode!r}, "
-            f"padding={self.padding!r}, freeze={self.freeze}"
+            f"padding={self.padding!r}, freeze={self.freeze}, "
+            f"learn_gain={self.learn_gain}"
         )
 
 
@@ -256,6 +293,29 @@ class CosGaussFilterbank(LearnableFilterbank):
     (centre / spectral sigma = ``bandwidth_scale * pi``). Filters are sorted
     by centre frequency on every forward pass, so band ``k`` of the output
     is always the ``k``-th lowest filter.
+
+    Bandwidths. A float ``bandwidth_scale`` (the default, 10) is shared by
+    all filters and is not a parameter: the state dict holds ``theta``
+    only, as in the paper. Such narrow constant-Q filters (spectral FWHM
+    ``2 sqrt(2 ln 2) fc / (10 pi)``, 7.5 % of the centre) leave gaps
+    between mel-spaced centres. ``bandwidth_scale="mel"`` gives every
+    filter its own scale, chosen so that at init its Gaussian's spectral
+    FWHM equals half the distance between its two neighbouring centres
+    (:func:`~speechbrain_relevance.lobes.functional.neighbour_half_spacing`:
+    the half-height width of the mel triangle spanning the neighbours, so
+    neighbouring filters cross near half height). FWHM here is that of the
+    amplitude response ``|G(f)|``; the power response ``|G(f)|^2``, which
+    weights the energies, is ``sqrt(2)`` narrower. The outer neighbours are
+    the grid edges ``f_min`` and ``f_max`` for the ``"mel"`` and
+    ``"linear"`` inits; for explicit and random centres they are the
+    mirror images of the second and second-last centres (the spacing of
+    the given centres). Per-filter scales live in ``log_bandwidth``
+    (``[n_filters]``, log of the scale, clamped to [1e-4, 1e4] when
+    used): a parameter with ``learn_bandwidth=True`` (also with a float
+    scale, as the init of every filter), else a persistent buffer, so
+    exported models carry them. It is in parameter order, like ``theta``,
+    and follows its filter when the filters are re-sorted.
+    :meth:`bandwidths_hz` reports the widths.
 
     See :class:`LearnableFilterbank` for the framing, the modes and how
     spectral mode relates to the reference's valid convolution.
@@ -281,9 +341,9 @@ class CosGaussFilterbank(LearnableFilterbank):
         Lowest frequency for the mel and linear inits, in Hz.
     f_max : float, optional
         Highest frequency for the mel and linear inits (default Nyquist).
-    bandwidth_scale : float
+    bandwidth_scale : float or str
         Gaussian width in periods (10 as the authors' code; 2 gives the
-        paper's equation 1).
+        paper's equation 1), or ``"mel"`` (see above).
     mode : str
         ``"spectral"``, ``"dft"`` (exportable) or ``"conv"``.
     padding : str
@@ -291,7 +351,15 @@ class CosGaussFilterbank(LearnableFilterbank):
     log_eps : float
         Added before the log.
     freeze : bool
-        If True, the centre frequencies are not trained.
+        If True, the centre frequencies (and bandwidths and gains, when
+        learnable) are not trained.
+    learn_bandwidth : bool
+        If True, learn one bandwidth scale per filter (``log_bandwidth``).
+    learn_gain : bool
+        If True, learn one gain per filter (``log_gain``, see
+        :class:`LearnableFilterbank`).
+    compression : torch.nn.Module, optional
+        Replaces the log (see :class:`LearnableFilterbank`).
 
     Example
     -------
@@ -302,6 +370,16 @@ class CosGaussFilterbank(LearnableFilterbank):
     >>> fc = fbank.center_frequencies()
     >>> bool((fc[1:] >= fc[:-1]).all()), fbank.kernels().shape
     (True, torch.Size([80, 705]))
+    >>> list(fbank.state_dict())
+    ['theta']
+    >>> fbank = CosGaussFilterbank(
+    ...     n_filters=40, sample_rate=8000, win_length=200, hop_length=80,
+    ...     kernel_size=129, bandwidth_scale="mel", learn_bandwidth=True,
+    ...     learn_gain=True)
+    >>> sorted(name for name, _ in fbank.named_parameters())
+    ['log_bandwidth', 'log_gain', 'theta']
+    >>> fbank(torch.randn(2, 8000)).shape, fbank.bandwidths_hz().shape
+    (torch.Size([2, 101, 40]), torch.Size([40]))
     """
 
     def __init__(
@@ -319,6 +397,9 @@ class CosGaussFilterbank(LearnableFilterbank):
         padding="valid",
         log_eps=1e-3,
         freeze=False,
+        learn_bandwidth=False,
+        learn_gain=False,
+        compression=None,
     ):
         super().__init__(
             n_filters,
@@ -330,28 +411,96 @@ class CosGaussFilterbank(LearnableFilterbank):
             padding=padding,
             log_eps=log_eps,
             freeze=freeze,
+            learn_gain=learn_gain,
+            compression=compression,
         )
-        if not bandwidth_scale > 0:
+        mel_bandwidth = isinstance(bandwidth_scale, str)
+        if mel_bandwidth and bandwidth_scale != "mel":
+            raise ValueError(
+                "bandwidth_scale must be a positive float or 'mel', got "
+                f"{bandwidth_scale!r}"
+            )
+        if not mel_bandwidth and not bandwidth_scale > 0:
             raise ValueError(
                 f"bandwidth_scale must be > 0, got {bandwidth_scale}"
             )
-        self.bandwidth_scale = float(bandwidth_scale)
+        self.bandwidth_scale = (
+            bandwidth_scale if mel_bandwidth else float(bandwidth_scale)
+        )
+        self.learn_bandwidth = bool(learn_bandwidth)
         nyquist = sample_rate / 2
-        if isinstance(init, str) and init == "random":
+        random_init = isinstance(init, str) and init == "random"
+        if random_init:
             theta = torch.empty(n_filters).uniform_(-3.7, 1.3)
+            hz = _theta_to_nu(theta).double() * nyquist
         else:
             hz = _init_center_frequencies(
                 init, n_filters, f_min, f_max, nyquist
             )
             theta = _nu_to_theta(hz / nyquist)
         self.theta = nn.Parameter(theta, requires_grad=not freeze)
+        if mel_bandwidth:
+            edges = (None, None)
+            if isinstance(init, str) and not random_init:
+                # A mel or linear grid: its edges are the outer neighbours.
+                edges = (f_min, nyquist if f_max is None else f_max)
+            actual_hz = _theta_to_nu(theta).double() * nyquist
+            scales = _mel_bandwidth_scales(hz.double(), actual_hz, *edges)
+        elif self.learn_bandwidth:
+            scales = torch.full((n_filters,), self.bandwidth_scale)
+        else:
+            return
+        log_bandwidth = torch.log(scales).float()
+        if self.learn_bandwidth:
+            self.log_bandwidth = nn.Parameter(
+                log_bandwidth, requires_grad=not freeze
+            )
+        else:
+            self.register_buffer("log_bandwidth", log_bandwidth)
+
+    def _bandwidth_scales(self):
+        """Shared float scale, or ``[n_filters]`` scales in param order."""
+        if not hasattr(self, "log_bandwidth"):
+            return self.bandwidth_scale
+        return torch.exp(self.log_bandwidth.clamp(*_LOG_BANDWIDTH_RANGE))
 
     def _unsorted_filters(self):
         nu = _theta_to_nu(self.theta)
         kernels = fb.cos_gauss_kernels(
-            nu, self.kernel_size, self.bandwidth_scale
+            nu, self.kernel_size, self._bandwidth_scales()
         )
         return nu, kernels
+
+    def bandwidths_hz(self):
+        """Return the filters' spectral FWHM in Hz, sorted like the centres.
+
+        The FWHM of each untruncated Gaussian's amplitude response,
+        ``2 sqrt(2 ln 2) * sample_rate / (2 pi sigma)`` with ``sigma =
+        scale / nu`` samples (the power response is ``sqrt(2)``
+        narrower). Where the Gaussian is longer than
+        ``kernel_size`` taps (low centres, wide scales), the truncated
+        kernel's real response is wider than reported.
+
+        Returns
+        -------
+        torch.Tensor
+            ``[n_filters]`` FWHM in Hz (detached), in the order of
+            :meth:`center_frequencies`.
+        """
+        with torch.no_grad():
+            nu = _theta_to_nu(self.theta)
+            fwhm = fb.cos_gauss_fwhm_hz(
+                nu, self._bandwidth_scales(), self.sample_rate
+            )
+            return fwhm[torch.argsort(nu)]
+
+    def extra_repr(self):
+        """Summarise the configuration."""
+        return (
+            f"{super().extra_repr()}, "
+            f"bandwidth_scale={self.bandwidth_scale!r}, "
+            f"learn_bandwidth={self.learn_bandwidth}"
+        )
 
 
 class SincFilterbank(LearnableFilterbank):
@@ -391,7 +540,12 @@ class SincFilterbank(LearnableFilterbank):
     log_eps : float
         Added before the log.
     freeze : bool
-        If True, the bands are not trained.
+        If True, the bands (and gains) are not trained.
+    learn_gain : bool
+        If True, learn one gain per filter (``log_gain``, see
+        :class:`LearnableFilterbank`).
+    compression : torch.nn.Module, optional
+        Replaces the log (see :class:`LearnableFilterbank`).
 
     Example
     -------
@@ -417,6 +571,8 @@ class SincFilterbank(LearnableFilterbank):
         padding="valid",
         log_eps=1e-3,
         freeze=False,
+        learn_gain=False,
+        compression=None,
     ):
         super().__init__(
             n_filters,
@@ -428,6 +584,8 @@ class SincFilterbank(LearnableFilterbank):
             padding=padding,
             log_eps=log_eps,
             freeze=freeze,
+            learn_gain=learn_gain,
+            compression=compression,
         )
         nyquist = sample_rate / 2
         if f_max is None:
@@ -473,15 +631,71 @@ class SincFilterbank(LearnableFilterbank):
         )
         return low, high
 
-    def _unsorted_filters(self):
-        nyquist = self.sample_rate / 2
+    def _used_band_edges(self):
         low, high = self.band_edges()
         # A low cut-off pushed past Nyquist would leave an empty band.
-        low = torch.minimum(low, high - self.min_band_hz)
+        return torch.minimum(low, high - self.min_band_hz), high
+
+    def _unsorted_filters(self):
+        nyquist = self.sample_rate / 2
+        low, high = self._used_band_edges()
         kernels = fb.sinc_kernels(
             low / nyquist, high / nyquist, self.kernel_size, self._taper
         )
         return (low + high) / (2 * nyquist), kernels
+
+    def bandwidths_hz(self):
+        """Return the band widths ``high - low`` in Hz, sorted by centre.
+
+        Returns
+        -------
+        torch.Tensor
+            ``[n_filters]`` widths in Hz (detached), in the order of
+            :meth:`center_frequencies`.
+        """
+        with torch.no_grad():
+            low, high = self._used_band_edges()
+            return (high - low)[torch.argsort(low + high)]
+
+
+def _check_waveforms(name, wavs, wav_lens):
+    """Validate ``forward``'s inputs; return ``[batch, time]`` waveforms."""
+    if wavs.dim() == 3 and wavs.shape[-1] == 1:
+        wavs = wavs.squeeze(-1)
+    if wavs.dim() != 2:
+        raise ValueError(
+            f"{name} expects [batch, time] mono waveforms, got shape "
+            f"{tuple(wavs.shape)}; downmix multi-channel audio first."
+        )
+    if wav_lens is not None and (
+        wav_lens.shape[0] != wavs.shape[0]
+        or bool((wav_lens < 0).any() | (wav_lens > 1).any())
+    ):
+        raise ValueError(
+            "wav_lens must hold one relative length in [0, 1] per "
+            f"waveform, got {wav_lens.tolist()}"
+        )
+    return wavs
+
+
+def _mel_bandwidth_scales(target_hz, actual_hz, low_hz, high_hz):
+    """Per-filter scales whose FWHM is the neighbours' half spacing.
+
+    The spacing comes from the intended centres ``target_hz``, the scale
+    from the centres the parameters hold, so that :meth:`bandwidths_hz`
+    reports exactly the spacing at init. Both in parameter order.
+    """
+    order = torch.argsort(target_hz)
+    spacing = torch.empty_like(target_hz)
+    spacing[order] = fb.neighbour_half_spacing(
+        target_hz[order], low_hz, high_hz
+    )
+    if not bool((spacing > 0).all()):
+        raise ValueError(
+            "bandwidth_scale='mel' needs distinct centre frequencies: the "
+            "spacing between neighbours sets each width."
+        )
+    return fb.cos_gauss_scale_for_fwhm(actual_hz, spacing)
 
 
 def _check_positive_int(name, value):

@@ -25,6 +25,10 @@ import math
 
 import torch
 import torch.nn.functional as F
+import torchaudio
+
+# FWHM of a Gaussian in standard deviations.
+_FWHM_PER_SIGMA = 2 * math.sqrt(2 * math.log(2))
 
 
 def hz_to_mel(hz):
@@ -132,11 +136,12 @@ def kernel_taps(kernel_size, device=None, dtype=torch.float32):
 
 
 def cos_gauss_kernels(nu, kernel_size, bandwidth_scale=10.0):
-    """Cosine-modulated Gaussian kernels (constant-Q).
+    """Cosine-modulated Gaussian kernels (constant-Q for a shared scale).
 
     ``k(n) = cos(pi nu n) exp(-n^2 / (2 sigma^2))`` with
     ``sigma = bandwidth_scale / nu`` samples, where ``nu`` is the centre
-    frequency as a fraction of Nyquist. With ``bandwidth_scale=2`` this is
+    frequency as a fraction of Nyquist. A tensor ``bandwidth_scale`` gives
+    every filter its own width. With ``bandwidth_scale=2`` this is
     the paper's equation (1), ``cos(2 pi mu n) exp(-n^2 mu^2 / 2)`` with
     ``mu = nu / 2`` cycles per sample. Kernels are neither normalised nor
     clipped: below roughly ``bandwidth_scale * sample_rate / (pi * K / 2)``
@@ -149,8 +154,9 @@ def cos_gauss_kernels(nu, kernel_size, bandwidth_scale=10.0):
         ``[n_filters]`` centre frequencies, fractions of Nyquist in (0, 1].
     kernel_size : int
         Odd number of taps.
-    bandwidth_scale : float
-        Gaussian width in periods of the centre frequency (see above).
+    bandwidth_scale : float or torch.Tensor
+        Gaussian width in periods of the centre frequency (see above): one
+        float for all filters or a ``[n_filters]`` tensor.
 
     Returns
     -------
@@ -162,11 +168,125 @@ def cos_gauss_kernels(nu, kernel_size, bandwidth_scale=10.0):
     >>> k = cos_gauss_kernels(torch.tensor([0.1, 0.5]), 705)
     >>> k.shape, k[:, 352]
     (torch.Size([2, 705]), tensor([1., 1.]))
+    >>> scales = torch.tensor([10.0, 2.0])
+    >>> k2 = cos_gauss_kernels(torch.tensor([0.1, 0.5]), 705, scales)
+    >>> torch.equal(k2[0], k[0]), torch.equal(k2[1], k[1])
+    (True, False)
     """
     n = kernel_taps(kernel_size, nu.device, nu.dtype)
     nu = nu.unsqueeze(1)
+    if torch.is_tensor(bandwidth_scale):
+        bandwidth_scale = bandwidth_scale.unsqueeze(-1)
     sigma = bandwidth_scale / nu
     return torch.cos(math.pi * nu * n) * torch.exp(-0.5 * (n / sigma) ** 2)
+
+
+def cos_gauss_fwhm_hz(nu, bandwidth_scale, sample_rate):
+    """Spectral full width at half maximum of Cos-Gauss filters, in Hz.
+
+    A Gaussian of ``sigma`` samples has a Gaussian spectrum of standard
+    deviation ``sample_rate / (2 pi sigma)`` Hz, and a Gaussian's FWHM is
+    ``2 sqrt(2 ln 2)`` standard deviations. With ``sigma = bandwidth_scale
+    / nu`` (:func:`cos_gauss_kernels`) the FWHM is ``2 sqrt(2 ln 2) *
+    centre_hz / (pi * bandwidth_scale)``. This is the untruncated
+    Gaussian's width: a kernel cut to fewer taps than the Gaussian spans
+    has a wider real response.
+
+    Arguments
+    ---------
+    nu : torch.Tensor
+        ``[n_filters]`` centre frequencies, fractions of Nyquist.
+    bandwidth_scale : float or torch.Tensor
+        Shared or ``[n_filters]`` scales, as in :func:`cos_gauss_kernels`.
+    sample_rate : float
+        Sample rate in Hz.
+
+    Returns
+    -------
+    torch.Tensor
+        ``[n_filters]`` FWHM in Hz.
+
+    Example
+    -------
+    >>> fwhm = cos_gauss_fwhm_hz(torch.tensor([0.5]), 10.0, 8000)
+    >>> round(float(fwhm), 2)  # 2000 Hz centre: 2.3548 * 2000 / (10 pi)
+    149.91
+    """
+    spectral_sigma = sample_rate * nu / (2 * math.pi * bandwidth_scale)
+    return _FWHM_PER_SIGMA * spectral_sigma
+
+
+def cos_gauss_scale_for_fwhm(center_hz, fwhm_hz):
+    """Bandwidth scales that give Cos-Gauss filters a wanted FWHM.
+
+    The inverse of :func:`cos_gauss_fwhm_hz` (the sample rate cancels):
+    ``bandwidth_scale = 2 sqrt(2 ln 2) * center_hz / (pi * fwhm_hz)``.
+
+    Arguments
+    ---------
+    center_hz : torch.Tensor
+        ``[n_filters]`` centre frequencies in Hz.
+    fwhm_hz : torch.Tensor
+        ``[n_filters]`` wanted full widths at half maximum in Hz (> 0).
+
+    Returns
+    -------
+    torch.Tensor
+        ``[n_filters]`` bandwidth scales.
+
+    Example
+    -------
+    >>> fc, fwhm = torch.tensor([2000.0]), torch.tensor([150.0])
+    >>> s = cos_gauss_scale_for_fwhm(fc, fwhm)
+    >>> torch.allclose(cos_gauss_fwhm_hz(fc / 4000, s, 8000), fwhm)
+    True
+    """
+    return _FWHM_PER_SIGMA * center_hz / (math.pi * fwhm_hz)
+
+
+def neighbour_half_spacing(centers_hz, low_hz=None, high_hz=None):
+    """Half the distance between the two neighbours of every centre.
+
+    For ascending centres ``c`` this is ``(c[k+1] - c[k-1]) / 2``: the
+    distance from the midpoint between ``c[k-1]`` and ``c[k]`` to the
+    midpoint between ``c[k]`` and ``c[k+1]``, which is the half-height
+    width of a triangular mel filter whose feet sit on the neighbouring
+    centres. The missing outer neighbours are ``low_hz`` and ``high_hz``
+    when given (the grid edges of a mel or linear filterbank), else the
+    mirror images ``2 c[0] - c[1]`` and ``2 c[-1] - c[-2]``, so the outer
+    filters get the spacing next to them.
+
+    Arguments
+    ---------
+    centers_hz : torch.Tensor
+        ``[n_filters]`` ascending centre frequencies in Hz.
+    low_hz : float, optional
+        Neighbour below the first centre.
+    high_hz : float, optional
+        Neighbour above the last centre.
+
+    Returns
+    -------
+    torch.Tensor
+        ``[n_filters]`` spacings in Hz.
+
+    Example
+    -------
+    >>> neighbour_half_spacing(torch.tensor([100.0, 200.0, 400.0]))
+    tensor([100., 150., 200.])
+    >>> neighbour_half_spacing(torch.tensor([100.0, 200.0]), 0.0, 300.0)
+    tensor([100., 100.])
+    """
+    c = centers_hz
+    if c.numel() < 2 and (low_hz is None or high_hz is None):
+        raise ValueError(
+            "A single centre frequency has no neighbour to mirror: give "
+            "low_hz and high_hz."
+        )
+    lo = 2 * c[:1] - c[1:2] if low_hz is None else c.new_tensor([low_hz])
+    hi = 2 * c[-1:] - c[-2:-1] if high_hz is None else c.new_tensor([high_hz])
+    points = torch.cat([lo, c, hi])
+    return (points[2:] - points[:-2]) / 2
 
 
 def sinc_kernels(low, high, kernel_size, window=None):
@@ -603,3 +723,111 @@ def valid_deltas(x):
     d = delta(x)
     dd = delta(d)
     return torch.stack([x[..., 4:-4], d[..., 2:-2], dd], dim=1)
+
+
+def log_compression(x, log_eps):
+    """Logarithm with a per-band offset: ``log(x + exp(log_eps))``.
+
+    Arguments
+    ---------
+    x : torch.Tensor
+        ``[..., n_bands]`` non-negative energies.
+    log_eps : torch.Tensor
+        ``[n_bands]`` (or broadcastable) log offsets.
+
+    Returns
+    -------
+    torch.Tensor
+        Log energies, same shape as ``x``.
+
+    Example
+    -------
+    >>> log_compression(torch.zeros(1, 2), torch.tensor([0.0, -1.0]))
+    tensor([[ 0., -1.]])
+    """
+    return torch.log(x + torch.exp(log_eps))
+
+
+def ema_smoother(x, smooth_coef):
+    """First-order IIR smoother along the frame axis.
+
+    ``M[t] = (1 - s) M[t-1] + s x[t]`` with ``M[0] = x[0]``, run by
+    ``torchaudio.functional.lfilter`` (differentiable with respect to the
+    input and ``s``). ``lfilter`` starts from a zero state; since its
+    zero-state output is ``y[t] = sum_{j<=t} s (1-s)^(t-j) x[j]``, the
+    wanted state is added back as ``M[t] = y[t] + (1-s)^(t+1) x[0]``. For
+    non-negative ``x`` every term is non-negative, unlike filtering
+    ``x - x[0]`` and adding ``x[0]`` back, which cancels catastrophically
+    once a loud first frame has decayed.
+
+    Arguments
+    ---------
+    x : torch.Tensor
+        ``[..., frames, n_bands]`` input.
+    smooth_coef : torch.Tensor
+        ``[n_bands]`` or ``[1]`` coefficients ``s`` in (0, 1].
+
+    Returns
+    -------
+    torch.Tensor
+        ``[..., frames, n_bands]`` smoothed input.
+
+    Example
+    -------
+    >>> x = torch.tensor([[[1.0], [0.0], [0.0]]])
+    >>> ema_smoother(x, torch.tensor([0.5])).flatten()
+    tensor([1.0000, 0.5000, 0.2500])
+    """
+    n_frames, n_bands = x.shape[-2:]
+    s = smooth_coef.to(x.dtype).expand(n_bands)
+    decay = 1 - s
+    b = torch.stack([s, torch.zeros_like(s)], dim=-1)
+    a = torch.stack([torch.ones_like(s), -decay], dim=-1)
+    y = torchaudio.functional.lfilter(
+        x.transpose(-1, -2), a, b, clamp=False, batching=True
+    ).transpose(-1, -2)
+    steps = torch.arange(
+        1, n_frames + 1, device=x.device, dtype=x.dtype
+    ).unsqueeze(-1)
+    return y + decay.pow(steps) * x[..., :1, :]
+
+
+def pcen(x, alpha, delta, root, smooth_coef, floor=1e-6):
+    """Per-channel energy normalisation (Wang et al., 2017).
+
+    ``(x / (floor + M)^alpha + delta)^(1/root) - delta^(1/root)`` with
+    ``M`` the :func:`ema_smoother` of ``x``: automatic gain control by the
+    smoothed energy, then root compression.
+
+    Arguments
+    ---------
+    x : torch.Tensor
+        ``[..., frames, n_bands]`` non-negative energies.
+    alpha : torch.Tensor
+        ``[n_bands]`` gain-normalisation exponents.
+    delta : torch.Tensor
+        ``[n_bands]`` offsets (> 0).
+    root : torch.Tensor
+        ``[n_bands]`` compression roots (> 0).
+    smooth_coef : torch.Tensor
+        ``[n_bands]`` or ``[1]`` smoothing coefficients in (0, 1].
+    floor : float
+        Keeps the gain finite on silence.
+
+    Returns
+    -------
+    torch.Tensor
+        ``[..., frames, n_bands]`` normalised energies; 0 on silence.
+
+    Example
+    -------
+    >>> ones = torch.ones(2)
+    >>> out = pcen(torch.zeros(1, 5, 2), 0.98 * ones, 2 * ones, 2 * ones,
+    ...            torch.tensor([0.04]))
+    >>> out.shape, float(out.abs().max())
+    (torch.Size([1, 5, 2]), 0.0)
+    """
+    smooth = ema_smoother(x, smooth_coef)
+    inv_root = 1 / root
+    gain = (floor + smooth).pow(alpha)
+    return (x / gain + delta).pow(inv_root) - delta.pow(inv_root)

@@ -1,4 +1,7 @@
-"""Classifiers of the paper: the FCN (DCASE2020) and the CNN-LSTM (USC).
+"""Classifiers: the paper's FCN and CNN-LSTM, and a compact CNN.
+
+The FCN classifies DCASE2020 scenes, the CNN-LSTM UrbanSound8k clips and
+the compact CNN short clips such as FSDD's spoken digits.
 
 Both return logits ``[batch, n_classes]``.
 """
@@ -9,10 +12,12 @@ from speechbrain_relevance.models.cnn_lstm import (
     cut_patches,
     split_into_patches,
 )
+from speechbrain_relevance.models.compact_cnn import CompactCNN
 from speechbrain_relevance.models.fcn import FCN, ChannelAttention
 
 __all__ = [
     "CNNLSTM",
+    "CompactCNN",
     "FCN",
     "ChannelAttention",
     "aggregate_patch_posteriors",

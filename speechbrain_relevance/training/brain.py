@@ -30,6 +30,7 @@ import os
 import speechbrain as sb
 import torch
 import torch.nn.functional as F
+from speechbrain.processing.features import InputNormalization
 from speechbrain.utils.distributed import if_main_process
 
 from speechbrain_relevance.augment import mixup, mixup_loss
@@ -48,7 +49,14 @@ class RelevanceBrain(SyncBatchNormControl, sb.Brain):
     (class names in index order), ``epoch_counter``, ``checkpointer``,
     ``train_logger``, ``output_folder``; optional ``lr_scheduler``
     (an ``EpochLRScheduler``), ``mixup_alpha``, ``abbreviations`` (label
-    to table column), ``relevance`` (a ``MultiHeadRelevance``).
+    to table column), ``relevance`` (a ``MultiHeadRelevance``),
+    ``feature_norm`` (``"minmax"``, the default per-example min-max
+    scaling of the paper; ``"sentence"``, per-example and per-band
+    standardisation over the real frames with SpeechBrain's
+    ``InputNormalization``; or any module called as ``norm(feats,
+    lens)``; applied after relevance weighting when both are used),
+    ``frontend_lr`` (learning rate of the
+    front-end's own parameter group).
     """
 
     #: Only the relevance lobe knows its heads; DDP hides the module.
@@ -91,13 +99,18 @@ class RelevanceBrain(SyncBatchNormControl, sb.Brain):
         """
         feats = self.modules.compute_features(wavs)
         masks = None
+        norm = self._feature_norm()
         if "relevance" in self.modules:
             out = self.modules.relevance(feats, lens, return_masks=True)
             feats, masks = out
-        else:
+        elif norm is None:
             batch, n_frames = feats.shape[:2]
             mask = frame_mask(lens, n_frames, batch, feats.device)
             feats = minmax_scale(feats, mask)
+        if norm is not None:
+            # E.g. SpeechBrain's InputNormalization(norm_type="sentence"):
+            # per-example, per-band standardisation over the real frames.
+            feats = norm(feats, lens)
         heads = [
             feats.index_select(
                 2, torch.tensor(idx, device=feats.device)
@@ -108,8 +121,32 @@ class RelevanceBrain(SyncBatchNormControl, sb.Brain):
             return heads, masks
         return heads
 
+    def _feature_norm(self):
+        """Resolve ``feature_norm``: None, "minmax", "sentence" or a module."""
+        norm = getattr(self.hparams, "feature_norm", None)
+        if norm is None or norm == "minmax":
+            return None
+        if norm == "sentence":
+            if getattr(self, "_sentence_norm", None) is None:
+                self._sentence_norm = InputNormalization(
+                    norm_type="sentence", std_norm=True
+                )
+            return self._sentence_norm
+        if isinstance(norm, str):
+            raise ValueError(
+                "feature_norm must be 'minmax' (per-example min-max, the "
+                "paper), 'sentence' (per-example, per-band mean and "
+                f"variance) or a module, got {norm!r}"
+            )
+        return norm
+
     def classify(self, heads, lens, stage):
-        """Map the per-head representations to logits (subclasses).
+        """Map the per-head representations to logits.
+
+        By default the heads are concatenated along the band axis (in head
+        order), mixed up in training if ``mixup_alpha`` is set, and given
+        to ``modules.classifier(x, lens)``, a ``[batch, frames, bands]``
+        classifier. Recipes with other classifier inputs override this.
 
         Arguments
         ---------
@@ -125,7 +162,9 @@ class RelevanceBrain(SyncBatchNormControl, sb.Brain):
         torch.Tensor
             ``[batch, n_classes]`` logits.
         """
-        raise NotImplementedError
+        x = torch.cat(heads, dim=2)
+        x = self.mix(x, self._labels, stage)
+        return self.modules.classifier(x, lens)
 
     def mix(self, x, labels, stage):
         """Apply mixup to classifier inputs in training (if configured).
@@ -173,6 +212,43 @@ class RelevanceBrain(SyncBatchNormControl, sb.Brain):
                 batch.id, predictions.float(), labels, groups=batch.group
             )
         return loss
+
+    def init_optimizers(self):
+        """Build the optimizer, with the front-end in its own group.
+
+        With ``frontend_lr`` set, the trainable parameters of
+        ``compute_features`` get that learning rate and everything else
+        ``opt_class``'s own: SincNet's remedy for learnable filters that
+        hardly move at the classifier's learning rate. The learning-rate
+        schedulers scale every group from its own maximum, so the ratio
+        between the groups is kept.
+        """
+        frontend_lr = getattr(self.hparams, "frontend_lr", None)
+        if frontend_lr is None or self.opt_class is None:
+            return super().init_optimizers()
+        if "compute_features" not in self.modules:
+            raise ValueError(
+                "frontend_lr is set but there is no compute_features "
+                "module to give it to"
+            )
+        front = [
+            p
+            for p in self.modules.compute_features.parameters()
+            if p.requires_grad
+        ]
+        front_ids = {id(p) for p in front}
+        rest = [
+            p
+            for p in self.modules.parameters()
+            if p.requires_grad and id(p) not in front_ids
+        ]
+        groups = [{"params": rest}]
+        if front:
+            groups.append({"params": front, "lr": float(frontend_lr)})
+        self.optimizer = self.opt_class(groups)
+        self.optimizers_dict = {"opt_class": self.optimizer}
+        if self.checkpointer is not None:
+            self.checkpointer.add_recoverable("optimizer", self.optimizer)
 
     def make_dataloader(
         self, dataset, stage, ckpt_prefix="dataloader-", **loader_kwargs
@@ -328,7 +404,14 @@ def load_frozen(module, path, key="compute_features"):
     return ckpt
 
 
-def fit_and_test(brain_class, hparams, run_opts, datasets, output_folder=None):
+def fit_and_test(
+    brain_class,
+    hparams,
+    run_opts,
+    datasets,
+    output_folder=None,
+    report_valid=False,
+):
     """Train on ``train``/``valid`` and test the best checkpoint.
 
     The end of every recipe's ``train.py``: optionally load and freeze a
@@ -350,6 +433,10 @@ def fit_and_test(brain_class, hparams, run_opts, datasets, output_folder=None):
     output_folder : str, optional
         Where the reports go, if not ``hparams["output_folder"]`` (e.g. a
         cross-validation fold's folder).
+    report_valid : bool
+        Also evaluate the selected checkpoint on ``valid`` and write
+        ``valid_results.md``/``.json`` (before the test results), so that
+        configurations can be compared on validation data.
 
     Returns
     -------
@@ -376,6 +463,14 @@ def fit_and_test(brain_class, hparams, run_opts, datasets, output_folder=None):
         train_loader_kwargs=hparams["train_dataloader_opts"],
         valid_loader_kwargs=hparams["valid_dataloader_opts"],
     )
+    if report_valid:
+        brain.results_prefix = "valid_results"
+        brain.evaluate(
+            datasets["valid"],
+            max_key="acc",
+            test_loader_kwargs=hparams["valid_dataloader_opts"],
+        )
+        brain.valid_summary = brain.last_summary
     brain.results_prefix = "test_results"
     brain.evaluate(
         datasets["test"],

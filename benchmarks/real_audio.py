@@ -1,0 +1,463 @@
+r"""Real-audio benchmark: front-ends on FSDD, leave-one-speaker-out.
+
+Every system is one hyperparameter file of ``recipes/FSDD/hparams`` plus
+overrides; each (system, seed) runs the recipe's six-fold
+leave-one-speaker-out cross-validation (``recipes/FSDD/crossval.py``, one
+subprocess per fold, one CPU thread each), ``--jobs`` runs at a time. The
+score of a run is the mean over the six test speakers; a system's result is
+the mean and sample standard deviation of that score over the seeds. The
+mean validation accuracy (the selected checkpoint on each fold's
+validation speaker) is reported beside it: configurations are chosen on
+it, never on the test speakers. For learnable filterbanks the JSON also
+records how far the filters moved from their initialisation.
+
+Results accumulate in ``benchmarks/results/real_audio.json`` (systems run
+earlier are kept); finished folds are never rerun (delete a run's folder
+under ``--runs`` to redo it).
+
+Usage::
+
+    python benchmarks/real_audio.py --data_folder ../shared/datasets/fsdd \
+        [--systems mel cosgauss ...] [--seeds 1 2 3] [--jobs 2]
+    python benchmarks/real_audio.py --list       # the systems
+    python benchmarks/real_audio.py --table      # print the saved table
+
+Authors
+ * speechbrain-relevance developers
+"""
+
+import argparse
+import json
+import math
+import os
+import shlex
+import statistics
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+RECIPE = os.path.join(ROOT, "recipes", "FSDD")
+CROSSVAL = os.path.join(RECIPE, "crossval.py")
+DEFAULT_JSON = os.path.join(HERE, "results", "real_audio.json")
+DEFAULT_RUNS = os.path.join(ROOT, "results", "real_audio")
+
+#: name -> (hparams file in recipes/FSDD/hparams, overrides, description)
+SYSTEMS = {
+    # log-mel baseline and its tuning (same classifier and budget)
+    "mel": ("mel_baseline.yaml", [], "log-mel, min-max (paper baseline)"),
+    "mel_sentence": (
+        "mel_baseline.yaml",
+        ["--feature_norm=sentence"],
+        "log-mel, per-band standardisation",
+    ),
+    "mel_pcen": (
+        "mel_baseline.yaml",
+        ["--compression=pcen"],
+        "mel + learnable PCEN",
+    ),
+    "mel_80": (
+        "mel_baseline.yaml",
+        ["--n_bands=80"],
+        "log-mel with 80 bands",
+    ),
+    # the paper's learnable front-ends
+    "cosgauss": ("cosgauss.yaml", [], "Cos-Gauss (paper settings)"),
+    "relevance_2head": (
+        "relevance_2head.yaml",
+        [],
+        "Cos-Gauss + 2-head relevance (paper settings)",
+    ),
+    # one option at a time on top of Cos-Gauss (ablation)
+    "cosgauss_frontend_lr": (
+        "cosgauss.yaml",
+        ["--frontend_lr=0.02"],
+        "+ front-end learning rate 0.02",
+    ),
+    "cosgauss_mel_bw": (
+        "cosgauss.yaml",
+        ["--bandwidth_scale=mel"],
+        "+ mel-wide bandwidths (fixed)",
+    ),
+    "cosgauss_learn_bw": (
+        "cosgauss.yaml",
+        ["--bandwidth_scale=mel", "--learn_bandwidth=True"],
+        "+ learnable bandwidths (mel init)",
+    ),
+    "cosgauss_gain": (
+        "cosgauss.yaml",
+        ["--learn_gain=True"],
+        "+ learnable gain",
+    ),
+    "cosgauss_pcen": (
+        "cosgauss.yaml",
+        ["--compression=pcen"],
+        "+ learnable PCEN",
+    ),
+    "cosgauss_learned_log": (
+        "cosgauss.yaml",
+        ["--compression=learned_log"],
+        "+ learnable log offset",
+    ),
+    "cosgauss_sentence": (
+        "cosgauss.yaml",
+        ["--feature_norm=sentence"],
+        "+ per-band standardisation",
+    ),
+    # the configurations named after the experiments above
+    "cosgauss_plus": ("cosgauss_plus.yaml", [], "Cos-Gauss+ (best found)"),
+    "relevance_2head_plus": (
+        "relevance_2head_plus.yaml",
+        [],
+        "Cos-Gauss+ + 2-head relevance",
+    ),
+}
+
+
+def run_one(name, seed, data_folder, runs, extra=()):
+    """Run (or finish) one system's cross-validation for one seed.
+
+    Arguments
+    ---------
+    name : str
+        A key of :data:`SYSTEMS`.
+    seed : int
+        Random seed.
+    data_folder : str
+        The FSDD folder.
+    runs : str
+        Folder of all runs; this one goes to ``<runs>/<name>/<seed>``.
+    extra : sequence of str
+        More overrides for every fold.
+
+    Returns
+    -------
+    dict
+        ``output_folder``, ``seconds`` and the command.
+    """
+    hparams, overrides, _ = SYSTEMS[name]
+    out = os.path.join(runs, name, str(seed))
+    cmd = [
+        sys.executable,
+        CROSSVAL,
+        os.path.join(RECIPE, "hparams", hparams),
+        f"--data_folder={os.path.abspath(data_folder)}",
+        f"--seed={seed}",
+        f"--output_folder={out}",
+        *overrides,
+        *extra,
+    ]
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    os.makedirs(out, exist_ok=True)
+    start = time.perf_counter()
+    with open(os.path.join(out, "benchmark_log.txt"), "a") as log:
+        log.write(shlex.join(cmd) + "\n")
+        log.flush()
+        status = subprocess.call(cmd, stdout=log, stderr=log, env=env)
+    seconds = time.perf_counter() - start
+    if status != 0:
+        raise RuntimeError(
+            f"{name} seed {seed} failed (exit {status}); see "
+            f"{out}/benchmark_log.txt"
+        )
+    return {"output_folder": out, "seconds": seconds, "command": cmd}
+
+
+def fold_movement(fold_folder):
+    """Filter movement of one fold's selected checkpoint (or None).
+
+    Arguments
+    ---------
+    fold_folder : str
+        A fold's output folder.
+
+    Returns
+    -------
+    dict or None
+        :func:`~speechbrain_relevance.analysis.movement.filter_movement`
+        summary values, None for front-ends without learnable filters.
+    """
+    from speechbrain_relevance.analysis import load_trained
+    from speechbrain_relevance.analysis.figures import is_learnable_filterbank
+    from speechbrain_relevance.analysis.movement import filter_movement
+
+    model = load_trained(fold_folder)
+    if not is_learnable_filterbank(model.compute_features):
+        return None
+    m = filter_movement(
+        model.initial_compute_features, model.compute_features
+    )
+    keys = (
+        "mean_abs_center_shift_hz",
+        "max_abs_center_shift_hz",
+        "mean_abs_relative_center_shift",
+        "mean_abs_log2_bandwidth_ratio",
+    )
+    return {k: m[k] for k in keys}
+
+
+def collect(name, seed, runs):
+    """Read one finished run: accuracies per fold, validation, movement.
+
+    Arguments
+    ---------
+    name : str
+        System name.
+    seed : int
+        Seed.
+    runs : str
+        Folder of all runs.
+
+    Returns
+    -------
+    dict
+        ``test`` (mean over folds), ``valid`` (mean over folds),
+        ``folds`` (speaker -> test accuracy), ``movement`` (mean over
+        folds, or None).
+    """
+    out = os.path.join(runs, name, str(seed))
+    with open(os.path.join(out, "crossval_results.json")) as f:
+        agg = json.load(f)
+    movements = []
+    for fold in agg["folds"]:
+        fold_folder = os.path.join(out, f"fold_{fold}")
+        if os.path.isdir(fold_folder):
+            m = fold_movement(fold_folder)
+            if m is not None:
+                movements.append(m)
+    movement = None
+    if movements:
+        movement = {
+            k: (
+                None
+                if movements[0][k] is None
+                else statistics.fmean(m[k] for m in movements)
+            )
+            for k in movements[0]
+        }
+    return {
+        "test": agg["mean_accuracy"],
+        "valid": agg.get("mean_valid_accuracy"),
+        "folds": agg["fold_accuracy"],
+        "movement": movement,
+    }
+
+
+def _std(values):
+    return statistics.stdev(values) if len(values) > 1 else math.nan
+
+
+def summarize(name, seeds, runs, seconds=None):
+    """Aggregate a system's runs over seeds into its JSON entry.
+
+    Arguments
+    ---------
+    name : str
+        System name.
+    seeds : list of int
+        Seeds that finished.
+    runs : str
+        Folder of all runs.
+    seconds : dict, optional
+        Seed -> wall seconds of its run (this invocation's runs).
+
+    Returns
+    -------
+    dict
+        The system's entry of ``real_audio.json``.
+    """
+    hparams, overrides, description = SYSTEMS[name]
+    per_seed = {seed: collect(name, seed, runs) for seed in seeds}
+    accs = [per_seed[s]["test"] for s in seeds]
+    valids = [per_seed[s]["valid"] for s in seeds]
+    entry = {
+        "description": description,
+        "hparams": f"recipes/FSDD/hparams/{hparams}",
+        "overrides": overrides,
+        "seeds": list(seeds),
+        "accuracies": accs,
+        "mean": statistics.fmean(accs),
+        "std": _std(accs),
+        "valid_accuracies": valids,
+        "valid_mean": (
+            statistics.fmean(valids) if None not in valids else None
+        ),
+        "valid_std": _std(valids) if None not in valids else None,
+        "fold_accuracies": {str(s): per_seed[s]["folds"] for s in seeds},
+        "filter_movement": [per_seed[s]["movement"] for s in seeds],
+    }
+    entry["command"] = (
+        f"python benchmarks/real_audio.py --systems {name} --seeds "
+        + " ".join(map(str, seeds))
+    )
+    if seconds:
+        entry["minutes_per_run"] = {
+            str(s): round(v / 60, 2) for s, v in seconds.items()
+        }
+    return entry
+
+
+def _json_ready(value):
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): _json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_ready(v) for v in value]
+    return value
+
+
+def table(data):
+    """Render the systems of a results dict as a markdown table.
+
+    Arguments
+    ---------
+    data : dict
+        Content of ``real_audio.json``.
+
+    Returns
+    -------
+    str
+        One row per system, best validation accuracy first.
+
+    Example
+    -------
+    >>> print(table({"systems": {"a": {"description": "A", "mean": 0.5,
+    ...     "std": 0.01, "valid_mean": 0.6, "valid_std": 0.02,
+    ...     "accuracies": [0.49, 0.51], "filter_movement": [None]}}}))
+    | system | test acc. (%) | valid acc. (%) | seeds | mean filter shift (Hz) |
+    |---|---:|---:|---:|---:|
+    | A (`a`) | 50.0 ± 1.0 | 60.0 ± 2.0 | 2 | - |
+    """
+
+    def pct(mean, std):
+        if mean is None:
+            return "-"
+        s = "-" if std is None or math.isnan(std) else f"{100 * std:.1f}"
+        return f"{100 * mean:.1f} ± {s}"
+
+    rows = sorted(
+        data["systems"].items(),
+        key=lambda kv: -(kv[1].get("valid_mean") or kv[1]["mean"]),
+    )
+    lines = [
+        "| system | test acc. (%) | valid acc. (%) | seeds | "
+        "mean filter shift (Hz) |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for name, e in rows:
+        moves = [
+            m["mean_abs_center_shift_hz"]
+            for m in e.get("filter_movement") or []
+            if m
+        ]
+        move = f"{statistics.fmean(moves):.1f}" if moves else "-"
+        lines.append(
+            f"| {e['description']} (`{name}`) | {pct(e['mean'], e['std'])} "
+            f"| {pct(e.get('valid_mean'), e.get('valid_std'))} | "
+            f"{len(e['accuracies'])} | {move} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    """Run the systems and write the JSON; returns the exit status."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--data_folder",
+        default=os.path.join(ROOT, "..", "shared", "datasets", "fsdd"),
+        help="the FSDD folder (default: ../shared/datasets/fsdd)",
+    )
+    parser.add_argument("--systems", nargs="+", default=None)
+    parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--runs", default=DEFAULT_RUNS)
+    parser.add_argument("--json", default=DEFAULT_JSON)
+    parser.add_argument("--list", action="store_true")
+    parser.add_argument("--table", action="store_true")
+    args = parser.parse_args(argv)
+
+    if args.list:
+        for name, (hp, ov, desc) in SYSTEMS.items():
+            print(f"{name:24s} {desc}  [{hp} {' '.join(ov)}]")
+        return 0
+    data = {"systems": {}}
+    if os.path.isfile(args.json):
+        with open(args.json) as f:
+            data = json.load(f)
+    if args.table:
+        print(table(data))
+        return 0
+    systems = args.systems or list(SYSTEMS)
+    unknown = [s for s in systems if s not in SYSTEMS]
+    if unknown:
+        parser.error(f"unknown systems {unknown}; see --list")
+
+    jobs = [(name, seed) for name in systems for seed in args.seeds]
+    seconds = {}
+    failures = []
+
+    def work(job):
+        name, seed = job
+        try:
+            r = run_one(name, seed, args.data_folder, args.runs)
+            seconds[job] = r["seconds"]
+            print(f"done {name} seed {seed}: {r['seconds'] / 60:.1f} min",
+                  flush=True)
+        except RuntimeError as e:
+            failures.append(str(e))
+            print(f"FAILED {e}", flush=True)
+
+    with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        list(pool.map(work, jobs))
+
+    for name in systems:
+        done = [
+            s
+            for s in args.seeds
+            if os.path.isfile(
+                os.path.join(
+                    args.runs, name, str(s), "crossval_results.json"
+                )
+            )
+        ]
+        if not done:
+            continue
+        data["systems"][name] = summarize(
+            name,
+            done,
+            args.runs,
+            {s: seconds[(name, s)] for s in done if (name, s) in seconds},
+        )
+    data["settings"] = {
+        "dataset": "Free Spoken Digit Dataset (3,000 clips, 6 speakers, "
+        "8 kHz), CC BY-SA 4.0",
+        "protocol": "leave-one-speaker-out, 6 folds: test on the held-out "
+        "speaker, validate on the next speaker (alphabetical, cyclic), "
+        "train on the other four; accuracy = mean over the 6 test "
+        "speakers; mean and sample std over seeds",
+        "threads_per_run": 1,
+        "parallel_runs": args.jobs,
+    }
+    # Runs accumulate over invocations: the command that reproduces all.
+    seeds = sorted({s for e in data["systems"].values() for s in e["seeds"]})
+    data["command"] = (
+        "python benchmarks/real_audio.py --jobs 2 --seeds "
+        + " ".join(map(str, seeds))
+        + " --systems "
+        + " ".join(data["systems"])
+    )
+    os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
+    with open(args.json, "w") as f:
+        json.dump(_json_ready(data), f, indent=1)
+        f.write("\n")
+    print(table(data))
+    for failure in failures:
+        print(f"FAILED: {failure}")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

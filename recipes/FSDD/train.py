@@ -1,0 +1,180 @@
+#!/usr/bin/env python3
+r"""Spoken digit recognition on FSDD with learnable front-ends, one fold.
+
+Real speech: the Free Spoken Digit Dataset (six speakers, 8 kHz). The
+front-end (log-mel, Cos-Gauss or SincNet), optional multi-head relevance
+weighting and the normalisation give ``[batch, frames, bands]``; the heads
+are concatenated along the band axis into a compact CNN. By default one
+fold of leave-one-speaker-out cross-validation: test on the held-out
+speaker, validate on the next speaker, train on the other four.
+``crossval.py`` runs the six folds and aggregates them.
+
+To run::
+
+    python train.py hparams/cosgauss.yaml \\
+        --data_folder=/path/to/fsdd --test_fold=theo
+
+The official split (takes 0-4 test, 5-9 validation)::
+
+    python train.py hparams/cosgauss.yaml --data_folder=/path/to/fsdd \\
+        --split=official --test_fold=official
+
+Besides ``test_results.md``/``.json`` each fold writes
+``valid_results.md``/``.json`` (the selected checkpoint on the validation
+speaker): compare configurations on those, never on the test speaker.
+
+Authors
+ * speechbrain-relevance developers
+"""
+
+import logging
+import os
+import sys
+
+import speechbrain as sb
+import torch
+from hyperpyyaml import load_hyperpyyaml
+from speechbrain.utils.distributed import run_on_main
+
+from speechbrain_relevance.training.brain import RelevanceBrain, fit_and_test
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from prepare_fsdd import load_fsdd_clip, prepare_fsdd  # noqa: E402
+
+logger = logging.getLogger(__name__)
+
+
+class DigitBrain(RelevanceBrain):
+    """Front-end, relevance, normalisation and classifier for FSDD.
+
+    The heads are concatenated along the band axis and classified by
+    ``modules.classifier`` (:meth:`RelevanceBrain.classify`); the groups of
+    the reports are the speakers.
+    """
+
+
+def dataio_prep(hparams, manifests):
+    """Build the train/valid/test datasets from the JSON manifests.
+
+    Arguments
+    ---------
+    hparams : dict
+        The loaded hyperparameters.
+    manifests : dict
+        Split name to manifest path.
+
+    Returns
+    -------
+    dict
+        Split name to ``DynamicItemDataset`` providing ``id``, ``sig``,
+        ``label`` and ``group`` (the speaker).
+    """
+    labels = [str(label) for label in hparams["labels"]]
+    index = {label: i for i, label in enumerate(labels)}
+    sample_rate = hparams["sample_rate"]
+    max_duration = hparams["max_duration"]
+
+    @sb.utils.data_pipeline.takes("wav")
+    @sb.utils.data_pipeline.provides("sig")
+    def audio_pipeline(wav):
+        # Peak-normalised, cropped to max_duration, NOT padded: the batch
+        # pads to its longest clip and the relative lengths tell the
+        # front-end and the classifier where each clip ends.
+        return load_fsdd_clip(wav, sample_rate, max_duration, pad=False)
+
+    @sb.utils.data_pipeline.takes("digit")
+    @sb.utils.data_pipeline.provides("label")
+    def label_pipeline(digit):
+        if str(digit) not in index:
+            raise ValueError(
+                f"Digit {digit!r} is not one of the labels {labels}"
+            )
+        return torch.tensor([index[str(digit)]])
+
+    @sb.utils.data_pipeline.takes("speaker")
+    @sb.utils.data_pipeline.provides("group")
+    def group_pipeline(speaker):
+        return str(speaker)
+
+    datasets = {}
+    for split, path in manifests.items():
+        datasets[split] = sb.dataio.dataset.DynamicItemDataset.from_json(
+            json_path=path,
+            dynamic_items=[audio_pipeline, label_pipeline, group_pipeline],
+            output_keys=["id", "sig", "label", "group"],
+        )
+    return datasets
+
+
+def prepare_manifests(hparams):
+    """Write this fold's manifests (on the main process only).
+
+    Arguments
+    ---------
+    hparams : dict
+        The loaded hyperparameters.
+
+    Returns
+    -------
+    dict
+        Split name to manifest path.
+    """
+    split = hparams["split"]
+    test_speaker = hparams["test_fold"] if split == "speaker" else None
+    manifest_folder = hparams["manifest_folder"]
+    run_on_main(
+        prepare_fsdd,
+        kwargs={
+            "data_folder": hparams["data_folder"],
+            "save_folder": manifest_folder,
+            "split": split,
+            "test_speaker": test_speaker,
+            "valid_speakers": hparams["valid_speakers"],
+            "check_audio": hparams["check_audio"],
+        },
+    )
+    return {
+        name: os.path.join(manifest_folder, f"{name}.json")
+        for name in ("train", "valid", "test")
+    }
+
+
+def main(argv):
+    """Prepare the fold's data, train, evaluate on valid and test.
+
+    Arguments
+    ---------
+    argv : list of str
+        Command line: hyperparameter file, then overrides and run options.
+
+    Returns
+    -------
+    DigitBrain
+        The trained brain (``last_summary`` holds the test results,
+        ``valid_summary`` the validation results).
+    """
+    hparams_file, run_opts, overrides = sb.parse_arguments(argv)
+    sb.utils.distributed.ddp_init_group(run_opts)
+    with open(hparams_file, encoding="utf-8") as fin:
+        hparams = load_hyperpyyaml(fin, overrides)
+
+    fold_folder = hparams["fold_folder"]
+    sb.create_experiment_directory(
+        experiment_directory=fold_folder,
+        hyperparams_to_save=hparams_file,
+        overrides=overrides,
+    )
+    manifests = prepare_manifests(hparams)
+    datasets = dataio_prep(hparams, manifests)
+    return fit_and_test(
+        DigitBrain,
+        hparams,
+        run_opts,
+        datasets,
+        output_folder=fold_folder,
+        report_valid=True,
+    )
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
