@@ -34,6 +34,7 @@ import shlex
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -43,6 +44,7 @@ RECIPE = os.path.join(ROOT, "recipes", "FSDD")
 CROSSVAL = os.path.join(RECIPE, "crossval.py")
 DEFAULT_JSON = os.path.join(HERE, "results", "real_audio.json")
 DEFAULT_RUNS = os.path.join(ROOT, "results", "real_audio")
+CROSSVAL_RESULTS = "crossval_results.json"
 
 #: name -> (hparams file in recipes/FSDD/hparams, overrides, description)
 SYSTEMS = {
@@ -218,7 +220,7 @@ def collect(name, seed, runs):
         folds, or None).
     """
     out = os.path.join(runs, name, str(seed))
-    with open(os.path.join(out, "crossval_results.json")) as f:
+    with open(os.path.join(out, CROSSVAL_RESULTS)) as f:
         agg = json.load(f)
     movements = []
     for fold in agg["folds"]:
@@ -362,6 +364,34 @@ def table(data):
     return "\n".join(lines)
 
 
+def write_json(data, args):
+    """Write the results with the settings and the reproducing command."""
+    data["settings"] = {
+        "dataset": "Free Spoken Digit Dataset (3,000 clips, 6 speakers, "
+        "8 kHz), CC BY-SA 4.0",
+        "protocol": "leave-one-speaker-out, 6 folds: test on the held-out "
+        "speaker, validate on the next speaker (alphabetical, cyclic), "
+        "train on the other four; accuracy = mean over the 6 test "
+        "speakers; mean and sample std over seeds",
+        "threads_per_run": 1,
+        "parallel_runs": args.jobs,
+    }
+    # Runs accumulate over invocations: the command that reproduces all.
+    seeds = sorted({s for e in data["systems"].values() for s in e["seeds"]})
+    data["command"] = (
+        "python benchmarks/real_audio.py --jobs 2 --seeds "
+        + " ".join(map(str, seeds))
+        + " --systems "
+        + " ".join(data["systems"])
+    )
+    os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
+    tmp = args.json + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(_json_ready(data), f, indent=1)
+        f.write("\n")
+    os.replace(tmp, args.json)
+
+
 def main(argv=None):
     """Run the systems and write the JSON; returns the exit status."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -398,61 +428,53 @@ def main(argv=None):
     jobs = [(name, seed) for name in systems for seed in args.seeds]
     seconds = {}
     failures = []
+    lock = threading.Lock()
 
-    def work(job):
-        name, seed = job
-        try:
-            r = run_one(name, seed, args.data_folder, args.runs)
-            seconds[job] = r["seconds"]
-            print(f"done {name} seed {seed}: {r['seconds'] / 60:.1f} min",
-                  flush=True)
-        except RuntimeError as e:
-            failures.append(str(e))
-            print(f"FAILED {e}", flush=True)
-
-    with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-        list(pool.map(work, jobs))
-
-    for name in systems:
+    def save(name):
+        # After every finished run, so that an interrupted benchmark keeps
+        # what it measured.
         done = [
             s
             for s in args.seeds
             if os.path.isfile(
-                os.path.join(
-                    args.runs, name, str(s), "crossval_results.json"
-                )
+                os.path.join(args.runs, name, str(s), CROSSVAL_RESULTS)
             )
         ]
         if not done:
-            continue
-        data["systems"][name] = summarize(
+            return
+        timed = dict(data["systems"].get(name, {}).get("minutes_per_run", {}))
+        entry = summarize(
             name,
             done,
             args.runs,
             {s: seconds[(name, s)] for s in done if (name, s) in seconds},
         )
-    data["settings"] = {
-        "dataset": "Free Spoken Digit Dataset (3,000 clips, 6 speakers, "
-        "8 kHz), CC BY-SA 4.0",
-        "protocol": "leave-one-speaker-out, 6 folds: test on the held-out "
-        "speaker, validate on the next speaker (alphabetical, cyclic), "
-        "train on the other four; accuracy = mean over the 6 test "
-        "speakers; mean and sample std over seeds",
-        "threads_per_run": 1,
-        "parallel_runs": args.jobs,
-    }
-    # Runs accumulate over invocations: the command that reproduces all.
-    seeds = sorted({s for e in data["systems"].values() for s in e["seeds"]})
-    data["command"] = (
-        "python benchmarks/real_audio.py --jobs 2 --seeds "
-        + " ".join(map(str, seeds))
-        + " --systems "
-        + " ".join(data["systems"])
-    )
-    os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
-    with open(args.json, "w") as f:
-        json.dump(_json_ready(data), f, indent=1)
-        f.write("\n")
+        # Keep the timings of runs made by earlier invocations.
+        timed.update(entry.get("minutes_per_run", {}))
+        entry["minutes_per_run"] = {
+            k: v for k, v in timed.items() if int(k) in done
+        }
+        data["systems"][name] = entry
+        write_json(data, args)
+
+    def work(job):
+        name, seed = job
+        try:
+            r = run_one(name, seed, args.data_folder, args.runs)
+        except RuntimeError as e:
+            failures.append(str(e))
+            print(f"FAILED {e}", flush=True)
+            return
+        print(
+            f"done {name} seed {seed}: {r['seconds'] / 60:.1f} min",
+            flush=True,
+        )
+        with lock:
+            seconds[job] = r["seconds"]
+            save(name)
+
+    with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        list(pool.map(work, jobs))
     print(table(data))
     for failure in failures:
         print(f"FAILED: {failure}")

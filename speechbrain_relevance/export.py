@@ -72,7 +72,11 @@ KNOWN_MODULES = ("compute_features", "relevance", "classifier")
 REQUIRED_MODULES = ("compute_features", "classifier")
 
 #: Classifier class name -> how it reads the representation.
-CLASSIFIER_INPUT_BY_CLASS = {"FCN": "deltas", "CNNLSTM": "sequence"}
+CLASSIFIER_INPUT_BY_CLASS = {
+    "FCN": "deltas",
+    "CNNLSTM": "sequence",
+    "CompactCNN": "sequence",
+}
 
 #: Shortest clip the exported model pads to (seconds), when the run does
 #: not fix the clip length. The FCN needs 16 front-end frames (8 after the
@@ -327,6 +331,12 @@ def find_best_checkpoint(run_folder, max_key="acc", min_key=None):
     return ckpt
 
 
+def _class_name(node):
+    """Return the class name of a ``!new:<module>.<Class>`` entry, or None."""
+    tag = node.tag if isinstance(node, Tagged) else ""
+    return tag.rsplit(".", 1)[-1] or None
+
+
 def detect_classifier_input(classifier):
     """Tell how a classifier reads the representation from its class.
 
@@ -347,7 +357,7 @@ def detect_classifier_input(classifier):
     'deltas'
     """
     tag = classifier.tag if isinstance(classifier, Tagged) else ""
-    name = tag.rsplit(".", 1)[-1]
+    name = _class_name(classifier)
     if name not in CLASSIFIER_INPUT_BY_CLASS:
         raise ValueError(
             f"Cannot tell how classifier {tag or classifier!r} reads the "
@@ -401,6 +411,13 @@ def inference_hparams_text(run, modules, classifier_input, min_duration,
         "# sequence (heads along the bands, [batch, frames, bands]; CNN-LSTM)",
     ]
     out += yaml_lines("classifier_input", classifier_input)
+    out += [
+        "",
+        "# Normalisation of the representation, as in training: minmax",
+        "# (per example, to [0, 1]) or sentence (per example and band, zero",
+        "# mean and unit variance)",
+    ]
+    out += yaml_lines("feature_norm", run.get("feature_norm") or "minmax")
     out += [
         "",
         "# Audio policy: clips are peak-normalised; with clip_duration set",
@@ -667,7 +684,25 @@ def describe_dataset(run):
         and os.path.isdir(folder)
         and any(n.startswith("synthetic") for n in os.listdir(folder))
     )
-    if "test_fold" in run:
+    if "valid_speakers" in run:
+        if run.get("split") == "official":
+            text = (
+                "Free Spoken Digit Dataset (FSDD; 10 digits, 6 speakers, "
+                "8 kHz, CC BY-SA 4.0), the dataset's official split: "
+                "takes 0-4 of every speaker and digit tested, 5-9 for "
+                "validation, 10-49 for training."
+            )
+        else:
+            valid = run.get("valid_speakers") or "the next speaker"
+            text = (
+                "Free Spoken Digit Dataset (FSDD; 10 digits, 6 speakers, "
+                "8 kHz, CC BY-SA 4.0), one fold of leave-one-speaker-out "
+                f"cross-validation: tested on the unseen speaker "
+                f"`{run.get('test_fold')}`, validated on {valid} "
+                "(alphabetical, cyclic), trained on the other four. The "
+                "metrics below are for this test speaker only."
+            )
+    elif "test_fold" in run:
         folds = [
             f"test fold {run['test_fold']}",
             f"validation folds {run.get('valid_folds') or 'default'}",
@@ -769,11 +804,18 @@ def model_card(run, run_folder, ckpt, key_text, modules, classifier_input,
         Markdown.
     """
     name = run.get("system_name") or "speechbrain-relevance model"
-    task = (
-        "acoustic scene classification"
-        if classifier_input == "deltas"
-        else "urban sound classification"
-    )
+    classifier_class = _class_name(modules.get("classifier"))
+    if "valid_speakers" in run:
+        task = "spoken digit recognition"
+    elif classifier_input == "deltas":
+        task = "acoustic scene classification"
+    else:
+        task = "urban sound classification"
+    classifier_text = {
+        "FCN": "an FCN",
+        "CNNLSTM": "a CNN-LSTM",
+        "CompactCNN": "a compact CNN",
+    }.get(classifier_class, f"a {classifier_class or 'neural'}")
     command, recovered = training_command(run_folder, run)
     parts = [
         "---",
@@ -798,8 +840,7 @@ def model_card(run, run_folder, ckpt, key_text, modules, classifier_input,
             if "relevance" in modules
             else "no relevance weighting (baseline), "
         )
-        + f"and {'an FCN' if classifier_input == 'deltas' else 'a CNN-LSTM'}"
-        " classifier, trained jointly.",
+        + f"and {classifier_text} classifier, trained jointly.",
         "",
         "| | |",
         "|---|---|",

@@ -49,7 +49,7 @@ from speechbrain_relevance.data.audio import (
     peak_normalize,
 )
 from speechbrain_relevance.lobes.functional import valid_deltas
-from speechbrain_relevance.lobes.relevance import frame_mask, minmax_scale
+from speechbrain_relevance.lobes.normalization import normalize_features
 from speechbrain_relevance.models import (
     aggregate_patch_posteriors,
     cut_patches,
@@ -350,7 +350,8 @@ class RelevanceClassifier(Pretrained):
     resampled and downmixed by :meth:`load_audio`.
 
     Hyperparameters: ``sample_rate``, ``labels``, ``classifier_input``,
-    optional ``min_duration``, ``clip_duration``, ``patch_frames``,
+    optional ``feature_norm`` (as in training: ``"minmax"``, the default,
+    or ``"sentence"``), ``min_duration``, ``clip_duration``, ``patch_frames``,
     ``patch_hop``, ``patch_aggregation`` and ``label_encoder`` (loaded
     from ``label_encoder.txt``; built from ``labels`` if absent).
     Modules: ``compute_features``, ``classifier``, optional
@@ -578,14 +579,16 @@ class RelevanceClassifier(Pretrained):
     def _represent(self, wavs, lens):
         """Front-end, relevance and scaling of a prepared batch."""
         feats = self.mods.compute_features(wavs)
+        norm = getattr(self.hparams, "feature_norm", None)
         if "relevance" in self.mods:
             weighted, masks = self.mods.relevance(
                 feats, lens, return_masks=True
             )
+            if norm not in (None, "minmax"):
+                weighted = normalize_features(weighted, lens, norm)
         else:
-            batch, n_frames = feats.shape[:2]
-            mask = frame_mask(lens, n_frames, batch, feats.device)
-            weighted, masks = minmax_scale(feats, mask), None
+            weighted = normalize_features(feats, lens, norm)
+            masks = None
         return Representation(feats, masks, weighted, lens)
 
     def _heads(self, weighted):

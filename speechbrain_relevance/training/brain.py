@@ -30,11 +30,10 @@ import os
 import speechbrain as sb
 import torch
 import torch.nn.functional as F
-from speechbrain.processing.features import InputNormalization
 from speechbrain.utils.distributed import if_main_process
 
 from speechbrain_relevance.augment import mixup, mixup_loss
-from speechbrain_relevance.lobes.relevance import frame_mask, minmax_scale
+from speechbrain_relevance.lobes.normalization import normalize_features
 from speechbrain_relevance.training.distributed import SyncBatchNormControl
 from speechbrain_relevance.training.metrics import ClassificationReport
 
@@ -99,18 +98,16 @@ class RelevanceBrain(SyncBatchNormControl, sb.Brain):
         """
         feats = self.modules.compute_features(wavs)
         masks = None
-        norm = self._feature_norm()
+        norm = getattr(self.hparams, "feature_norm", None)
         if "relevance" in self.modules:
-            out = self.modules.relevance(feats, lens, return_masks=True)
-            feats, masks = out
-        elif norm is None:
-            batch, n_frames = feats.shape[:2]
-            mask = frame_mask(lens, n_frames, batch, feats.device)
-            feats = minmax_scale(feats, mask)
-        if norm is not None:
-            # E.g. SpeechBrain's InputNormalization(norm_type="sentence"):
-            # per-example, per-band standardisation over the real frames.
-            feats = norm(feats, lens)
+            # The relevance lobe min-max scales each head itself.
+            feats, masks = self.modules.relevance(
+                feats, lens, return_masks=True
+            )
+            if norm not in (None, "minmax"):
+                feats = normalize_features(feats, lens, norm)
+        else:
+            feats = normalize_features(feats, lens, norm)
         heads = [
             feats.index_select(
                 2, torch.tensor(idx, device=feats.device)
@@ -120,25 +117,6 @@ class RelevanceBrain(SyncBatchNormControl, sb.Brain):
         if return_masks:
             return heads, masks
         return heads
-
-    def _feature_norm(self):
-        """Resolve ``feature_norm``: None, "minmax", "sentence" or a module."""
-        norm = getattr(self.hparams, "feature_norm", None)
-        if norm is None or norm == "minmax":
-            return None
-        if norm == "sentence":
-            if getattr(self, "_sentence_norm", None) is None:
-                self._sentence_norm = InputNormalization(
-                    norm_type="sentence", std_norm=True
-                )
-            return self._sentence_norm
-        if isinstance(norm, str):
-            raise ValueError(
-                "feature_norm must be 'minmax' (per-example min-max, the "
-                "paper), 'sentence' (per-example, per-band mean and "
-                f"variance) or a module, got {norm!r}"
-            )
-        return norm
 
     def classify(self, heads, lens, stage):
         """Map the per-head representations to logits.
