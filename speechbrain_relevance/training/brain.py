@@ -199,7 +199,8 @@ class RelevanceBrain(SyncBatchNormControl, sb.Brain):
         ``opt_class``'s own: SincNet's remedy for learnable filters that
         hardly move at the classifier's learning rate. The learning-rate
         schedulers scale every group from its own maximum, so the ratio
-        between the groups is kept.
+        between the groups is kept (except near a
+        ``WarmRestartsScheduler``'s ``eta_min``, one floor for all groups).
         """
         frontend_lr = getattr(self.hparams, "frontend_lr", None)
         if frontend_lr is None or self.opt_class is None:
