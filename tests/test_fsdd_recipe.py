@@ -360,3 +360,22 @@ def test_missing_data_folder_is_named(train, tmp_path):
     message = str(excinfo.value)
     assert str(missing) in message
     assert "not found" in message
+
+
+def test_analysis_cli_reports_filter_movement(train, tmp_path):
+    from speechbrain_relevance.analysis.__main__ import main as analysis
+
+    _run(
+        train, COSGAUSS, tmp_path, "--number_of_epochs=1",
+        "--frontend_lr=0.05", "--bandwidth_scale=mel",
+        "--learn_bandwidth=True",
+    )
+    out = tmp_path / "analysis"
+    written = analysis([str(tmp_path / "fold_theo"), "--out", str(out)])
+    assert str(out / "filter_movement.md") in written
+    movement = _read(out / "filter_movement.json")
+    assert len(movement["center_hz"]) == 40
+    assert movement["mean_abs_center_shift_hz"] > 1.0
+    assert movement["mean_abs_log2_bandwidth_ratio"] > 0.0
+    text = (out / "filter_movement.md").read_text()
+    assert "bandwidth init (Hz)" in text
