@@ -11,9 +11,10 @@ validation speaker) is reported beside it: configurations are chosen on
 it, never on the test speakers. For learnable filterbanks the JSON also
 records how far the filters moved from their initialisation.
 
-Results accumulate in ``benchmarks/results/real_audio.json`` (systems run
-earlier are kept); finished folds are never rerun (delete a run's folder
-under ``--runs`` to redo it).
+Results accumulate in ``benchmarks/results/real_audio.json``: a system's
+entry covers every seed whose run has finished, in this or an earlier
+invocation; finished folds are never rerun (delete a run's folder under
+``--runs`` to redo it).
 
 Usage::
 
@@ -364,6 +365,19 @@ def table(data):
     return "\n".join(lines)
 
 
+def finished_seeds(runs, name):
+    """Seeds of a system whose cross-validation finished (any invocation)."""
+    folder = os.path.join(runs, name)
+    if not os.path.isdir(folder):
+        return []
+    return sorted(
+        int(seed)
+        for seed in os.listdir(folder)
+        if seed.isdigit()
+        and os.path.isfile(os.path.join(folder, seed, CROSSVAL_RESULTS))
+    )
+
+
 def write_json(data, args):
     """Write the results with the settings and the reproducing command."""
     data["settings"] = {
@@ -433,13 +447,7 @@ def main(argv=None):
     def save(name):
         # After every finished run, so that an interrupted benchmark keeps
         # what it measured.
-        done = [
-            s
-            for s in args.seeds
-            if os.path.isfile(
-                os.path.join(args.runs, name, str(s), CROSSVAL_RESULTS)
-            )
-        ]
+        done = finished_seeds(args.runs, name)
         if not done:
             return
         timed = dict(data["systems"].get(name, {}).get("minutes_per_run", {}))
