@@ -312,27 +312,68 @@ def _json_ready(value):
     return value
 
 
-def table(data):
-    """Render the systems of a results dict as a markdown table.
+#: The README's headline rows: baselines, the paper's systems, the best
+#: configurations (the tuned log-mel is added by :func:`best_of`).
+HEADLINE = (
+    "mel",
+    "cosgauss",
+    "relevance_2head",
+    "cosgauss_plus",
+    "relevance_2head_plus",
+)
+
+
+def best_of(data, prefix):
+    """Name of the system starting with ``prefix`` best on validation.
 
     Arguments
     ---------
     data : dict
         Content of ``real_audio.json``.
+    prefix : str
+        E.g. ``"mel"`` for the log-mel baseline and its tuned variants.
+
+    Returns
+    -------
+    str or None
+        The system with the highest mean validation accuracy.
+
+    Example
+    -------
+    >>> best_of({"systems": {"mel": {"valid_mean": 0.8},
+    ...                      "mel_pcen": {"valid_mean": 0.9}}}, "mel")
+    'mel_pcen'
+    """
+    names = [n for n in data["systems"] if n.split("_")[0] == prefix]
+    if not names:
+        return None
+    return max(names, key=lambda n: data["systems"][n].get("valid_mean") or 0)
+
+
+def table(data, names=None):
+    """Render systems of a results dict as a markdown table.
+
+    Arguments
+    ---------
+    data : dict
+        Content of ``real_audio.json``.
+    names : sequence of str, optional
+        The systems to show, in this order (missing ones are skipped);
+        default: all, best validation accuracy first.
 
     Returns
     -------
     str
-        One row per system, best validation accuracy first.
+        One row per system: test and validation accuracy (mean ± sample
+        std over seeds), seeds, mean filter shift and bandwidth change.
 
     Example
     -------
-    >>> print(table({"systems": {"a": {"description": "A", "mean": 0.5,
+    >>> text = table({"systems": {"a": {"description": "A", "mean": 0.5,
     ...     "std": 0.01, "valid_mean": 0.6, "valid_std": 0.02,
-    ...     "accuracies": [0.49, 0.51], "filter_movement": [None]}}}))
-    | system | test acc. (%) | valid acc. (%) | seeds | mean filter shift (Hz) |
-    |---|---:|---:|---:|---:|
-    | A (`a`) | 50.0 ± 1.0 | 60.0 ± 2.0 | 2 | - |
+    ...     "accuracies": [0.49, 0.51], "filter_movement": [None]}}})
+    >>> print(text.splitlines()[-1])
+    | A (`a`) | 50.0 ± 1.0 | 60.0 ± 2.0 | 2 | - | - |
     """
 
     def pct(mean, std):
@@ -341,28 +382,46 @@ def table(data):
         s = "-" if std is None or math.isnan(std) else f"{100 * std:.1f}"
         return f"{100 * mean:.1f} ± {s}"
 
-    rows = sorted(
-        data["systems"].items(),
-        key=lambda kv: -(kv[1].get("valid_mean") or kv[1]["mean"]),
-    )
+    def movement(entry, key, fmt):
+        values = [
+            m[key]
+            for m in entry.get("filter_movement") or []
+            if m and m.get(key) is not None
+        ]
+        return fmt.format(statistics.fmean(values)) if values else "-"
+
+    systems = data["systems"]
+    if names is None:
+        names = sorted(
+            systems,
+            key=lambda n: -(systems[n].get("valid_mean") or systems[n]["mean"]),
+        )
     lines = [
         "| system | test acc. (%) | valid acc. (%) | seeds | "
-        "mean filter shift (Hz) |",
-        "|---|---:|---:|---:|---:|",
+        "filter shift (Hz) | bandwidth change (oct.) |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
-    for name, e in rows:
-        moves = [
-            m["mean_abs_center_shift_hz"]
-            for m in e.get("filter_movement") or []
-            if m
-        ]
-        move = f"{statistics.fmean(moves):.1f}" if moves else "-"
+    for name in names:
+        if name not in systems:
+            continue
+        e = systems[name]
         lines.append(
             f"| {e['description']} (`{name}`) | {pct(e['mean'], e['std'])} "
             f"| {pct(e.get('valid_mean'), e.get('valid_std'))} | "
-            f"{len(e['accuracies'])} | {move} |"
+            f"{len(e['accuracies'])} | "
+            f"{movement(e, 'mean_abs_center_shift_hz', '{:.1f}')} | "
+            f"{movement(e, 'mean_abs_log2_bandwidth_ratio', '{:.2f}')} |"
         )
     return "\n".join(lines)
+
+
+def headline_names(data):
+    """Return the headline rows, the best log-mel variant after ``mel``."""
+    names = list(HEADLINE)
+    best_mel = best_of(data, "mel")
+    if best_mel and best_mel != "mel":
+        names.insert(1, best_mel)
+    return names
 
 
 def finished_seeds(runs, name):
@@ -432,6 +491,9 @@ def main(argv=None):
         with open(args.json) as f:
             data = json.load(f)
     if args.table:
+        print("Headline (the best log-mel variant by validation included):")
+        print(table(data, headline_names(data)))
+        print("\nEvery system, best validation accuracy first:")
         print(table(data))
         return 0
     systems = args.systems or list(SYSTEMS)
