@@ -21,13 +21,15 @@ Usage::
     python benchmarks/real_audio.py --data_folder ../shared/datasets/fsdd \
         [--systems mel cosgauss ...] [--seeds 1 2 3] [--jobs 2]
     python benchmarks/real_audio.py --list       # the systems
-    python benchmarks/real_audio.py --table      # print the saved table
+    python benchmarks/real_audio.py --table      # print the saved tables
+    python benchmarks/real_audio.py --collect    # rebuild the JSON from runs
 
 Authors
  * speechbrain-relevance developers
 """
 
 import argparse
+import fcntl
 import json
 import math
 import os
@@ -480,6 +482,11 @@ def main(argv=None):
     parser.add_argument("--json", default=DEFAULT_JSON)
     parser.add_argument("--list", action="store_true")
     parser.add_argument("--table", action="store_true")
+    parser.add_argument(
+        "--collect",
+        action="store_true",
+        help="only rebuild the JSON from the finished runs under --runs",
+    )
     args = parser.parse_args(argv)
 
     if args.list:
@@ -500,6 +507,19 @@ def main(argv=None):
     unknown = [s for s in systems if s not in SYSTEMS]
     if unknown:
         parser.error(f"unknown systems {unknown}; see --list")
+
+    if args.collect:
+        for name in SYSTEMS:
+            done = finished_seeds(args.runs, name)
+            if done:
+                old = data["systems"].get(name, {})
+                entry = summarize(name, done, args.runs)
+                if old.get("minutes_per_run"):
+                    entry["minutes_per_run"] = old["minutes_per_run"]
+                data["systems"][name] = entry
+        write_json(data, args)
+        print(table(data))
+        return 0
 
     jobs = [(name, seed) for name in systems for seed in args.seeds]
     seconds = {}
@@ -524,8 +544,21 @@ def main(argv=None):
         entry["minutes_per_run"] = {
             k: v for k, v in timed.items() if int(k) in done
         }
-        data["systems"][name] = entry
-        write_json(data, args)
+        # Another invocation may be running other systems: merge with the
+        # file as it is now, under a lock.
+        with open(args.json + ".lock", "w") as lock_file:
+            fcntl.flock(lock_file, fcntl.LOCK_EX)
+            if os.path.isfile(args.json):
+                with open(args.json) as f:
+                    data["systems"].update(
+                        {
+                            k: v
+                            for k, v in json.load(f)["systems"].items()
+                            if k not in systems
+                        }
+                    )
+            data["systems"][name] = entry
+            write_json(data, args)
 
     def work(job):
         name, seed = job
