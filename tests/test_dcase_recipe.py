@@ -70,6 +70,8 @@ def test_all_paper_hparams_files_exist():
         "relevance_2head",
         "relevance_3head",
         "relevance_4head",
+        "cosgauss_plus",
+        "relevance_2head_plus",
     }
 
 
