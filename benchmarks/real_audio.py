@@ -99,7 +99,7 @@ SYSTEMS = {
     "cosgauss_pcen": (
         "cosgauss.yaml",
         ["--compression=pcen"],
-        "+ learnable PCEN",
+        "+ learnable PCEN (the same configuration as cosgauss_plus)",
     ),
     "cosgauss_learned_log": (
         "cosgauss.yaml",

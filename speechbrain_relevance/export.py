@@ -934,9 +934,11 @@ def model_card(run, run_folder, ckpt, key_text, modules, classifier_input,
             _metrics_markdown(
                 results,
                 patch_results,
-                # The recipes' groups: DCASE recording devices, or the
-                # UrbanSound8k manifest field named by group_by.
-                str(run.get("group_by", "device")).capitalize(),
+                # The recipes' groups: DCASE recording devices, FSDD
+                # speakers, or the UrbanSound8k field named by group_by.
+                "Speaker"
+                if "valid_speakers" in run
+                else str(run.get("group_by", "device")).capitalize(),
             ),
         ]
     parts += [
