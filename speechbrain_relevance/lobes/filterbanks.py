@@ -141,13 +141,7 @@ class LearnableFilterbank(nn.Module):
             raise ValueError(
                 f"padding must be 'valid' or 'full', got {padding!r}"
             )
-        if not log_eps > 0:
-            raise ValueError(f"log_eps must be > 0, got {log_eps}")
-        if compression is not None and not isinstance(compression, nn.Module):
-            raise TypeError(
-                "compression must be an nn.Module (e.g. PCEN) or None, got "
-                f"{type(compression).__name__}"
-            )
+        _check_compression(log_eps, compression)
         self.n_filters = n_filters
         self.sample_rate = sample_rate
         self.win_length = win_length
@@ -696,6 +690,17 @@ def _mel_bandwidth_scales(target_hz, actual_hz, low_hz, high_hz):
             "spacing between neighbours sets each width."
         )
     return fb.cos_gauss_scale_for_fwhm(actual_hz, spacing)
+
+
+def _check_compression(log_eps, compression):
+    """Check the log offset and the optional compression module."""
+    if not log_eps > 0:
+        raise ValueError(f"log_eps must be > 0, got {log_eps}")
+    if compression is not None and not isinstance(compression, nn.Module):
+        raise TypeError(
+            "compression must be an nn.Module (e.g. PCEN) or None, got "
+            f"{type(compression).__name__}"
+        )
 
 
 def _check_positive_int(name, value):

@@ -12,6 +12,7 @@ import torchaudio
 
 from speechbrain_relevance.lobes import functional as fb
 from speechbrain_relevance.lobes.filterbanks import (
+    _check_compression,
     _check_positive_int,
     _check_waveforms,
 )
@@ -112,13 +113,7 @@ class MelFilterbank(nn.Module):
                 f"Need 0 <= f_min < f_max <= Nyquist ({nyquist} Hz), got "
                 f"f_min={f_min}, f_max={f_max}"
             )
-        if not log_eps > 0:
-            raise ValueError(f"log_eps must be > 0, got {log_eps}")
-        if compression is not None and not isinstance(compression, nn.Module):
-            raise TypeError(
-                "compression must be an nn.Module (e.g. PCEN) or None, got "
-                f"{type(compression).__name__}"
-            )
+        _check_compression(log_eps, compression)
         self.n_mels = n_mels
         # Same attribute as the learnable banks, for RelevanceFrontEnd.
         self.n_filters = n_mels
