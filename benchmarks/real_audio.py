@@ -514,8 +514,13 @@ def main(argv=None):
             if done:
                 old = data["systems"].get(name, {})
                 entry = summarize(name, done, args.runs)
-                if old.get("minutes_per_run"):
-                    entry["minutes_per_run"] = old["minutes_per_run"]
+                timed = {
+                    k: v
+                    for k, v in (old.get("minutes_per_run") or {}).items()
+                    if v > 1.0 and int(k) in done  # not a mere re-aggregation
+                }
+                if timed:
+                    entry["minutes_per_run"] = timed
                 data["systems"][name] = entry
         write_json(data, args)
         print(table(data))
@@ -573,7 +578,10 @@ def main(argv=None):
             flush=True,
         )
         with lock:
-            seconds[job] = r["seconds"]
+            # A run whose folds had all finished before only aggregates:
+            # its time says nothing about training.
+            if r["seconds"] > 60:
+                seconds[job] = r["seconds"]
             save(name)
 
     with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
