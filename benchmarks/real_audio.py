@@ -96,11 +96,6 @@ SYSTEMS = {
         ["--learn_gain=True"],
         "+ learnable gain",
     ),
-    "cosgauss_pcen": (
-        "cosgauss.yaml",
-        ["--compression=pcen"],
-        "+ learnable PCEN (the same configuration as cosgauss_plus)",
-    ),
     "cosgauss_learned_log": (
         "cosgauss.yaml",
         ["--compression=learned_log"],
@@ -111,12 +106,17 @@ SYSTEMS = {
         ["--feature_norm=sentence"],
         "+ per-band standardisation",
     ),
-    # the configurations named after the experiments above
-    "cosgauss_plus": ("cosgauss_plus.yaml", [], "Cos-Gauss+ (best found)"),
-    "relevance_2head_plus": (
-        "relevance_2head_plus.yaml",
+    # Cos-Gauss + learnable PCEN, the one option that raised validation
+    # accuracy in the one-seed screen (its seed 1 is that screen's run)
+    "cosgauss_plus": (
+        "cosgauss_plus.yaml",
         [],
-        "Cos-Gauss+ + 2-head relevance",
+        "Cos-Gauss+ = Cos-Gauss + learnable PCEN",
+    ),
+    "relevance_2head_pcen": (
+        "relevance_2head.yaml",
+        ["--compression=pcen"],
+        "Cos-Gauss + learnable PCEN + 2-head relevance",
     ),
 }
 
@@ -321,7 +321,7 @@ HEADLINE = (
     "cosgauss",
     "relevance_2head",
     "cosgauss_plus",
-    "relevance_2head_plus",
+    "relevance_2head_pcen",
 )
 
 
@@ -509,6 +509,10 @@ def main(argv=None):
         parser.error(f"unknown systems {unknown}; see --list")
 
     if args.collect:
+        # Systems no longer defined are dropped.
+        data["systems"] = {
+            k: v for k, v in data["systems"].items() if k in SYSTEMS
+        }
         for name in SYSTEMS:
             done = finished_seeds(args.runs, name)
             if done:

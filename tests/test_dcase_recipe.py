@@ -71,7 +71,6 @@ def test_all_paper_hparams_files_exist():
         "relevance_3head",
         "relevance_4head",
         "cosgauss_plus",
-        "relevance_2head_plus",
     }
 
 
