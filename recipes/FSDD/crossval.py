@@ -39,6 +39,14 @@ To run::
     python crossval.py hparams/<file>.yaml --data_folder=/path/to/fsdd \\
         [--folds theo lucas] [--nproc_per_node=2] [overrides]
 
+Example
+-------
+>>> opts, train_args = parse_args(["h.yaml", "--folds", "theo", "--lr=0.1"])
+>>> opts.folds, train_args
+(['theo'], ['--lr=0.1'])
+>>> fold_command("h.yaml", "theo", train_args)[-2:]
+['--lr=0.1', '--test_fold=theo']
+
 Authors
  * speechbrain-relevance developers
 """

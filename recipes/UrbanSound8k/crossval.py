@@ -31,6 +31,14 @@ To run::
         --data_folder=/path/to/UrbanSound8K [--folds 1 2 3] \\
         [--nproc_per_node=2 [--distributed_backend=gloo]] [overrides]
 
+Example
+-------
+>>> opts, train_args = parse_args(["h.yaml", "--folds", "3", "1", "--lr=0.1"])
+>>> opts.folds, train_args
+([3, 1], ['--lr=0.1'])
+>>> fold_command("h.yaml", 3, train_args)[-2:]
+['--lr=0.1', '--test_fold=3']
+
 Authors
  * speechbrain-relevance developers
 """
