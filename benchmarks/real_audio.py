@@ -13,8 +13,9 @@ records how far the filters moved from their initialisation.
 
 Results accumulate in ``benchmarks/results/real_audio.json``: a system's
 entry covers every seed whose run has finished, in this or an earlier
-invocation; finished folds are never rerun (delete a run's folder under
-``--runs`` to redo it).
+invocation (systems with one seed so far are under ``"screened"``);
+finished folds are never rerun (delete a run's folder under ``--runs`` to
+redo it).
 
 Usage::
 
@@ -439,6 +440,14 @@ def finished_seeds(runs, name):
     )
 
 
+def read_results(path):
+    """Read ``real_audio.json``, screened systems merged into "systems"."""
+    with open(path) as f:
+        data = json.load(f)
+    data["systems"].update(data.pop("screened", {}))
+    return data
+
+
 def write_json(data, args):
     """Write the results with the settings and the reproducing command."""
     data["settings"] = {
@@ -460,9 +469,18 @@ def write_json(data, args):
         + " ".join(data["systems"])
     )
     os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
+    # A mean and a spread need seeds: one-seed screening runs are kept
+    # apart, under "screened".
+    out = dict(data)
+    out["systems"] = {
+        k: v for k, v in data["systems"].items() if len(v["seeds"]) > 1
+    }
+    out["screened"] = {
+        k: v for k, v in data["systems"].items() if len(v["seeds"]) <= 1
+    }
     tmp = args.json + ".tmp"
     with open(tmp, "w") as f:
-        json.dump(_json_ready(data), f, indent=1)
+        json.dump(_json_ready(out), f, indent=1)
         f.write("\n")
     os.replace(tmp, args.json)
 
@@ -495,8 +513,7 @@ def main(argv=None):
         return 0
     data = {"systems": {}}
     if os.path.isfile(args.json):
-        with open(args.json) as f:
-            data = json.load(f)
+        data = read_results(args.json)
     if args.table:
         print("Headline (the best log-mel variant by validation included):")
         print(table(data, headline_names(data)))
@@ -558,14 +575,10 @@ def main(argv=None):
         with open(args.json + ".lock", "w") as lock_file:
             fcntl.flock(lock_file, fcntl.LOCK_EX)
             if os.path.isfile(args.json):
-                with open(args.json) as f:
-                    data["systems"].update(
-                        {
-                            k: v
-                            for k, v in json.load(f)["systems"].items()
-                            if k not in systems
-                        }
-                    )
+                on_disk = read_results(args.json)["systems"]
+                data["systems"].update(
+                    {k: v for k, v in on_disk.items() if k not in systems}
+                )
             data["systems"][name] = entry
             write_json(data, args)
 
