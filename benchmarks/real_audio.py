@@ -42,6 +42,8 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+from speechbrain_relevance.training.crossval import json_ready
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 RECIPE = os.path.join(ROOT, "recipes", "FSDD")
@@ -305,16 +307,6 @@ def summarize(name, seeds, runs, seconds=None):
     return entry
 
 
-def _json_ready(value):
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if isinstance(value, dict):
-        return {str(k): _json_ready(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_ready(v) for v in value]
-    return value
-
-
 #: The README's headline rows: baselines, the paper's systems, the best
 #: configurations (the tuned log-mel is added by :func:`best_of`).
 HEADLINE = (
@@ -480,7 +472,7 @@ def write_json(data, args):
     }
     tmp = args.json + ".tmp"
     with open(tmp, "w") as f:
-        json.dump(_json_ready(out), f, indent=1)
+        json.dump(json_ready(out), f, indent=1)
         f.write("\n")
     os.replace(tmp, args.json)
 

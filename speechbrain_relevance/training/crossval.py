@@ -604,14 +604,30 @@ def to_markdown(
     return "\n".join(lines) + "\n"
 
 
-def _json_ready(value):
-    """NaN -> None and keys -> str, recursively, for strict JSON."""
+def json_ready(value):
+    """Return ``value`` for strict JSON: NaN -> None, keys -> str, recursively.
+
+    Arguments
+    ---------
+    value : object
+        Numbers, strings, lists, tuples and dicts.
+
+    Returns
+    -------
+    object
+        The converted value.
+
+    Example
+    -------
+    >>> json_ready({1: [float("nan"), 0.5]})
+    {'1': [None, 0.5]}
+    """
     if isinstance(value, float) and math.isnan(value):
         return None
     if isinstance(value, dict):
-        return {str(k): _json_ready(v) for k, v in value.items()}
+        return {str(k): json_ready(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_json_ready(v) for v in value]
+        return [json_ready(v) for v in value]
     return value
 
 
@@ -670,7 +686,7 @@ def write_results(
         )
     data = dict(agg, system_name=name, std="sample (n - 1)")
     with open(json_path, "w", encoding="utf-8") as f:
-        json.dump(_json_ready(data), f, indent=2)
+        json.dump(json_ready(data), f, indent=2)
         f.write("\n")
     return md_path, json_path
 
