@@ -237,10 +237,8 @@ def test_ddp_two_processes_gloo_cpu(dataset, tmp_path):
     assert len(ckpts) == 1, (ckpts, log)
 
 
-def test_resume_after_kill(dataset, tmp_path):
-    out = tmp_path / "resume"
-    out.mkdir()
-    cmd = [
+def resume_cmd(dataset, out, *extra):
+    return [
         sys.executable,
         "train.py",
         "hparams/relevance_2head.yaml",
@@ -249,25 +247,55 @@ def test_resume_after_kill(dataset, tmp_path):
         "--number_of_epochs=3",
         *[a for a in SMALL if not a.startswith("--batch_size")],
         "--batch_size=2",
+        *extra,
     ]
-    proc = run_cmd(cmd, str(out))
+
+
+def kill_when(proc, out, pattern, is_ready=lambda path: True):
+    """kill -9 the run once a complete checkpoint matching ``pattern`` is
+    on disk (CKPT.yaml is written last, so a listed one is complete)."""
     deadline = time.time() + 400
-    log = out / "train_log.txt"
-    # Kill -9 as soon as epoch 1's checkpoint is complete (its CKPT.yaml is
-    # written last), i.e. during epoch 2. Saves interrupted earlier are
-    # covered by tests/test_checkpoints.py.
     while time.time() < deadline:
-        if glob.glob(str(out / "save" / "CKPT+*" / "CKPT.yaml")):
+        if any(is_ready(p) for p in glob.glob(str(out / "save" / pattern))):
             break
         if proc.poll() is not None:
             pytest.fail("training ended before it could be killed")
-        time.sleep(0.05)
+        time.sleep(0.02)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
+
+
+def finished(proc, out):
+    assert proc.wait(timeout=600) == 0, (out / "stdout.txt").read_text()[
+        -3000:
+    ]
+    return json.load(open(out / "test_results.json"))
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(dataset, tmp_path_factory):
+    """The reference: the same runs, never interrupted."""
+    results = {}
+    for name, extra in (("epoch", ()), ("steps", ("--ckpt_interval_steps=2",))):
+        out = tmp_path_factory.mktemp(f"uninterrupted_{name}")
+        results[name] = finished(
+            run_cmd(resume_cmd(dataset, out, *extra), str(out)), out
+        )
+    return results
+
+
+def test_resume_after_kill(dataset, tmp_path, uninterrupted):
+    out = tmp_path / "resume"
+    out.mkdir()
+    cmd = resume_cmd(dataset, out)
+    log = out / "train_log.txt"
+    # Kill -9 as soon as epoch 1's checkpoint is complete, i.e. during
+    # epoch 2. Saves interrupted earlier are covered by
+    # tests/test_checkpoints.py.
+    kill_when(run_cmd(cmd, str(out)), out, "CKPT+*/CKPT.yaml")
     first_log = log.read_text()
     assert "epoch: 2" not in first_log
-    proc = run_cmd(cmd, str(out))
-    assert proc.wait(timeout=600) == 0, (out / "stdout.txt").read_text()[-3000:]
+    results = finished(run_cmd(cmd, str(out)), out)
     lines = log.read_text().splitlines()
     epochs = [ln.split(",")[0] for ln in lines if ln.startswith("epoch:")]
     # Nothing logged before the kill is lost, no epoch is repeated.
@@ -277,4 +305,19 @@ def test_resume_after_kill(dataset, tmp_path):
     # its period (lr 0.05), epoch 3 at a restart (lr 0.1).
     assert "epoch: 2, lr: 5.00e-02" in lines[1]
     assert "epoch: 3, lr: 1.00e-01" in lines[2]
-    assert (out / "test_results.json").exists()
+    # With augmentation and mixup on, the resumed run is the
+    # uninterrupted one: the random generators were checkpointed.
+    assert results == uninterrupted["epoch"]
+
+
+def test_resume_after_kill_within_an_epoch(dataset, tmp_path, uninterrupted):
+    out = tmp_path / "resume_steps"
+    out.mkdir()
+    cmd = resume_cmd(dataset, out, "--ckpt_interval_steps=2")
+
+    def intra_epoch(path):
+        return "end-of-epoch: false" in open(path).read()
+
+    kill_when(run_cmd(cmd, str(out)), out, "CKPT+*/CKPT.yaml", intra_epoch)
+    results = finished(run_cmd(cmd, str(out)), out)
+    assert results == uninterrupted["steps"]

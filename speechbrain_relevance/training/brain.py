@@ -34,6 +34,7 @@ from speechbrain.utils.distributed import if_main_process
 
 from speechbrain_relevance.augment import mixup, mixup_loss
 from speechbrain_relevance.lobes.normalization import normalize_features
+from speechbrain_relevance.training.checkpoints import RandomState
 from speechbrain_relevance.training.distributed import SyncBatchNormControl
 from speechbrain_relevance.training.metrics import ClassificationReport
 
@@ -228,6 +229,25 @@ class RelevanceBrain(SyncBatchNormControl, sb.Brain):
         self.optimizers_dict = {"opt_class": self.optimizer}
         if self.checkpointer is not None:
             self.checkpointer.add_recoverable("optimizer", self.optimizer)
+
+    def on_fit_start(self):
+        """Checkpoint the random generators too, then recover."""
+        if self.checkpointer is not None and (
+            "random_state" not in self.checkpointer.recoverables
+        ):
+            self.random_state = RandomState()
+            # Optional: checkpoints written before it existed still load.
+            self.checkpointer.add_recoverable(
+                "random_state", self.random_state, optional_load=True
+            )
+        super().on_fit_start()
+
+    def fit_batch(self, batch):
+        """Train on one batch (after an intra-epoch resume's RNG state)."""
+        random_state = getattr(self, "random_state", None)
+        if random_state is not None:
+            random_state.apply_pending()
+        return super().fit_batch(batch)
 
     def make_dataloader(
         self, dataset, stage, ckpt_prefix="dataloader-", **loader_kwargs
