@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 
 .PHONY: test demo lint bench clean-venv
 
-$(STAMP): setup.py requirements/constraints.txt
+$(STAMP): pyproject.toml requirements/constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade --quiet pip
 	# torch and torchaudio from the same index, pinned as a pair.
