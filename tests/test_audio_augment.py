@@ -4,6 +4,10 @@ import importlib.util
 import json
 import math
 import os
+import signal
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
@@ -553,3 +557,159 @@ def test_cli(dataset, tmp_path):
     with pytest.raises(SystemExit):
         cli.main(["--train-manifest", manifest, "--out-folder", "x",
                   "--methods", "pitch", "--method-copies", "mix=1"])
+
+
+# ------------------------------------------- worker processes and kill -9
+
+
+def wav_bytes(manifest_path):
+    """``{id: bytes of its wav}`` of an augmented manifest."""
+    data = load_json(manifest_path)
+    out = {}
+    for key, entry in data.items():
+        with open(entry["wav"], "rb") as f:
+            out[key] = f.read()
+    return out
+
+
+def without_paths(manifest_path):
+    """Manifest entries without their (folder-dependent) wav paths."""
+    return {
+        k: {f: v for f, v in e.items() if f != "wav"}
+        for k, e in load_json(manifest_path).items()
+    }
+
+
+def test_two_workers_write_the_same_files_as_one(dataset, tmp_path):
+    manifest, train, _ = dataset
+    one = run(manifest, str(tmp_path / "one"), copies=2, num_workers=1)
+    two = run(manifest, str(tmp_path / "two"), copies=2, num_workers=2)
+    assert without_paths(one) == without_paths(two)
+    bytes_one, bytes_two = wav_bytes(one), wav_bytes(two)
+    assert len(bytes_one) == 2 * (4 * len(train) + 5)  # 5 device-a clips
+    assert bytes_one == bytes_two
+    # Not a trivial agreement: copies of one clip differ.
+    assert bytes_one["park-lyon-1-0-a_noise0"] != (
+        bytes_one["park-lyon-1-0-a_noise1"]
+    )
+    with pytest.raises(ValueError, match="num_workers"):
+        run(manifest, str(tmp_path / "bad"), num_workers=0)
+
+
+#: Run in a subprocess: augment serially and SIGKILL the process while it
+#: writes its fifth wav, after half the samples are in the temporary file.
+KILL_SCRIPT = """
+import os, signal, sys
+import soundfile as sf
+import speechbrain_relevance.augment.audio as aug
+
+manifest, out, sr, n_fft = sys.argv[1], sys.argv[2], int(sys.argv[3]), \\
+    int(sys.argv[4])
+written = []
+original = aug._write_wav
+
+
+def dying_write(path, wav, sample_rate, subtype):
+    if len(written) == 4:
+        with open(path + ".tmp", "wb") as f:
+            f.write(b"RIFF" + bytes(100))
+        os.kill(os.getpid(), signal.SIGKILL)
+    written.append(path)
+    original(path, wav, sample_rate, subtype)
+
+
+aug._write_wav = dying_write
+aug.augment_manifest(manifest, out, sample_rate=sr, n_fft=n_fft, seed=7,
+                     copies=2)
+"""
+
+
+def test_resume_after_kill_gives_identical_output(dataset, tmp_path):
+    manifest, _, _ = dataset
+    reference = run(manifest, str(tmp_path / "ref"), copies=2)
+    out = tmp_path / "killed"
+    proc = subprocess.run(
+        [sys.executable, "-c", KILL_SCRIPT, manifest, str(out), str(SR),
+         str(N_FFT)],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
+    assert not (out / "augmented.json").exists()
+    (audio_dir,) = out.glob("audio_*")
+    finished = sorted(audio_dir.glob("*.wav"))
+    assert len(finished) == 4
+    assert len(list(audio_dir.glob("*.wav.tmp"))) == 1
+    stamps = {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in finished}
+    # Resume with two workers: finished clips are kept, the torn temporary
+    # file is not taken for a clip, the result equals an uninterrupted run.
+    resumed = run(manifest, str(out), copies=2, num_workers=2)
+    assert without_paths(resumed) == without_paths(reference)
+    assert wav_bytes(resumed) == wav_bytes(reference)
+    assert not list(audio_dir.glob("*.tmp"))
+    assert {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in finished} == (
+        stamps
+    )
+
+
+def _children(pid):
+    """Pids of a process's children (Linux)."""
+    path = f"/proc/{pid}/task/{pid}/children"
+    with open(path) as f:
+        return [int(c) for c in f.read().split()]
+
+
+def _alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(
+    not os.path.exists(f"/proc/{os.getpid()}/task/{os.getpid()}/children"),
+    reason="needs Linux /proc children lists",
+)
+def test_cli_kill_9_with_workers_then_resume(dataset, tmp_path):
+    manifest, _, _ = dataset
+    options = ["--sample_rate", str(SR), "--n_fft", str(N_FFT), "--seed",
+               "7", "--copies", "6", "--methods", "pitch", "stretch",
+               "noise"]
+    cli = os.path.join(ROOT, "recipes", "DCASE2020", "augment_dcase2020.py")
+    reference = str(tmp_path / "ref")
+    subprocess.run(
+        [sys.executable, cli, "--train_manifest", manifest, "--out_folder",
+         reference, *options],
+        check=True, capture_output=True, timeout=300,
+    )
+    out = tmp_path / "killed"
+    proc = subprocess.Popen(
+        [sys.executable, cli, "--train_manifest", manifest, "--out_folder",
+         str(out), "--num_workers", "2", *options],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 120
+    while not list(out.glob("audio_*/*.wav")):
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.002)
+    workers = _children(proc.pid)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert len(workers) == 2
+    assert not (out / "augmented.json").exists()
+    # Orphaned workers notice their parent is gone and exit.
+    deadline = time.monotonic() + 10
+    while any(_alive(w) for w in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(_alive(w) for w in workers)
+    done = len(list(out.glob("audio_*/*.wav")))
+    assert 0 < done < 3 * 6 * 11
+    subprocess.run(
+        [sys.executable, cli, "--train_manifest", manifest, "--out_folder",
+         str(out), "--num_workers", "2", "--no_progress", *options],
+        check=True, capture_output=True, timeout=300,
+    )
+    ref_manifest = os.path.join(reference, "augmented.json")
+    out_manifest = str(out / "augmented.json")
+    assert without_paths(out_manifest) == without_paths(ref_manifest)
+    assert wav_bytes(out_manifest) == wav_bytes(ref_manifest)

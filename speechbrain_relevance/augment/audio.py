@@ -20,12 +20,18 @@ Authors
  * speechbrain-relevance developers
 """
 
+import contextlib
 import hashlib
 import json
 import logging
 import math
+import multiprocessing
 import os
+import sys
+import threading
+import time
 from collections import defaultdict
+from concurrent.futures import ProcessPoolExecutor, as_completed
 
 import soundfile as sf
 import torch
@@ -600,6 +606,8 @@ def augment_manifest(
     reference_device="a",
     n_fft=2048,
     subtype="PCM_16",
+    num_workers=1,
+    progress=None,
 ):
     """Write augmented copies of a training manifest's clips (offline).
 
@@ -619,9 +627,14 @@ def augment_manifest(
     ``spectrum``, which becomes the simulated device.
 
     The result is deterministic given the options (each clip has its own
-    random stream). A run with the same options and an unchanged source
-    manifest reuses finished output, and an interrupted run resumes where
-    it stopped (wavs are written atomically).
+    random stream, derived from ``seed`` and the clip's identity, and is
+    computed with one intra-op thread), so it does not depend on
+    ``num_workers`` or on the order in which clips finish. A run with the
+    same options and an unchanged source manifest reuses finished output,
+    and an interrupted run (even by ``kill -9``) resumes where it stopped:
+    every wav is written to a temporary file and renamed into place, so a
+    ``.wav`` that exists is complete; finished clips are skipped. One
+    output folder serves one run at a time.
 
     Arguments
     ---------
@@ -654,6 +667,10 @@ def augment_manifest(
         STFT size of pitch shift, time stretch and spectrum correction.
     subtype : str
         soundfile sample format (``"PCM_16"``, ``"PCM_24"``, ``"FLOAT"``).
+    num_workers : int
+        Processes computing clips; 1 computes them in this process.
+    progress : bool, optional
+        Show a progress bar (default: when stderr is a terminal).
 
     Returns
     -------
@@ -687,6 +704,8 @@ def augment_manifest(
     'pitch'
     """
     methods = tuple(methods)
+    if int(num_workers) < 1:
+        raise ValueError(f"num_workers must be >= 1, got {num_workers}")
     unknown = [m for m in methods if m not in METHODS]
     if unknown or len(set(methods)) != len(methods):
         raise ValueError(
@@ -748,36 +767,47 @@ def augment_manifest(
 
     jobs = _plan_jobs(entries, methods, counts, reference_device)
     partners = _mix_partners(entries) if "mix" in methods else {}
-    out = {}
-    for i, (method, source_id, copy) in enumerate(jobs):
+    state = {
+        "entries": entries,
+        "options": options,
+        "partners": partners,
+        "responses": responses,
+    }
+    planned = []
+    todo = []
+    for method, source_id, copy in jobs:
         out_id = f"{source_id}_{method}{copy}"
         path = os.path.join(audio_dir, out_id + ".wav")
+        # All random draws happen before any audio is read, so the
+        # manifest entry is known without computing the clip; the worker
+        # that computes it replays the same draws from the same stream.
         generator = _clip_generator(seed, method, source_id, copy)
-        # All random draws happen before any audio is read, so skipping an
-        # already written clip on resume leaves the result unchanged.
         params, sources = _draw_params(
             method, source_id, generator, options, partners, responses
         )
         if params is None:
             continue
-        if os.path.isfile(path):
-            n_samples = audio_info(path).frames
-        else:
-            wav = _augment_clip(
-                method, sources, params, entries, generator, options,
-                responses,
-            )
-            if not torch.isfinite(wav).all():
-                raise RuntimeError(
-                    f"{method} augmentation of {source_id!r} produced "
-                    "non-finite samples"
-                )
-            _write_wav(path, wav, sample_rate, subtype)
-            n_samples = wav.shape[-1]
+        planned.append((out_id, method, source_id, path, params, sources))
+        if not os.path.isfile(path):
+            todo.append((method, source_id, copy, path))
+    _remove_partial_writes(audio_dir)
+    if len(todo) < len(planned):
+        logger.info(
+            "Resuming: %d of %d clips already written",
+            len(planned) - len(todo), len(planned),
+        )
+    n_samples = _write_clips(
+        todo, state, int(num_workers), len(planned), progress
+    )
+
+    out = {}
+    for out_id, method, source_id, path, params, sources in planned:
+        if path not in n_samples:
+            n_samples[path] = audio_info(path).frames
         entry = dict(entries[source_id])
         entry.update(
             wav=path,
-            duration=n_samples / sample_rate,
+            duration=n_samples[path] / sample_rate,
             augmentation=method,
             source=sources,
             params=params,
@@ -785,8 +815,6 @@ def augment_manifest(
         if method == "spectrum":
             entry["device"] = params["device"]
         out[out_id] = entry
-        if (i + 1) % 1000 == 0:
-            logger.info("Augmented %d / %d clips", i + 1, len(jobs))
     _write_json(out, manifest_path)
     logger.info("Wrote %d augmented clips to %s", len(out), manifest_path)
     return manifest_path
@@ -806,6 +834,164 @@ def _is_complete(manifest_path, options_path, options):
     if stored != options:
         return False
     return all(os.path.isfile(e["wav"]) for e in manifest.values())
+
+
+def _remove_partial_writes(audio_dir):
+    """Delete temporary files a killed run left behind (never a .wav)."""
+    for name in os.listdir(audio_dir):
+        if name.endswith(".wav.tmp"):
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(os.path.join(audio_dir, name))
+
+
+def _make_clip(state, method, source_id, copy, path):
+    """Compute one augmented clip and write it; return its sample count.
+
+    The clip's generator is rebuilt from the seed and the clip's identity
+    and its parameters redrawn, so the result is the same in any process
+    and in any order.
+    """
+    options = state["options"]
+    generator = _clip_generator(options["seed"], method, source_id, copy)
+    params, sources = _draw_params(
+        method, source_id, generator, options, state["partners"],
+        state["responses"],
+    )
+    wav = _augment_clip(
+        method, sources, params, state["entries"], generator, options,
+        state["responses"],
+    )
+    if not torch.isfinite(wav).all():
+        raise RuntimeError(
+            f"{method} augmentation of {source_id!r} produced non-finite "
+            "samples"
+        )
+    _write_wav(path, wav, options["sample_rate"], options["subtype"])
+    return wav.shape[-1]
+
+
+#: The run's shared inputs, set once per worker process.
+_WORKER_STATE = None
+
+
+def _init_worker(state):
+    """Pool initializer: keep the shared inputs, one thread, die with parent."""
+    global _WORKER_STATE
+    _WORKER_STATE = state
+    torch.set_num_threads(1)
+    parent = os.getppid()
+
+    def watch_parent():
+        # A pool worker blocks forever on its task queue if the parent is
+        # killed (kill -9): leave instead of lingering.
+        while True:
+            time.sleep(1.0)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch_parent, daemon=True).start()
+
+
+def _worker_clip(job):
+    """Pool task: one clip; errors travel back as plain values.
+
+    ``AudioFileError`` takes two arguments and does not survive pickling,
+    so it is returned as ``(path, reason)`` and raised again by the parent.
+    """
+    try:
+        return job[3], _make_clip(_WORKER_STATE, *job), None
+    except AudioFileError as e:
+        return job[3], None, (e.path, e.reason)
+
+
+@contextlib.contextmanager
+def _single_thread():
+    """Run torch with one intra-op thread inside the block.
+
+    Parallel reductions sum in an order that depends on the thread count;
+    one thread everywhere keeps outputs identical for any ``num_workers``.
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _progress_bar(total, done, progress):
+    """Return a tqdm bar (or a no-op stand-in) over all planned clips."""
+    if progress is None:
+        progress = sys.stderr.isatty()
+    try:
+        from tqdm import tqdm
+    except ImportError:  # tqdm comes with speechbrain; be safe anyway
+        progress = False
+    if not progress:
+        return contextlib.nullcontext(_NoBar())
+    return tqdm(
+        total=total, initial=done, unit="clip", desc="augment",
+        dynamic_ncols=True,
+    )
+
+
+class _NoBar:
+    """Stand-in for a disabled progress bar."""
+
+    def update(self, n=1):
+        """Do nothing."""
+
+
+def _write_clips(todo, state, num_workers, total, progress):
+    """Compute and write the clips of ``todo``; return ``{path: samples}``.
+
+    With ``num_workers > 1`` the clips are spread over a pool of worker
+    processes, forked where the platform can (as torch's DataLoader does:
+    no re-import of the caller's main script, no start-up cost). Each
+    worker sets one torch thread first, which also keeps a forked copy of
+    the parent's OpenMP pool from being used.
+    """
+    n_samples = {}
+    done_before = total - len(todo)
+    with _progress_bar(total, done_before, progress) as bar:
+
+        def finished(path, count):
+            n_samples[path] = count
+            bar.update(1)
+            if len(n_samples) % 1000 == 0:
+                logger.info(
+                    "Augmented %d / %d clips",
+                    done_before + len(n_samples), total,
+                )
+
+        if num_workers <= 1 or len(todo) <= 1:
+            with _single_thread():
+                for job in todo:
+                    finished(job[3], _make_clip(state, *job))
+            return n_samples
+        methods = multiprocessing.get_all_start_methods()
+        context = multiprocessing.get_context(
+            "fork" if "fork" in methods else "spawn"
+        )
+        with ProcessPoolExecutor(
+            max_workers=min(num_workers, len(todo)),
+            mp_context=context,
+            initializer=_init_worker,
+            initargs=(state,),
+        ) as pool:
+            futures = [pool.submit(_worker_clip, job) for job in todo]
+            try:
+                for future in as_completed(futures):
+                    path, count, error = future.result()
+                    if error is not None:
+                        raise AudioFileError(*error)
+                    finished(path, count)
+            except BaseException:
+                # Finished clips stay on disk for the next run.
+                for future in futures:
+                    future.cancel()
+                raise
+    return n_samples
 
 
 def _device_responses(entries, audio_dir, reference_device, n_fft, rate):
