@@ -15,11 +15,15 @@ Authors
 import argparse
 import sys
 
-__all__ = ["ArgumentParser", "UserError", "run_main"]
+__all__ = ["ArgumentParser", "ConfigError", "UserError", "run_main"]
 
 
 class UserError(Exception):
     """Bad input from the user: printed as one line, exit status 1."""
+
+
+class ConfigError(UserError, ValueError):
+    """A configuration (hparams, options) that cannot work."""
 
 
 class ArgumentParser(argparse.ArgumentParser):

@@ -38,21 +38,22 @@ Authors
  * speechbrain-relevance developers
 """
 
-import argparse
 import csv
 import json
 import logging
 import os
 import random
-import sys
 
+from speechbrain_relevance.cli import ArgumentParser, UserError, run_main
 from speechbrain_relevance.data.audio import (
     AudioFileError,
     audio_info,
+    clip_length_problem,
     load_audio,
 )
 from speechbrain_relevance.data.layouts import DCASE_DIRNAME as DATASET_DIRNAME
 from speechbrain_relevance.data.layouts import DCASE_SCENES as SCENES
+from speechbrain_relevance.data.manifests import files_fingerprint
 
 logger = logging.getLogger(__name__)
 
@@ -63,9 +64,13 @@ EVALUATE_CSV = os.path.join("evaluation_setup", "fold1_evaluate.csv")
 OPTIONS_FILENAME = "prepare_dcase2020_options.json"
 SPLITS = ("train", "valid", "test")
 CHECK_AUDIO_MODES = ("header", "full")
+CLIP_SECONDS = 10.0
+# One analysis frame of the recipe (2048 samples at 44.1 kHz): anything
+# shorter cannot be framed (the reflect padding needs more samples).
+MIN_SECONDS = 2048 / 44100
 
 
-class DatasetError(ValueError):
+class DatasetError(UserError, ValueError):
     """The dataset is incomplete or malformed.
 
     Arguments
@@ -295,8 +300,12 @@ def _read_fold(folder, rel_path, meta, fatal, problems):
     return entries
 
 
-def _check_audio(entry, expected_sample_rate, check_audio):
-    """Fill ``entry["duration"]``; return why the audio is unusable."""
+def _check_audio(entry, expected_sample_rate, check_audio, short=None):
+    """Fill ``entry["duration"]``; return why the audio is unusable.
+
+    Clips much shorter than 10 s are appended to ``short`` as
+    ``(path, what)``.
+    """
     path = entry["wav"]
     try:
         info = audio_info(path)
@@ -309,6 +318,11 @@ def _check_audio(entry, expected_sample_rate, check_audio):
                 f"{expected_sample_rate} Hz")
     if info.channels != 1:
         return f"{info.channels} channels, expected mono"
+    reject, warn = clip_length_problem(info, MIN_SECONDS, CLIP_SECONDS)
+    if reject:
+        return reject
+    if warn and short is not None:
+        short.append((path, warn))
     if check_audio == "full":
         try:
             load_audio(path, sample_rate=expected_sample_rate, strict=True)
@@ -409,19 +423,6 @@ def _write_json(path, data):
     os.replace(tmp, path)
 
 
-def _fingerprint(folder):
-    # Size and mtime of the csv files: a regenerated or edited dataset
-    # invalidates the manifests, at the cost of three stat calls.
-    stamp = {}
-    for rel in ("meta.csv", TRAIN_CSV, EVALUATE_CSV):
-        try:
-            st = os.stat(os.path.join(folder, rel))
-            stamp[rel] = [st.st_size, st.st_mtime_ns]
-        except OSError:
-            stamp[rel] = None
-    return stamp
-
-
 def _manifest_paths(save_folder):
     return {s: os.path.join(save_folder, f"{s}.json") for s in SPLITS}
 
@@ -508,7 +509,9 @@ def prepare_dcase2020(
         "expected_sample_rate": expected_sample_rate,
         "skip_bad_files": bool(skip_bad_files),
         "check_audio": check_audio,
-        "csv_fingerprint": _fingerprint(folder),
+        "csv_fingerprint": files_fingerprint(
+            folder, ["meta.csv", TRAIN_CSV, EVALUATE_CSV]
+        ),
     }
     options_path = os.path.join(save_folder, OPTIONS_FILENAME)
     if _same_options(options_path, options) and all(
@@ -536,13 +539,22 @@ def prepare_dcase2020(
 
     logger.info("Checking %d audio files (%s)", len(folds["train"])
                 + len(folds["test"]), check_audio)
+    short = []
     for entries in folds.values():
         for name in sorted(entries):
             reason = _check_audio(entries[name], expected_sample_rate,
-                                  check_audio)
+                                  check_audio, short)
             if reason is not None:
                 problems.append((entries[name]["wav"], reason))
                 del entries[name]
+    if short:
+        # One line, not one per clip: a whole cut-down copy of the set
+        # would otherwise flood the log.
+        logger.warning(
+            "%d clip(s) much shorter than the %g s of DCASE2020 clips "
+            "(cut short?), e.g. %s", len(short), CLIP_SECONDS,
+            "; ".join(f"{p}: {w}" for p, w in short[:3]),
+        )
 
     if problems:
         if not skip_bad_files:
@@ -551,10 +563,15 @@ def prepare_dcase2020(
             logger.warning("Skipping %s: %s", path, reason)
         logger.warning("Skipped %d unusable file(s) of the DCASE2020 set",
                        len(problems))
-    if not folds["train"]:
-        raise DatasetError(
-            [(os.path.join(folder, TRAIN_CSV), "no usable training clips")]
-        )
+    # A header-only csv (or one whose every clip was skipped) would
+    # otherwise surface as a bare IndexError inside SpeechBrain's dataset.
+    empty = [
+        (os.path.join(folder, csv_name), f"no usable {split} clips")
+        for split, csv_name in (("train", TRAIN_CSV), ("test", EVALUATE_CSV))
+        if not folds[split]
+    ]
+    if empty:
+        raise DatasetError(empty)
 
     train = _key_by_stem(folds["train"])
     test = _key_by_stem(folds["test"])
@@ -615,21 +632,21 @@ def main(argv=None):
     dict
         Paths of the written manifests.
     """
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         description="Write SpeechBrain manifests for DCASE2020 Task 1A."
     )
     parser.add_argument("data_folder",
                         help="TAU-urban-acoustic-scenes-2020-mobile-"
                              "development or its parent")
     parser.add_argument("save_folder", help="where the manifests go")
-    parser.add_argument("--valid-locations-fraction", type=float,
+    parser.add_argument("--valid_locations_fraction", type=float,
                         default=0.1)
     parser.add_argument("--seed", type=int, default=1234)
-    parser.add_argument("--expected-sample-rate", type=int, default=44100,
+    parser.add_argument("--expected_sample_rate", type=int, default=44100,
                         help="0 accepts any sample rate")
-    parser.add_argument("--skip-bad-files", action="store_true")
-    parser.add_argument("--check-audio", choices=CHECK_AUDIO_MODES,
-                        default="header")
+    parser.add_argument("--skip_bad_files", action="store_true")
+    parser.add_argument("--check_audio", choices=CHECK_AUDIO_MODES,
+                        default="full")
     args = parser.parse_args(argv)
     return prepare_dcase2020(
         args.data_folder,
@@ -644,8 +661,4 @@ def main(argv=None):
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
-    try:
-        main()
-    except DatasetError as err:
-        logger.error("%s", err)
-        sys.exit(1)
+    run_main(main)

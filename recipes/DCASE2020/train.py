@@ -30,7 +30,9 @@ from hyperpyyaml import load_hyperpyyaml
 from speechbrain.utils.distributed import run_on_main
 
 from speechbrain_relevance.augment import random_crop, spec_augment
+from speechbrain_relevance.cli import run_main
 from speechbrain_relevance.data.audio import load_audio, peak_normalize
+from speechbrain_relevance.data.manifests import build_datasets
 from speechbrain_relevance.lobes import valid_deltas
 from speechbrain_relevance.training.brain import RelevanceBrain, fit_and_test
 
@@ -68,47 +70,28 @@ class SceneBrain(RelevanceBrain):
 
 def dataio_prep(hparams, manifests):
     """Build the train/valid/test datasets from the JSON manifests."""
-    labels = hparams["labels"]
-    index = {label: i for i, label in enumerate(labels)}
     sample_rate = hparams["sample_rate"]
 
-    @sb.utils.data_pipeline.takes("wav")
-    @sb.utils.data_pipeline.provides("sig")
-    def audio_pipeline(wav):
+    def load_clip(wav):
         # The data preparation already rejected other rates and channel
         # counts; strict keeps a changed manifest from slipping through.
-        sig = load_audio(wav, sample_rate=sample_rate, strict=True)
-        return peak_normalize(sig)
-
-    @sb.utils.data_pipeline.takes("scene")
-    @sb.utils.data_pipeline.provides("label")
-    def label_pipeline(scene):
-        if scene not in index:
-            raise ValueError(
-                f"Scene {scene!r} is not one of the labels {labels}"
-            )
-        return torch.tensor([index[scene]])
-
-    @sb.utils.data_pipeline.takes("device")
-    @sb.utils.data_pipeline.provides("group")
-    def group_pipeline(device):
-        return device
-
-    datasets = {}
-    for split, path in manifests.items():
-        datasets[split] = sb.dataio.dataset.DynamicItemDataset.from_json(
-            json_path=path,
-            dynamic_items=[audio_pipeline, label_pipeline, group_pipeline],
-            output_keys=["id", "sig", "label", "group"],
+        return peak_normalize(
+            load_audio(wav, sample_rate=sample_rate, strict=True)
         )
-        if len(datasets[split]) == 0:
-            raise ValueError(
-                f"The {split} split is empty ({path}). With few recording "
-                "locations per scene no location-disjoint validation split "
-                "exists: use more data or change "
-                "--valid_locations_fraction."
-            )
-    return datasets
+
+    return build_datasets(
+        manifests,
+        load_clip,
+        label_key="scene",
+        labels=hparams["labels"],
+        group_key="device",
+        empty_hints={
+            "valid": "With few recording locations per scene no "
+            "location-disjoint validation split exists: use more data or "
+            "raise --valid_locations_fraction (0 means no validation, "
+            "which training needs to select its checkpoint).",
+        },
+    )
 
 
 def prepare_manifests(hparams):
@@ -123,6 +106,7 @@ def prepare_manifests(hparams):
             "seed": hparams["seed"],
             "expected_sample_rate": hparams["sample_rate"],
             "skip_bad_files": hparams["skip_bad_files"],
+            "check_audio": hparams["check_audio"],
         },
     )
     manifests = {
@@ -182,4 +166,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    # Bad data or options end in one line naming the file or key.
+    run_main(main)

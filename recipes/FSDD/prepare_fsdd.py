@@ -74,6 +74,7 @@ import os
 import re
 import sys
 
+from speechbrain_relevance.cli import UserError
 from speechbrain_relevance.data.audio import (
     AudioFileError,
     audio_info,
@@ -106,7 +107,7 @@ _SUMMARY_LIMIT = 10
 _NAME = re.compile(r"^(\d+)_([A-Za-z][A-Za-z0-9]*)_(\d+)\.wav$")
 
 
-class FSDDError(ValueError):
+class FSDDError(UserError, ValueError):
     """The FSDD copy cannot be prepared as asked.
 
     Arguments
@@ -726,7 +727,7 @@ def main(argv=None):
                         help="validation speakers of --split speaker "
                              "(default: the one after the test speaker)")
     parser.add_argument("--check_audio", choices=CHECK_MODES,
-                        default="header")
+                        default="full")
     parser.add_argument("--min_duration", type=float, default=0.05,
                         help="shortest accepted clip in seconds")
     prog = os.path.basename(sys.argv[0]) if argv is None else "prepare_fsdd"

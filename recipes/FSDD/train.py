@@ -32,10 +32,11 @@ import os
 import sys
 
 import speechbrain as sb
-import torch
 from hyperpyyaml import load_hyperpyyaml
 from speechbrain.utils.distributed import run_on_main
 
+from speechbrain_relevance.cli import run_main
+from speechbrain_relevance.data.manifests import build_datasets
 from speechbrain_relevance.training.brain import RelevanceBrain, fit_and_test
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -69,41 +70,18 @@ def dataio_prep(hparams, manifests):
         Split name to ``DynamicItemDataset`` providing ``id``, ``sig``,
         ``label`` and ``group`` (the speaker).
     """
-    labels = [str(label) for label in hparams["labels"]]
-    index = {label: i for i, label in enumerate(labels)}
     sample_rate = hparams["sample_rate"]
     max_duration = hparams["max_duration"]
 
-    @sb.utils.data_pipeline.takes("wav")
-    @sb.utils.data_pipeline.provides("sig")
-    def audio_pipeline(wav):
+    def load_clip(wav):
         # Peak-normalised, cropped to max_duration, NOT padded: the batch
         # pads to its longest clip and the relative lengths tell the
         # front-end and the classifier where each clip ends.
         return load_fsdd_clip(wav, sample_rate, max_duration, pad=False)
 
-    @sb.utils.data_pipeline.takes("digit")
-    @sb.utils.data_pipeline.provides("label")
-    def label_pipeline(digit):
-        if str(digit) not in index:
-            raise ValueError(
-                f"Digit {digit!r} is not one of the labels {labels}"
-            )
-        return torch.tensor([index[str(digit)]])
-
-    @sb.utils.data_pipeline.takes("speaker")
-    @sb.utils.data_pipeline.provides("group")
-    def group_pipeline(speaker):
-        return str(speaker)
-
-    datasets = {}
-    for split, path in manifests.items():
-        datasets[split] = sb.dataio.dataset.DynamicItemDataset.from_json(
-            json_path=path,
-            dynamic_items=[audio_pipeline, label_pipeline, group_pipeline],
-            output_keys=["id", "sig", "label", "group"],
-        )
-    return datasets
+    return build_datasets(
+        manifests, load_clip, "digit", hparams["labels"], "speaker"
+    )
 
 
 def prepare_manifests(hparams):
@@ -177,4 +155,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    # Bad data or options end in one line naming the file or key.
+    run_main(main)

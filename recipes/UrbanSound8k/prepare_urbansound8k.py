@@ -65,7 +65,6 @@ Authors
  * speechbrain-relevance developers
 """
 
-import argparse
 import csv
 import json
 import logging
@@ -73,9 +72,11 @@ import numbers
 import os
 import re
 
+from speechbrain_relevance.cli import ArgumentParser, UserError, run_main
 from speechbrain_relevance.data.audio import (
     AudioFileError,
     audio_info,
+    clip_length_problem,
     fit_length,
     load_audio,
     peak_normalize,
@@ -85,6 +86,7 @@ from speechbrain_relevance.data.layouts import (
     URBANSOUND_CSV_COLUMNS,
     URBANSOUND_N_FOLDS,
 )
+from speechbrain_relevance.data.manifests import files_fingerprint
 
 logger = logging.getLogger(__name__)
 
@@ -99,7 +101,7 @@ CLIP_SECONDS = 4.0
 _NAME = re.compile(r"^(\d+)-(\d+)-(\d+)-(\d+)\.wav$")
 
 
-class UrbanSound8KError(ValueError):
+class UrbanSound8KError(UserError, ValueError):
     """The UrbanSound8K copy cannot be prepared as asked.
 
     Arguments
@@ -407,16 +409,37 @@ def _check_row(us8k, csv_path, line, row, where, seen):
     return path, parsed, []
 
 
-def _read_header(path, check_audio):
-    """Header facts of one file; ``"full"`` also decodes every sample."""
+# One 25 ms analysis frame (1102 samples at 44.1 kHz): shorter clips
+# hold no frame of sound, only padding.
+MIN_SECONDS = 1102 / 44100
+
+
+def _read_header(path, check_audio, expected_duration=None):
+    """Header facts of one file; ``"full"`` also decodes every sample.
+
+    A WAV whose data is cut short of its header's size is rejected by
+    ``audio_info``; a clip much shorter than its csv ``end - start`` is
+    logged as suspicious.
+    """
     info = audio_info(path)
+    reject, warn = clip_length_problem(info, MIN_SECONDS, expected_duration)
+    if reject:
+        raise AudioFileError(path, reject)
+    if warn:
+        logger.warning("%s: %s by its csv row (cut short?)", path, warn)
     if check_audio == "full":
         # Catches files whose header is fine but whose samples cannot be
         # decoded or hold NaN/inf, at the cost of decoding the corpus.
-        # (A truncated file is not an error: libsndfile reports the frames
-        # actually present, so the manifest gets its true duration.)
         load_audio(path, mono=False)
     return info
+
+
+def _csv_duration(row):
+    """``end - start`` of a csv row in seconds, or None if unparsable."""
+    try:
+        return float(row["end"]) - float(row["start"])
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def _manifests_ok(paths):
@@ -513,6 +536,11 @@ def prepare_urbansound8k(data_folder, save_folder, train_folds, valid_folds,
         "splits": splits,
         "skip_bad_files": bool(skip_bad_files),
         "check_audio": check_audio,
+        # An edited csv (removed or relabelled clips) must not leave stale
+        # manifests looking up to date.
+        "csv_fingerprint": files_fingerprint(
+            us8k, [os.path.join("metadata", "UrbanSound8K.csv")]
+        ),
     }
     options_path = os.path.join(save_folder, OPTIONS_FILE)
     if os.path.isfile(options_path) and _manifests_ok(paths):
@@ -549,7 +577,9 @@ def prepare_urbansound8k(data_folder, save_folder, train_folds, valid_folds,
             continue
         if parsed is not None:
             try:
-                info = _read_header(path, check_audio)
+                info = _read_header(
+                    path, check_audio, _csv_duration(row)
+                )
             except AudioFileError as e:
                 reasons = [e.reason]
         if reasons:
@@ -619,7 +649,7 @@ def main(argv=None):
     argv : list of str, optional
         Arguments; ``sys.argv[1:]`` if None.
     """
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         description="Write SpeechBrain manifests for UrbanSound8K folds."
     )
     parser.add_argument("--data_folder", required=True,
@@ -632,7 +662,7 @@ def main(argv=None):
                         help="skip bad files with a warning instead of "
                              "raising")
     parser.add_argument("--check_audio", choices=("header", "full"),
-                        default="header")
+                        default="full")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     paths = prepare_urbansound8k(
@@ -645,4 +675,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

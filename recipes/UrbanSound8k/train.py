@@ -39,6 +39,8 @@ from hyperpyyaml import load_hyperpyyaml
 from speechbrain.utils.distributed import if_main_process, run_on_main
 
 from speechbrain_relevance.augment import mixup_loss
+from speechbrain_relevance.cli import run_main
+from speechbrain_relevance.data.manifests import build_datasets
 from speechbrain_relevance.models import (
     aggregate_patch_posteriors,
     cut_patches,
@@ -241,43 +243,28 @@ def dataio_prep(hparams, manifests):
         Split name to ``DynamicItemDataset`` providing ``id``, ``sig``,
         ``label`` and ``group``.
     """
-    labels = hparams["labels"]
-    index = {label: i for i, label in enumerate(labels)}
     sample_rate = hparams["sample_rate"]
     duration = hparams["clip_duration"]
     group_by = hparams["group_by"]
 
-    @sb.utils.data_pipeline.takes("wav")
-    @sb.utils.data_pipeline.provides("sig")
-    def audio_pipeline(wav):
+    def load_clip(wav):
         # Resampled to 44.1 kHz, downmixed, peak-normalised and padded to
         # the clip duration: the corpus mixes rates, widths and channels.
         return load_urbansound_clip(wav, sample_rate, duration)
 
-    @sb.utils.data_pipeline.takes("class")
-    @sb.utils.data_pipeline.provides("label")
-    def label_pipeline(name):
-        if name not in index:
-            raise ValueError(
-                f"Class {name!r} is not one of the labels {labels}"
-            )
-        return torch.tensor([index[name]])
-
-    @sb.utils.data_pipeline.takes(group_by)
-    @sb.utils.data_pipeline.provides("group")
-    def group_pipeline(value):
+    def group_name(value):
         if group_by == "salience":
             return SALIENCE_NAMES.get(value, str(value))
         return str(value)
 
-    datasets = {}
-    for split, path in manifests.items():
-        datasets[split] = sb.dataio.dataset.DynamicItemDataset.from_json(
-            json_path=path,
-            dynamic_items=[audio_pipeline, label_pipeline, group_pipeline],
-            output_keys=["id", "sig", "label", "group"],
-        )
-    return datasets
+    return build_datasets(
+        manifests,
+        load_clip,
+        label_key="class",
+        labels=hparams["labels"],
+        group_key=group_by,
+        group_name=group_name,
+    )
 
 
 def prepare_manifests(hparams):
@@ -355,4 +342,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    # Bad data or options end in one line naming the file or key.
+    run_main(main)

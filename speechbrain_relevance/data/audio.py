@@ -16,8 +16,10 @@ import soundfile as sf
 import torch
 import torchaudio
 
+from speechbrain_relevance.cli import UserError
 
-class AudioFileError(RuntimeError):
+
+class AudioFileError(UserError, RuntimeError):
     """An audio file is missing, unreadable or not in the expected format.
 
     Arguments
@@ -91,6 +93,8 @@ def audio_info(path):
     ...
     speechbrain_relevance.data.audio.AudioFileError: ...: file not found
     """
+    if os.path.isdir(path):
+        raise AudioFileError(path, "is a directory, not an audio file")
     if not os.path.isfile(path):
         raise AudioFileError(path, "file not found")
     try:
@@ -99,12 +103,114 @@ def audio_info(path):
         raise AudioFileError(path, f"unreadable audio ({e})") from e
     if info.frames <= 0:
         raise AudioFileError(path, "file holds no samples")
+    declared = declared_wav_frames(path)
+    if declared is not None and declared > info.frames:
+        # libsndfile quietly reads what is there: a copy cut short would
+        # otherwise pass as a shorter clip.
+        raise AudioFileError(
+            path,
+            f"truncated: the header declares {declared} samples per "
+            f"channel, the file holds {info.frames}",
+        )
     return AudioInfo(
         int(info.samplerate),
         int(info.channels),
         int(info.frames),
         str(info.subtype),
     )
+
+
+def declared_wav_frames(path):
+    """Return the samples per channel a WAV file's ``data`` chunk declares.
+
+    Arguments
+    ---------
+    path : str
+        Audio file.
+
+    Returns
+    -------
+    int or None
+        The declared count, or None for other formats, streamed WAVs whose
+        header leaves the size open, and headers that cannot be parsed.
+
+    Example
+    -------
+    >>> import tempfile, soundfile
+    >>> path = tempfile.mkstemp(suffix=".wav")[1]
+    >>> soundfile.write(path, torch.zeros(800).numpy(), 8000)
+    >>> declared_wav_frames(path)
+    800
+    """
+    try:
+        with open(path, "rb") as f:
+            head = f.read(12)
+            if len(head) < 12 or head[:4] != b"RIFF" or head[8:] != b"WAVE":
+                return None
+            block_align = None
+            while True:
+                chunk = f.read(8)
+                if len(chunk) < 8:
+                    return None
+                size = int.from_bytes(chunk[4:], "little")
+                if chunk[:4] == b"fmt ":
+                    fmt = f.read(size + (size & 1))
+                    block_align = int.from_bytes(fmt[12:14], "little")
+                elif chunk[:4] == b"data":
+                    # 0 and 0xFFFFFFFF: size left open by a streaming writer
+                    if not block_align or size in (0, 0xFFFFFFFF):
+                        return None
+                    return size // block_align
+                else:
+                    f.seek(size + (size & 1), os.SEEK_CUR)
+    except OSError:
+        return None
+
+
+def clip_length_problem(info, min_duration, expected_duration=None,
+                        short_fraction=0.5):
+    """Judge a clip's duration: too short to use, or suspiciously short.
+
+    Arguments
+    ---------
+    info : AudioInfo
+        The clip's header facts.
+    min_duration : float
+        Seconds below which the clip is unusable (e.g. one analysis frame).
+    expected_duration : float, optional
+        The dataset's (or this clip's annotated) duration in seconds.
+    short_fraction : float
+        Clips shorter than this fraction of ``expected_duration`` are
+        suspicious (a cut copy, a failed export).
+
+    Returns
+    -------
+    tuple of (str or None, str or None)
+        Why the clip must be rejected, and what to warn about.
+
+    Example
+    -------
+    >>> info = AudioInfo(44100, 1, 10, "PCM_16")
+    >>> clip_length_problem(info, min_duration=0.025)[0]
+    '10 samples (0.0002 s), shorter than one 0.025 s analysis frame'
+    >>> info = AudioInfo(44100, 1, 44100, "PCM_16")
+    >>> clip_length_problem(info, 0.025, expected_duration=10.0)[1]
+    '1.000 s long, expected 10.000 s'
+    """
+    if info.duration < min_duration:
+        return (
+            f"{info.frames} samples ({info.duration:.4f} s), shorter than "
+            f"one {min_duration:g} s analysis frame",
+            None,
+        )
+    if expected_duration and info.duration < short_fraction * float(
+        expected_duration
+    ):
+        return None, (
+            f"{info.duration:.3f} s long, expected "
+            f"{float(expected_duration):.3f} s"
+        )
+    return None, None
 
 
 def load_audio(path, sample_rate=None, mono=True, strict=False):

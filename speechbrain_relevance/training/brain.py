@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from speechbrain.utils.distributed import if_main_process
 
 from speechbrain_relevance.augment import mixup, mixup_loss
+from speechbrain_relevance.cli import ConfigError
 from speechbrain_relevance.lobes.normalization import normalize_features
 from speechbrain_relevance.training.checkpoints import RandomState
 from speechbrain_relevance.training.distributed import SyncBatchNormControl
@@ -403,6 +404,59 @@ def load_frozen(module, path, key="compute_features"):
     return ckpt
 
 
+def check_batches(n_clips, loader_opts, split="train"):
+    """Refuse a loader that would give no batch (and so train no step).
+
+    With ``drop_last``, a batch size above the number of clips (per
+    process under DDP) yields zero batches: training would log a loss of 0
+    and test an untrained model.
+
+    Arguments
+    ---------
+    n_clips : int
+        Clips in the split.
+    loader_opts : dict
+        The split's data loader options (``batch_size``, ``drop_last``).
+    split : str
+        Name of the split, for the message.
+
+    Returns
+    -------
+    int
+        Batches per epoch on each process.
+
+    Example
+    -------
+    >>> check_batches(10, {"batch_size": 4, "drop_last": True})
+    2
+    >>> check_batches(3, {"batch_size": 4, "drop_last": True})
+    Traceback (most recent call last):
+    ...
+    speechbrain_relevance.cli.ConfigError: batch_size 4 is larger than the 3 \
+train clip(s)...
+    """
+    batch_size = int(loader_opts.get("batch_size", 1))
+    world = (
+        torch.distributed.get_world_size()
+        if torch.distributed.is_available()
+        and torch.distributed.is_initialized()
+        else 1
+    )
+    per_process = n_clips // world if world > 1 else n_clips
+    if loader_opts.get("drop_last", False):
+        batches = per_process // batch_size
+    else:
+        batches = -(-per_process // batch_size)
+    if batches == 0:
+        where = f" per process ({world} processes)" if world > 1 else ""
+        raise ConfigError(
+            f"batch_size {batch_size} is larger than the {per_process} "
+            f"{split} clip(s){where}, so with drop_last no batch and no "
+            "training step would run: lower --batch_size or use more data"
+        )
+    return batches
+
+
 def fit_and_test(
     brain_class,
     hparams,
@@ -448,6 +502,7 @@ def fit_and_test(
         )
     if output_folder is not None:
         hparams = dict(hparams, output_folder=output_folder)
+    check_batches(len(datasets["train"]), hparams["train_dataloader_opts"])
     brain = brain_class(
         modules=hparams["modules"],
         opt_class=hparams["opt_class"],

@@ -1,0 +1,237 @@
+"""Classification datasets from the recipes' JSON manifests.
+
+Every recipe's data preparation writes ``train``/``valid``/``test`` JSON
+manifests (clip id to ``wav`` path and metadata). :func:`build_datasets`
+turns them into SpeechBrain ``DynamicItemDataset`` objects that provide
+``id``, ``sig``, ``label`` (class index tensor) and ``group`` (the column
+class-wise reports are broken down by), checking first what would
+otherwise fail later and less clearly:
+
+* a missing, unreadable or empty manifest stops with an error naming the
+  file (SpeechBrain's dataset raises a bare ``IndexError`` on an empty
+  one), with a recipe-specific hint;
+* a clip whose audio turns out to be unusable when it is read (NaN
+  samples, a truncated file) raises :class:`AudioFileError` naming it.
+
+Authors
+ * speechbrain-relevance developers
+"""
+
+import hashlib
+import json
+import os
+
+import speechbrain as sb
+import torch
+
+from speechbrain_relevance.cli import UserError
+from speechbrain_relevance.data.audio import AudioFileError
+
+__all__ = [
+    "ManifestError",
+    "build_datasets",
+    "files_fingerprint",
+    "read_manifest",
+]
+
+
+class ManifestError(UserError, ValueError):
+    """A manifest that cannot be trained or evaluated on."""
+
+
+def read_manifest(path, split="data", hint=""):
+    """Read a JSON manifest; refuse a missing, broken or empty one.
+
+    Arguments
+    ---------
+    path : str
+        The manifest.
+    split : str
+        Its split's name, for the message.
+    hint : str
+        Appended to the message of an empty manifest (how to fix it).
+
+    Returns
+    -------
+    dict
+        Clip id to entry.
+
+    Raises
+    ------
+    ManifestError
+        Naming the file and what is wrong with it.
+
+    Example
+    -------
+    >>> import json, tempfile
+    >>> path = tempfile.mkstemp(suffix=".json")[1]
+    >>> _ = open(path, "w").write("{}")
+    >>> read_manifest(path, "valid", hint="Use more data.")
+    Traceback (most recent call last):
+    ...
+    speechbrain_relevance.data.manifests.ManifestError: The valid split \
+is empty (...json). Use more data.
+    """
+    if not os.path.isfile(path):
+        raise ManifestError(f"The {split} manifest {path} does not exist")
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except (OSError, ValueError) as e:
+        raise ManifestError(
+            f"The {split} manifest {path} is unreadable ({e}); delete it "
+            "to have the data preparation write it again"
+        ) from e
+    if not isinstance(data, dict):
+        raise ManifestError(
+            f"The {split} manifest {path} is not a JSON object of clips"
+        )
+    if not data:
+        raise ManifestError(
+            f"The {split} split is empty ({path}). {hint}".rstrip()
+        )
+    return data
+
+
+def files_fingerprint(folder, rel_paths):
+    """Content hashes of a dataset's metadata files, to detect edits.
+
+    Stored with the manifests: preparation is redone when a csv changes,
+    even if an edit kept its size and modification time (``cp -p``,
+    ``rsync -t``).
+
+    Arguments
+    ---------
+    folder : str
+        The dataset's root folder.
+    rel_paths : list of str
+        The files, relative to ``folder``.
+
+    Returns
+    -------
+    dict
+        Relative path to SHA-256 hex digest (None if the file is missing).
+
+    Example
+    -------
+    >>> import tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> _ = open(os.path.join(folder, "meta.csv"), "w").write("a,b")
+    >>> before = files_fingerprint(folder, ["meta.csv", "gone.csv"])
+    >>> before["gone.csv"] is None
+    True
+    >>> _ = open(os.path.join(folder, "meta.csv"), "w").write("a,c")
+    >>> files_fingerprint(folder, ["meta.csv", "gone.csv"]) == before
+    False
+    """
+    stamp = {}
+    for rel in rel_paths:
+        digest = hashlib.sha256()
+        try:
+            with open(os.path.join(folder, rel), "rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    digest.update(block)
+            stamp[rel] = digest.hexdigest()
+        except OSError:
+            stamp[rel] = None
+    return stamp
+
+
+def _checked_audio(load):
+    """Wrap a clip loader so that its errors name the clip's file."""
+
+    def audio_pipeline(wav):
+        try:
+            sig = load(wav)
+        except AudioFileError:
+            raise
+        except (OSError, RuntimeError, ValueError) as e:
+            raise AudioFileError(wav, f"unusable audio ({e})") from e
+        if not torch.isfinite(sig).all():
+            raise AudioFileError(wav, "audio holds NaN or infinite samples")
+        return sig
+
+    return audio_pipeline
+
+
+def build_datasets(
+    manifests,
+    load_clip,
+    label_key,
+    labels,
+    group_key,
+    group_name=str,
+    empty_hints=None,
+):
+    """Build the datasets of a classification recipe from its manifests.
+
+    Arguments
+    ---------
+    manifests : dict
+        Split name to manifest path.
+    load_clip : callable
+        ``load_clip(wav_path) -> [time]`` tensor (the recipe's reading,
+        resampling, normalisation, cropping or padding).
+    label_key : str
+        Manifest field holding the class name.
+    labels : list of str
+        Class names in index order.
+    group_key : str
+        Manifest field the reports are broken down by.
+    group_name : callable
+        Maps the ``group_key`` value to the group's name.
+    empty_hints : dict, optional
+        Split name to advice printed if that split is empty.
+
+    Returns
+    -------
+    dict
+        Split name to ``DynamicItemDataset`` providing ``id``, ``sig``,
+        ``label`` and ``group``.
+
+    Example
+    -------
+    >>> import json, tempfile, torch
+    >>> folder = tempfile.mkdtemp()
+    >>> path = os.path.join(folder, "train.json")
+    >>> with open(path, "w") as f:
+    ...     json.dump({"a": {"wav": "a.wav", "digit": 3, "spk": "x"}}, f)
+    >>> data = build_datasets(
+    ...     {"train": path}, lambda wav: torch.zeros(8), "digit",
+    ...     ["0", "1", "2", "3"], "spk",
+    ... )
+    >>> item = data["train"][0]
+    >>> item["id"], item["label"], item["group"]
+    ('a', tensor([3]), 'x')
+    """
+    labels = [str(label) for label in labels]
+    index = {label: i for i, label in enumerate(labels)}
+    empty_hints = empty_hints or {}
+
+    audio_pipeline = sb.utils.data_pipeline.takes("wav")(
+        sb.utils.data_pipeline.provides("sig")(_checked_audio(load_clip))
+    )
+
+    @sb.utils.data_pipeline.takes(label_key)
+    @sb.utils.data_pipeline.provides("label")
+    def label_pipeline(name):
+        if str(name) not in index:
+            raise ValueError(
+                f"{label_key} {name!r} is not one of the labels {labels}"
+            )
+        return torch.tensor([index[str(name)]])
+
+    @sb.utils.data_pipeline.takes(group_key)
+    @sb.utils.data_pipeline.provides("group")
+    def group_pipeline(value):
+        return group_name(value)
+
+    datasets = {}
+    for split, path in manifests.items():
+        data = read_manifest(path, split, empty_hints.get(split, ""))
+        datasets[split] = sb.dataio.dataset.DynamicItemDataset(
+            data,
+            dynamic_items=[audio_pipeline, label_pipeline, group_pipeline],
+            output_keys=["id", "sig", "label", "group"],
+        )
+    return datasets
