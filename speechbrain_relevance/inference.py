@@ -553,9 +553,26 @@ class RelevanceClassifier(Pretrained):
                 f"wav_lens must have shape [{batch}], got "
                 f"{tuple(wav_lens.shape)}"
             )
+        # Non-finite samples or empty examples would come back as a label
+        # with NaN probabilities: refuse them, naming the examples.
+        bad_lens = [
+            i for i, rel in enumerate(wav_lens.tolist())
+            if not 0 < rel <= 1 or rel * n_samples < 0.5
+        ]
+        if bad_lens:
+            raise ValueError(
+                f"wav_lens of example(s) {bad_lens} is "
+                f"{[round(float(wav_lens[i]), 6) for i in bad_lens]}: "
+                "relative lengths must be in (0, 1] and cover at least "
+                "one sample"
+            )
         clips = []
-        for wav, rel in zip(wavs, wav_lens):
+        for i, (wav, rel) in enumerate(zip(wavs, wav_lens)):
             n = max(1, min(n_samples, int(round(float(rel) * n_samples))))
+            if not torch.isfinite(wav[:n]).all():
+                raise ValueError(
+                    f"example {i} holds NaN or infinite samples"
+                )
             clips.append(self._fit_clip(wav[:n], normalize))
         longest = max(c.shape[0] for c in clips)
         out = torch.stack([fit_length(c, longest) for c in clips])

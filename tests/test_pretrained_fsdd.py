@@ -12,6 +12,7 @@ import os
 import re
 
 import pytest
+import torch
 
 from speechbrain_relevance.inference import RelevanceClassifier
 
@@ -86,3 +87,26 @@ def test_shipped_model_batch_equals_files(classifier):
         # overlap zero padding (alone: reflect padding), and its relative
         # length rounds to a whole number of frames.
         assert torch.allclose(p[0].exp(), probs[i].exp(), atol=0.02)
+
+
+def test_classify_batch_rejects_non_finite_samples_and_empty_lengths(
+    classifier,
+):
+    wavs = torch.rand(3, 4000) - 0.5
+    wavs[1, 100] = float("nan")
+    with pytest.raises(ValueError, match=r"example 1 holds NaN or infinite"):
+        classifier.classify_batch(wavs)
+    wavs[1, 100] = float("inf")
+    with pytest.raises(ValueError, match=r"example 1 holds NaN or infinite"):
+        classifier.classify_batch(wavs)
+    wavs[1, 100] = 0.0
+    # NaN beyond an example's length is padding and is never read.
+    wavs[2, 3000:] = float("nan")
+    probs, _, _, labels = classifier.classify_batch(
+        wavs, torch.tensor([1.0, 1.0, 0.5])
+    )
+    assert torch.isfinite(probs).all() and len(labels) == 3
+    for lens in ([1.0, 0.0, 0.5], [1.0, float("nan"), 0.5],
+                 [1.0, 1.5, 0.5], [1.0, 1e-9, 0.5]):
+        with pytest.raises(ValueError, match=r"wav_lens of example\(s\) \[1\]"):
+            classifier.classify_batch(wavs, torch.tensor(lens))
