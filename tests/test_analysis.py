@@ -17,6 +17,7 @@ import pytest
 import torch
 
 from speechbrain_relevance.analysis import load_trained
+from speechbrain_relevance.analysis.__main__ import analyse
 from speechbrain_relevance.analysis.__main__ import main as analysis_main
 from speechbrain_relevance.analysis.figures import representation_panels
 from speechbrain_relevance.data import synthetic_dcase
@@ -175,9 +176,7 @@ def test_tables_contain_every_class_and_device(runs):
 
 def test_mel_baseline_skips_what_does_not_apply(runs, capsys):
     out = str(runs["root"] / "mel_analysis")
-    written = analysis_main(
-        [runs["mel"], "--out", out, "--audio", runs["clip"]]
-    )
+    written = analyse([runs["mel"], "--out", out, "--audio", runs["clip"]])
     said = capsys.readouterr().out
     assert "Skipping center_frequencies.png" in said
     assert "Skipping filter_responses.png" in said
@@ -287,3 +286,32 @@ def test_load_trained_exported_folder(runs, tmp_path):
         mine = getattr(model, name).state_dict()
         for key, value in getattr(run, name).state_dict().items():
             assert torch.equal(mine[key], value), (name, key)
+
+
+def test_parameter_total_counts_every_module(runs):
+    model = load_trained(runs["rel"])
+    params = _read_json(os.path.join(runs["rel_out"], "parameters.json"))
+    total = sum(
+        p.numel() for m in model.all_modules().values()
+        for p in m.parameters()
+    )
+    assert params["total"] == total
+    assert params["other_modules"] == {}
+
+
+def test_cli_bad_input_is_one_line(tmp_path):
+    missing = str(tmp_path / "no_such_run")
+    not_a_model = tmp_path / "not_a_model"
+    not_a_model.mkdir()
+    (not_a_model / "hyperparams.yaml").write_text("sample_rate: 16000\n")
+    for folder, words in ((missing, missing),
+                          (str(not_a_model), "No model checkpoint")):
+        proc = subprocess.run(
+            [sys.executable, "-m", "speechbrain_relevance.analysis", folder,
+             "--out", str(tmp_path / "out")],
+            env=ENV, capture_output=True, text=True, timeout=300,
+        )
+        assert proc.returncode == 1, proc.stderr
+        assert "Traceback" not in proc.stderr
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and words in lines[0], proc.stderr

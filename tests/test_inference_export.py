@@ -336,6 +336,85 @@ def test_exported_files(runs, dcase_model):
     assert "only load model folders from sources you trust" in card.lower()
 
 
+@pytest.mark.parametrize("name", ["dcase", "us8k"])
+def test_model_card_metadata_and_no_local_paths(runs, models, name):
+    folder = models[name]
+    with open(os.path.join(folder, "README.md")) as f:
+        card = f.read()
+    assert card.startswith("---\n")
+    front = load_hyperpyyaml(card.split("---\n")[1])
+    assert front["license"] == "apache-2.0"
+    assert front["pipeline_tag"] == "audio-classification"
+    assert front["library_name"] == "speechbrain"
+    dataset = {"dcase": "dcase2020", "us8k": "urbansound8k"}[name]
+    for tag in ("speechbrain", "audio-classification", dataset,
+                "relevance-weighting", "cos-gauss"):
+        assert tag in front["tags"], tag
+    assert "pip install speechbrain-relevance" in card
+    assert "RelevanceClassifier.from_hparams(" in card
+    assert "## Citation" in card and "Ganapathy" in card
+    assert "@misc{speechbrainV1" in card
+    # No file of the model folder names a folder of this machine.
+    for fname in os.listdir(folder):
+        with open(os.path.join(folder, fname), "rb") as f:
+            data = f.read()
+        for path in (runs[name], str(runs["root"]), REPO):
+            assert path.encode() not in data, (fname, path)
+
+
+def _cli(*args, cwd=None):
+    """Run the exporter's command line in a fresh process."""
+    return subprocess.run(
+        [sys.executable, "-m", "speechbrain_relevance.export", *args],
+        cwd=cwd, env=_env(), capture_output=True, text=True, timeout=300,
+    )
+
+
+def _assert_one_line_error(proc, words):
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert "error:" in lines[0] and words in lines[0], lines[0]
+
+
+def test_cli_bad_input_is_one_line(runs, tmp_path):
+    missing = str(tmp_path / "no_such_run")
+    _assert_one_line_error(_cli(missing, str(tmp_path / "m")), missing)
+
+    # A run folder without checkpoints.
+    bare = tmp_path / "bare_run"
+    bare.mkdir()
+    shutil.copy(os.path.join(runs["dcase"], "hyperparams.yaml"), bare)
+    _assert_one_line_error(_cli(str(bare), str(tmp_path / "m")), "save")
+
+    # A run of no recipe the exporter knows.
+    odd = tmp_path / "odd_run"
+    odd.mkdir()
+    (odd / "hyperparams.yaml").write_text(
+        "sample_rate: 16000\nwav2vec2: !new:torch.nn.Identity\n"
+        "modules:\n    wav2vec2: !ref <wav2vec2>\n"
+    )
+    _assert_one_line_error(
+        _cli(str(odd), str(tmp_path / "m")), "Unknown recipe run"
+    )
+
+    # The cross-validation root of UrbanSound8k names its folds.
+    _assert_one_line_error(_cli(runs["us8k_cv"], str(tmp_path / "m")),
+                           "fold4")
+
+
+def test_both_option_spellings(runs, tmp_path, capsys):
+    for flag in ("--max-key", "--max_key"):
+        out = str(tmp_path / flag.strip("-"))
+        assert main([runs["dcase"], out, flag, "acc", "--no_verify"]) == 0
+        assert os.path.isfile(os.path.join(out, "hyperparams.yaml"))
+    with pytest.raises(SystemExit) as exit_:
+        main([runs["dcase"], str(tmp_path / "nope"), "--min-key", "nope"])
+    assert exit_.value.code == 1
+    assert "'nope'" in capsys.readouterr().err
+
+
 @pytest.fixture(scope="module")
 def classifier(dcase_model):
     return RelevanceClassifier.from_hparams(

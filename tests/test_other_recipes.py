@@ -3,8 +3,9 @@
 Trains ``recipes/other_recipes/ecapa_cosgauss.yaml``, its relevance
 variant (made by the same one-block yaml edit a user would make) and the
 stock-Fbank baseline ``ecapa_fbank.yaml`` for one epoch of a tiny ECAPA on
-synthetic clips, exports each run and loads it with
-``EncoderClassifier.from_hparams`` from another directory.
+synthetic clips, exports each run with the package's exporter
+(``speechbrain_relevance.export``, the one for every recipe) and loads it
+with ``EncoderClassifier.from_hparams`` from another directory.
 """
 
 import importlib.util
@@ -12,6 +13,7 @@ import io
 import json
 import os
 import shutil
+import subprocess
 import sys
 
 import numpy as np
@@ -21,6 +23,14 @@ import torch
 from hyperpyyaml import load_hyperpyyaml
 from ruamel.yaml import YAML
 from speechbrain.inference.classifiers import EncoderClassifier
+
+from speechbrain_relevance.analysis.__main__ import main as analysis_main
+from speechbrain_relevance.export import (
+    ExportError,
+    export_model,
+    main,
+    verify_export,
+)
 
 RECIPE_DIR = os.path.join(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
@@ -56,7 +66,6 @@ def _load_script(name):
 
 
 train_ecapa = _load_script("train_ecapa")
-export_encoder = _load_script("export_encoder")
 
 
 def _tone(rng, freq, n_samples, sr):
@@ -163,11 +172,11 @@ def trained(request, data_folder, tmp_path_factory):
             [yaml_path, f"--data_folder={data_folder}",
              f"--output_folder={run}", *TINY]
         )
-        info = export_encoder.export_encoder(str(run), str(model))
+        info = export_model(str(run), str(model))
     finally:
         torch.set_num_threads(threads)
     return {"variant": request.param, "run": run, "model": model,
-            "checkpoint": info["checkpoint"], "root": root}
+            "checkpoint": info.checkpoint, "root": root}
 
 
 def _trained_state(checkpoint, name):
@@ -188,6 +197,11 @@ def test_fbank_and_cosgauss_yaml_differ_only_in_compute_features():
     )
     # Compare everything else through a dump: ruamel nodes keep tags,
     # anchors and references, so equal dumps mean equal yaml.
+    # Fbank's own options (context frames, deltas) are left out of the
+    # Cos-Gauss yaml, which has no use for them.
+    for key in ("left_frames", "right_frames", "deltas"):
+        assert key not in cosgauss
+        del fbank[key]
     dumps = []
     for tree in (fbank, cosgauss):
         del tree["compute_features"]
@@ -195,7 +209,7 @@ def test_fbank_and_cosgauss_yaml_differ_only_in_compute_features():
         YAML().dump(tree, stream)
         dumps.append(
             [ln for ln in stream.getvalue().splitlines()
-             if not ln.lstrip().startswith("#")]
+             if ln.strip() and not ln.lstrip().startswith("#")]
         )
     assert dumps[0] == dumps[1]
 
@@ -289,7 +303,7 @@ def test_export_is_relocatable(trained, tmp_path, monkeypatch):
     # The exported yaml names no file: only the source folder does.
     assert "paths" not in pretrainer
     monkeypatch.chdir(tmp_path / "somewhere")
-    model = export_encoder.verify_export("model")
+    model = verify_export("model")
     saved = _trained_state(trained["checkpoint"], "embedding_model")
     for key, value in model.mods.embedding_model.state_dict().items():
         assert torch.equal(value, saved[key])
@@ -306,26 +320,132 @@ def test_verify_catches_a_module_that_did_not_load(trained, tmp_path):
     line = f"        {key}: !ref <{key}>\n"
     assert text.count(line) == 1  # the pretrainer's loadable
     path.write_text(text.replace(line, ""))
-    with pytest.raises(export_encoder.ExportError, match=key):
-        export_encoder.verify_export(str(broken))
+    with pytest.raises(ExportError, match=key):
+        verify_export(str(broken))
 
 
 def test_cli_exports_latest(trained, tmp_path, capsys):
     out = tmp_path / "cli_model"
-    export_encoder.main(
+    assert main(
         [str(trained["run"]), str(out), "--latest", "--no_verify"]
-    )
+    ) == 0
     assert "Exported" in capsys.readouterr().out
     names = sorted(os.listdir(out))
     assert names == [
-        "classifier.ckpt", "compute_features.ckpt", "embedding_model.ckpt",
-        "hyperparams.yaml", "label_encoder.ckpt", "mean_var_norm.ckpt",
+        "README.md", "classifier.ckpt", "compute_features.ckpt",
+        "embedding_model.ckpt", "hyperparams.yaml", "label_encoder.ckpt",
+        "mean_var_norm.ckpt",
     ]
+    # The recipe folder's script is the same exporter.
+    script = os.path.join(RECIPE_DIR, "export_encoder.py")
+    proc = subprocess.run(
+        [sys.executable, script, str(trained["run"]), str(out)],
+        capture_output=True, text=True,
+        env=dict(os.environ, OMP_NUM_THREADS="1"),
+    )
+    assert proc.returncode == 1
+    assert proc.stderr.count("\n") == 1 and "not empty" in proc.stderr
+
+
+def test_model_card_and_no_local_paths(trained):
+    model, run = trained["model"], trained["run"]
+    with open(model / "README.md", encoding="utf-8") as f:
+        card = f.read()
+    front = YAML().load(card.split("---\n")[1])
+    assert front["license"] == "apache-2.0"
+    assert front["pipeline_tag"] == "audio-classification"
+    assert front["library_name"] == "speechbrain"
+    assert {"speechbrain", "audio-classification", "ecapa-tdnn"} <= set(
+        front["tags"]
+    )
+    learnable = trained["variant"] != "fbank"
+    assert ("cos-gauss" in front["tags"]) == learnable
+    assert ("relevance-weighting" in front["tags"]) == (
+        trained["variant"] == "relevance"
+    )
+    assert "pip install speechbrain-relevance" in card
+    assert "EncoderClassifier.from_hparams(" in card
+    # The training command: the project's yamls with the recipe's script;
+    # the user's own yaml (relevance variant) by its file name only.
+    command = card.split("## Training")[1].split("```")[1]
+    if trained["variant"] == "relevance":
+        assert " ecapa_relevance.yaml" in command
+    else:
+        assert "recipes/other_recipes/train_ecapa.py" in command
+        assert "recipes/other_recipes/ecapa_" in command
+    assert "--n_mels=40" in command and "--output_folder" not in command
+    assert "@inproceedings{dutta2021multihead" in card
+    assert "SpeechBrain" in card.split("## Citation")[1]
+    # The recipe's measured test metrics (train_ecapa.py writes them).
+    with open(run / "test_results.json") as f:
+        results = json.load(f)
+    assert results["n"] == 3
+    assert f"| Accuracy | {results['accuracy']:.4f} |" in card
+    assert "min error" in card
+    # Nothing written names the run's folders (absolute paths).
+    for name in os.listdir(model):
+        data = (model / name).read_bytes()
+        for path in (str(run), str(trained["root"]), os.getcwd()):
+            assert path.encode() not in data, (name, path)
+
+
+def test_analysis_counts_every_module(trained, tmp_path):
+    out = tmp_path / "analysis"
+    assert analysis_main([str(trained["model"]), "--out", str(out)]) == 0
+    with open(out / "parameters.json") as f:
+        params = json.load(f)
+    model = EncoderClassifier.from_hparams(
+        source=str(trained["model"]), savedir=str(tmp_path / "savedir")
+    )
+    total = sum(
+        p.numel() for module in model.mods.values()
+        for p in module.parameters()
+    )
+    embedding = sum(
+        p.numel() for p in model.mods.embedding_model.parameters()
+    )
+    assert params["total"] == total
+    assert params["other_modules"]["embedding_model"]["parameters"] == (
+        embedding
+    )
+    assert embedding > params["front_end"] + params["classifier"][
+        "parameters"]
 
 
 def test_export_errors_name_what_is_missing(tmp_path):
-    with pytest.raises(export_encoder.ExportError, match="hyperparams.yaml"):
-        export_encoder.export_encoder(str(tmp_path), str(tmp_path / "m"))
+    with pytest.raises(FileNotFoundError, match="hyperparams.yaml"):
+        export_model(str(tmp_path), str(tmp_path / "m"))
+
+
+def test_train_ecapa_joins_the_process_group(monkeypatch):
+    # torchrun needs the process group before any collective call: the
+    # script must join it right after parsing, with the parsed options.
+    calls = []
+
+    class Joined(Exception):
+        pass
+
+    def fake_init(run_opts):
+        calls.append(run_opts)
+        raise Joined
+
+    monkeypatch.setattr(
+        train_ecapa.sb.utils.distributed, "ddp_init_group", fake_init
+    )
+    with pytest.raises(Joined):
+        train_ecapa.main([COSGAUSS_YAML, "--device=cpu",
+                          "--distributed_backend=gloo"])
+    assert calls[0]["device"] == "cpu"
+    assert calls[0]["distributed_backend"] == "gloo"
+
+
+def test_cosgauss_yaml_checkpoints_the_front_end(tmp_path):
+    with open(COSGAUSS_YAML, encoding="utf-8") as f:
+        hparams = load_hyperpyyaml(
+            f, {"data_folder": "unused", "output_folder": str(tmp_path)}
+        )
+    front = hparams["compute_features"]
+    assert hparams["checkpointer"].recoverables["compute_features"] is front
 
 
 if __name__ == "__main__":

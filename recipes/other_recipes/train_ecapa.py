@@ -18,15 +18,22 @@ To run::
 
     python train_ecapa.py ecapa_cosgauss.yaml --data_folder=<manifests>
 
+or, on several GPUs or processes::
+
+    torchrun --standalone --nproc_per_node=2 train_ecapa.py \
+        ecapa_cosgauss.yaml --data_folder=<manifests>
+
 then export the best checkpoint for ``EncoderClassifier``::
 
-    python export_encoder.py results/ecapa_tdnn/1234 <model folder>
+    sb-relevance-export results/ecapa_tdnn/1234 <model folder>
 
 Authors
  * speechbrain-relevance developers
 """
 
 import inspect
+import json
+import os
 import sys
 
 import speechbrain as sb
@@ -73,7 +80,7 @@ class EmbeddingClassifierBrain(sb.core.Brain):
     """Front-end, embedding model and classifier trained with AAM softmax.
 
     The forward pass mirrors ``EncoderClassifier.classify_batch``, so a
-    model exported with ``export_encoder.py`` predicts at inference what it
+    model exported with ``sb-relevance-export`` predicts at inference what it
     predicted in validation.
     """
 
@@ -184,7 +191,7 @@ class EmbeddingClassifierBrain(sb.core.Brain):
                 train_stats=self.train_stats,
                 valid_stats=stats,
             )
-            # export_encoder.py picks the checkpoint with the lowest error.
+            # The exporter picks the checkpoint with the lowest error.
             self.checkpointer.save_and_keep_only(
                 meta={"error": stats["error"]}, min_keys=["error"]
             )
@@ -193,6 +200,33 @@ class EmbeddingClassifierBrain(sb.core.Brain):
                 {"Epoch loaded": self.hparams.epoch_counter.current},
                 test_stats=stats,
             )
+            self.write_test_results(stats)
+
+    def write_test_results(self, stats):
+        """Save the test metrics as ``<output_folder>/test_results.json``.
+
+        The exporter (``sb-relevance-export``) puts them into the model
+        card, as it does for the project's other recipes. Under DDP each
+        process measured its share of the test set; the main process's
+        share is written.
+
+        Arguments
+        ---------
+        stats : dict
+            ``loss`` and ``error`` of the test stage.
+        """
+        results = {
+            "n": len(self.error_metrics.ids),
+            "accuracy": 1.0 - float(stats["error"]),
+            "error": float(stats["error"]),
+            "loss": float(stats["loss"]),
+        }
+        if sb.utils.distributed.if_main_process():
+            path = os.path.join(
+                self.hparams.output_folder, "test_results.json"
+            )
+            with open(path, "w", encoding="utf-8") as fout:
+                json.dump(results, fout, indent=1)
 
 
 def dataio_prep(hparams):
@@ -233,7 +267,7 @@ def dataio_prep(hparams):
         )
 
     # The encoder is fitted on the training labels and saved next to the
-    # checkpoints; export_encoder.py ships it with the model. load_or_create
+    # checkpoints; the exporter ships it with the model. load_or_create
     # is DDP-safe: the main process writes the file, the others read it.
     label_encoder.load_or_create(
         path=hparams["label_encoder_file"],
@@ -267,11 +301,14 @@ def main(argv=None):
     """
     argv = sys.argv[1:] if argv is None else argv
     hparams_file, run_opts, overrides = sb.parse_arguments(argv)
+    # Under torchrun, join the process group before anything collective
+    # (as SpeechBrain's recipes do); a no-op in a single process.
+    sb.utils.distributed.ddp_init_group(run_opts)
     with open(hparams_file, encoding="utf-8") as fin:
         hparams = load_hyperpyyaml(fin, overrides)
 
     # Saves the resolved hyperparameters as <output_folder>/hyperparams.yaml,
-    # which export_encoder.py reads the model definition from.
+    # which the exporter reads the model definition from.
     sb.create_experiment_directory(
         experiment_directory=hparams["output_folder"],
         hyperparams_to_save=hparams_file,

@@ -1,7 +1,8 @@
 r"""Analysis of trained models: the paper's figures and tables.
 
-* :func:`load_trained` rebuilds the front-end, the relevance lobe (if any)
-  and the classifier of a recipe run folder or an exported model folder.
+* :func:`load_trained` rebuilds the front-end, the relevance lobe (if any),
+  the classifier and any other module (an embedding model) of a recipe
+  run folder or an exported model folder.
 * :mod:`speechbrain_relevance.analysis.figures`: Figure 2 (centre
   frequencies of the learnt filterbanks against mel, and the filters'
   frequency responses) and Figure 3 (mel spectrogram, learnt
@@ -27,6 +28,8 @@ import re
 from typing import Any, Optional
 
 import torch
+
+from speechbrain_relevance.cli import UserError
 
 #: Module names looked up in the yaml, and the ``<name>.ckpt`` files.
 MODULE_NAMES = ("compute_features", "relevance", "classifier")
@@ -72,6 +75,9 @@ class TrainedModel:
         The front-end as the configuration builds it before training (for
         :func:`~speechbrain_relevance.analysis.movement.filter_movement`),
         rebuilt with the yaml's ``seed`` so that random inits match.
+    other_modules : dict
+        The yaml's other ``modules`` (e.g. ``embedding_model``), loaded
+        from their ``<name>.ckpt`` where the folder has one.
     """
 
     compute_features: Any
@@ -86,6 +92,30 @@ class TrainedModel:
     initial_compute_features: Optional[Any] = dataclasses.field(
         default=None, repr=False
     )
+    other_modules: dict = dataclasses.field(
+        default_factory=dict, repr=False
+    )
+
+    def all_modules(self):
+        """Every module of the model, by name, in pipeline order.
+
+        The front-end, relevance lobe and classifier, then the yaml's
+        other ``modules`` (for a SpeechBrain embedding classifier such as
+        the ECAPA swap: ``mean_var_norm``, ``embedding_model``).
+
+        Returns
+        -------
+        dict
+            Name to ``torch.nn.Module``; modules the model lacks are left
+            out.
+        """
+        found = {
+            "compute_features": self.compute_features,
+            "relevance": self.relevance,
+            "classifier": self.classifier,
+            **self.other_modules,
+        }
+        return {k: m for k, m in found.items() if m is not None}
 
     def __iter__(self):
         """Yield front-end, relevance, classifier, labels, sample rate."""
@@ -173,8 +203,11 @@ def load_trained(folder, checkpoint=None, device="cpu", max_key="acc"):
     ``<name>.ckpt`` (``torch.load(..., weights_only=True)``). For a run
     folder the best checkpoint by ``max_key`` is used. As in the recipes,
     a relevance lobe defined in the yaml but absent from its ``modules``
-    is not part of the model. The caller's random number generator state
-    is left untouched.
+    is not part of the model. The yaml's other ``modules`` (the
+    ``embedding_model`` and ``mean_var_norm`` of a SpeechBrain embedding
+    classifier) are loaded too, with SpeechBrain's checkpoint hooks, into
+    ``other_modules``. The caller's random number generator state is left
+    untouched.
 
     Arguments
     ---------
@@ -219,7 +252,11 @@ def load_trained(folder, checkpoint=None, device="cpu", max_key="acc"):
         hparams = load_hyperpyyaml(text, _overrides_for(text, folder))
 
     if "compute_features" not in hparams:
-        raise KeyError(f"{yaml_path} defines no compute_features")
+        # Bad input, not a bug: the command line reports it in one line.
+        raise UserError(
+            f"{yaml_path} defines no compute_features: not a model of "
+            "this project"
+        )
     modules = hparams.get("modules") or {}
     found = {}
     for name in MODULE_NAMES:
@@ -240,6 +277,7 @@ def load_trained(folder, checkpoint=None, device="cpu", max_key="acc"):
         elif module.state_dict():
             raise FileNotFoundError(f"Missing {name}.ckpt in {ckpt_dir}")
         module.to(device).eval()
+    other = _load_other_modules(modules, ckpt_dir, device)
 
     sample_rate = hparams.get("sample_rate")
     if sample_rate is None:
@@ -256,7 +294,33 @@ def load_trained(folder, checkpoint=None, device="cpu", max_key="acc"):
         checkpoint_dir=str(ckpt_dir),
         hparams=hparams,
         initial_compute_features=initial,
+        other_modules=other,
     )
+
+
+def _load_other_modules(modules, ckpt_dir, device):
+    """Load the modules outside :data:`MODULE_NAMES` (embedding models).
+
+    Their files are read with SpeechBrain's checkpoint hook for the
+    module's class, as the recipe's checkpointer wrote them
+    (``InputNormalization`` keeps its statistics in its own format).
+    """
+    from speechbrain.utils.checkpoints import (
+        DEFAULT_LOAD_HOOKS,
+        get_default_hook,
+    )
+
+    other = {}
+    for name, module in modules.items():
+        if name in MODULE_NAMES or not isinstance(module, torch.nn.Module):
+            continue
+        path = os.path.join(ckpt_dir, f"{name}.ckpt")
+        if os.path.isfile(path):
+            get_default_hook(module, DEFAULT_LOAD_HOOKS)(module, path, False)
+        elif any(True for _ in module.parameters()):
+            raise FileNotFoundError(f"Missing {name}.ckpt in {ckpt_dir}")
+        other[name] = module.to(device).eval()
+    return other
 
 
 def _seed_of(yaml_text):

@@ -19,7 +19,11 @@ Writes into ``--out``:
   the analysed run, the ``--sinc`` run and the ``--compare`` runs (in
   that order), and their parameter counts;
 * ``parameters.json``: parameter counts of the analysed model (those of
-  the other runs under ``"others"``).
+  the other runs under ``"others"``). ``total`` counts every module of the
+  model once, an embedding model included (``other_modules``).
+
+Bad input (a missing folder, a folder without a model) ends with one line
+on stderr and exit status 1.
 
 What does not apply (no learnable filterbank in a log-mel baseline, no
 relevance masks without relevance heads, no ``test_results.json`` in an
@@ -29,7 +33,6 @@ Authors
  * speechbrain-relevance developers
 """
 
-import argparse
 import json
 import os
 import sys
@@ -41,6 +44,9 @@ from speechbrain_relevance.analysis.movement import (
     filter_movement,
     movement_markdown,
 )
+from speechbrain_relevance.cli import ArgumentParser, run_main
+
+PROG = "python -m speechbrain_relevance.analysis"
 
 
 def parse_args(argv=None):
@@ -56,9 +62,8 @@ def parse_args(argv=None):
     argparse.Namespace
         The options.
     """
-    parser = argparse.ArgumentParser(
-        prog="python -m speechbrain_relevance.analysis",
-        description=__doc__.split("\n")[0],
+    parser = ArgumentParser(
+        prog=_prog(), description=__doc__.split("\n")[0]
     )
     parser.add_argument("folder", help="recipe run folder or model folder")
     parser.add_argument(
@@ -77,7 +82,7 @@ def parse_args(argv=None):
         help="other run folders for the accuracy and parameter tables",
     )
     parser.add_argument(
-        "--results-prefix",
+        "--results_prefix",
         default="test_results",
         help="results file name in the run folders, without .json",
     )
@@ -191,6 +196,54 @@ def write_figure3(model, audio_files, out):
     return written
 
 
+def parameter_report(model):
+    """Parameter counts of every module of a loaded model.
+
+    :func:`~speechbrain_relevance.analysis.tables.count_parameters` splits
+    the front-end, relevance and classifier; the model's other modules
+    (the ``embedding_model`` of an ECAPA swap) are added under
+    ``other_modules``, and ``total`` counts each parameter of the whole
+    model once (modules may share sub-modules).
+
+    Arguments
+    ---------
+    model : speechbrain_relevance.analysis.TrainedModel
+        The loaded model.
+
+    Returns
+    -------
+    dict
+        The report of ``count_parameters`` with ``other_modules`` (name to
+        ``module``, ``parameters``, ``trainable``) and the whole model's
+        ``total``; ``front_end_percent`` is then the front-end over the
+        rest of the model.
+    """
+    report = T.count_parameters(
+        model.compute_features, model.relevance, model.classifier
+    )
+    report["other_modules"] = {
+        name: {
+            "module": type(module).__name__,
+            "parameters": sum(p.numel() for p in module.parameters()),
+            "trainable": sum(
+                p.numel() for p in module.parameters() if p.requires_grad
+            ),
+        }
+        for name, module in model.other_modules.items()
+    }
+    unique = {
+        id(p): p
+        for module in model.all_modules().values()
+        for p in module.parameters()
+    }
+    report["total"] = sum(p.numel() for p in unique.values())
+    rest = report["total"] - report["front_end"]
+    report["front_end_percent"] = (
+        100 * report["front_end"] / rest if rest else None
+    )
+    return report
+
+
 def write_tables(models, out, prefix="test_results"):
     """Accuracy and parameter tables; returns the paths written."""
     names = _unique_names(models)
@@ -222,13 +275,7 @@ def write_tables(models, out, prefix="test_results"):
             _say("No per-group (device) results: skipping the device table")
         else:
             sections += ["## Accuracy per device (%)", "", groups, ""]
-    reports = [
-        (
-            name,
-            T.count_parameters(m.compute_features, m.relevance, m.classifier),
-        )
-        for name, m in zip(names, models)
-    ]
+    reports = [(name, parameter_report(m)) for name, m in zip(names, models)]
     sections += [
         "## Parameters",
         "",
@@ -260,7 +307,7 @@ def write_tables(models, out, prefix="test_results"):
     return [md, js, pj]
 
 
-def main(argv=None):
+def analyse(argv=None):
     """Load the models, write the figures and tables.
 
     Arguments
@@ -274,6 +321,9 @@ def main(argv=None):
         The files written.
     """
     args = parse_args(argv)
+    for folder in [args.folder, args.sinc, *args.compare]:
+        if folder is not None and not os.path.isdir(folder):
+            raise FileNotFoundError(f"No such run or model folder: {folder}")
     out = args.out or os.path.join(args.folder, "analysis")
     os.makedirs(out, exist_ok=True)
     model = load_trained(args.folder, device=args.device)
@@ -300,5 +350,46 @@ def main(argv=None):
     return written
 
 
+def _prog():
+    """Return the command's name as the user typed it."""
+    name = os.path.basename(sys.argv[0]) if sys.argv else ""
+    return "sb-relevance-analysis" if name.startswith(
+        "sb-relevance-analysis") else PROG
+
+
+def main(argv=None):
+    """Command line entry point (``sb-relevance-analysis``).
+
+    Runs :func:`analyse`; bad input ends with one line on stderr and exit
+    status 1.
+
+    Arguments
+    ---------
+    argv : list of str, optional
+        Command-line arguments (default ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        0 on success.
+
+    Example
+    -------
+    >>> import contextlib
+    >>> try:
+    ...     with contextlib.redirect_stderr(sys.stdout):
+    ...         main(["/nonexistent/run"])
+    ... except SystemExit as e:
+    ...     print("exit", e.code)
+    python -m speechbrain_relevance.analysis: error: No such run or model ...
+    exit 1
+    """
+
+    def run(args):
+        analyse(args)
+
+    return run_main(run, argv, prog=_prog())
+
+
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    sys.exit(main())

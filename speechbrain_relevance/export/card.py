@@ -1,0 +1,797 @@
+r"""The model card (``README.md``) of an exported model folder.
+
+The card is what a HuggingFace model repository shows: YAML front matter
+(license, pipeline tag, library, tags), the install line, how to load the
+model with ``from_hparams``, the command that trained it, its data, the
+metrics the recipe measured on the test split, and how to cite it.
+
+Nothing machine-specific is written: paths are shown relative to the
+project's ``recipes/`` folder or by their last component, data folders as
+``/path/to/<name>``.
+
+Authors
+ * speechbrain-relevance developers
+"""
+
+import datetime
+import glob
+import json
+import os
+import shlex
+
+from hyperpyyaml import resolve_references
+
+from speechbrain_relevance.export.hparams import (
+    Tagged,
+    dump_yaml,
+    load_yaml,
+    to_plain,
+)
+
+__all__ = [
+    "CITATION",
+    "dataset_of",
+    "describe_dataset",
+    "model_card",
+    "recover_overrides",
+    "training_command",
+]
+
+#: How to cite: the paper the models implement, and SpeechBrain.
+CITATION = """\
+@inproceedings{dutta2021multihead,
+  title     = {A Multi-Head Relevance Weighting Framework for Learning Raw
+               Waveform Audio Representations},
+  author    = {Dutta, Debottam and Agrawal, Purvi and Ganapathy, Sriram},
+  booktitle = {IEEE Workshop on Applications of Signal Processing to Audio
+               and Acoustics (WASPAA)},
+  year      = {2021},
+  eprint    = {2107.14793},
+  archivePrefix = {arXiv}
+}
+
+@misc{speechbrainV1,
+  title  = {Open-Source Conversational {AI} with {SpeechBrain} 1.0},
+  author = {Ravanelli, Mirco and Parcollet, Titouan and Moumen, Adel and
+            de Langen, Sylvain and Subakan, Cem and others},
+  year   = {2024},
+  eprint = {2407.00463},
+  archivePrefix = {arXiv}
+}"""
+
+#: Data set tag and name per recipe (see :func:`dataset_of`).
+DATASETS = {
+    "fsdd": "Free Spoken Digit Dataset",
+    "urbansound8k": "UrbanSound8K",
+    "dcase2020": "DCASE2020 Task 1A",
+}
+
+
+def _read_json(path):
+    """Return a JSON file's content, or None if it is absent."""
+    if not os.path.isfile(path):
+        return None
+    with open(path, encoding="utf-8") as fin:
+        return json.load(fin)
+
+
+def _source_hparams_file(run_folder):
+    """Return the hparams file a run was started with (from its header).
+
+    ``sb.create_experiment_directory`` writes ``# Generated <date> from:``
+    and the file's path as the first two lines of the run's copy.
+    """
+    path = os.path.join(run_folder, "hyperparams.yaml")
+    with open(path, encoding="utf-8") as fin:
+        head = [next(fin, "") for _ in range(3)]
+    for i, line in enumerate(head[:-1]):
+        if line.startswith("# Generated") and "from:" in line:
+            return head[i + 1].lstrip("#").strip() or None
+    return None
+
+
+def recover_overrides(run, original_path):
+    r"""Find the command-line overrides that turn a hparams file into a run.
+
+    The original file is resolved with the overrides found so far, and the
+    first top-level value (in file order) that differs from the run's is
+    added as an override, until nothing differs. Keys derived from an
+    overridden key (``save_folder`` from ``output_folder``) are thereby
+    not reported separately.
+
+    Arguments
+    ---------
+    run : dict
+        The run's resolved hyperparameters (plain values).
+    original_path : str
+        The hparams file the run was started from.
+
+    Returns
+    -------
+    dict
+        Override key to value, in file order.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "h.yaml")
+    >>> with open(path, "w") as f:
+    ...     _ = f.write("a: 1\nb: !ref <a>/x\nc: !PLACEHOLDER\n")
+    >>> recover_overrides({"a": 2, "b": "2/x", "c": "d"}, path)
+    {'a': 2, 'c': 'd'}
+    """
+    with open(original_path, encoding="utf-8") as fin:
+        original = fin.read()
+    raw = to_plain(load_yaml(original))
+    # Placeholders must be given (and other keys may refer to them).
+    overrides = {
+        key: run[key]
+        for key, value in raw.items()
+        if isinstance(value, Tagged) and value.tag == "!PLACEHOLDER"
+        and key in run
+    }
+    for _ in range(len(run) + 1):
+        resolved = to_plain(load_yaml(resolve_references(original, overrides)))
+        changed = None
+        for key, value in resolved.items():
+            if key not in run or key in overrides:
+                continue
+            if isinstance(value, Tagged) and value.tag != "!PLACEHOLDER":
+                continue  # objects: their arguments are top-level keys
+            if value != run[key]:
+                changed = key
+                break
+        if changed is None:
+            break
+        overrides[changed] = run[changed]
+    return {key: overrides[key] for key in raw if key in overrides}
+
+
+def _override_text(key, value):
+    """One ``--key=value`` argument, as HyperPyYAML reads it back.
+
+    Example
+    -------
+    >>> print(_override_text("flag", True), _override_text("ch", [8, 16]))
+    --flag=True '--ch=[8,16]'
+    """
+    if isinstance(value, bool):
+        text = str(value)
+    elif value is None:
+        text = "null"
+    elif isinstance(value, (list, dict)):
+        text = json.dumps(value, separators=(",", ":"))
+    else:
+        text = str(value)
+    return shlex.quote(f"--{key}={text}")
+
+
+def _display_path(path):
+    """Show a path as the card does: ``recipes/...`` or its last component.
+
+    Example
+    -------
+    >>> _display_path("/home/me/repo/recipes/FSDD/hparams/x.yaml")
+    'recipes/FSDD/hparams/x.yaml'
+    >>> _display_path("/tmp/run/my.yaml")
+    'my.yaml'
+    """
+    parts = os.path.normpath(path).split(os.sep)
+    if "recipes" in parts:
+        return "/".join(parts[len(parts) - parts[::-1].index("recipes") - 1:])
+    # Outside the project: the folder says nothing to the card's reader
+    # (and would reveal a local path).
+    return parts[-1]
+
+
+def _training_script(run_folder, original):
+    """Return the training script of a run, as the card shows it.
+
+    SpeechBrain copies the script into the run folder; the project keeps
+    it next to the hparams file, or one level above a ``hparams/`` folder.
+    """
+    copies = sorted(
+        name for name in os.listdir(run_folder) if name.endswith(".py")
+    )
+    name = copies[0] if len(copies) == 1 else None
+    if not original:
+        return name or "train.py"
+    folder = os.path.dirname(original)
+    if os.path.basename(folder) == "hparams":
+        folder = os.path.dirname(folder)
+    if name is None:
+        scripts = glob.glob(os.path.join(folder, "train*.py"))
+        name = os.path.basename(scripts[0]) if len(scripts) == 1 else None
+    shown = _display_path(folder)
+    if not shown.startswith("recipes"):
+        return name or "train.py"
+    return f"{shown}/{name or 'train.py'}"
+
+
+def training_command(run_folder, run):
+    """Reconstruct the command that trained a run, as far as possible.
+
+    Arguments
+    ---------
+    run_folder : str
+        The run's output folder.
+    run : dict
+        Its resolved hyperparameters (plain values).
+
+    Returns
+    -------
+    str
+        A shell command. Paths are shortened to placeholders
+        (``/path/to/<name>``) and the output folder is left out; run
+        options (device, distributed launch) are not recorded by
+        SpeechBrain and cannot be shown.
+    bool
+        Whether the overrides were recovered from the original file (else
+        the command uses the run's resolved copy).
+    """
+    original = _source_hparams_file(run_folder)
+    if original and os.path.isfile(original):
+        overrides = recover_overrides(run, original)
+        hparams_arg, recovered = _display_path(original), True
+    else:
+        # The run's resolved copy reproduces the run by itself.
+        overrides = {"data_folder": run.get("data_folder")}
+        hparams_arg, recovered, original = "hyperparams.yaml", False, None
+    args = []
+    for key, value in overrides.items():
+        if key == "output_folder":
+            continue
+        if isinstance(value, str) and os.path.isabs(value):
+            name = _dataset_folder_name(run) if key == "data_folder" else None
+            value = "/path/to/" + (name or os.path.basename(value))
+        args.append(_override_text(key, value))
+    script = _training_script(run_folder, original)
+    parts = ["python", script, hparams_arg] + args
+    return " \\\n    ".join(_wrap_args(parts)), recovered
+
+
+def _wrap_args(parts, width=72):
+    """Group command-line parts into lines of at most ``width``."""
+    lines, line = [], ""
+    for part in parts:
+        if line and len(line) + 1 + len(part) > width:
+            lines.append(line)
+            line = part
+        else:
+            line = f"{line} {part}" if line else part
+    lines.append(line)
+    return lines
+
+
+def _prepared_data_folder(run):
+    """Return the data set folder the run's data preparation read.
+
+    The recipes' preparation scripts record it in ``prepare_*.json`` next
+    to the manifests (the ECAPA swap reads those manifests from its
+    ``data_folder``).
+    """
+    for key in ("manifest_folder", "data_folder"):
+        manifests = run.get(key)
+        if not isinstance(manifests, str):
+            continue
+        for path in glob.glob(os.path.join(manifests, "prepare_*.json")):
+            try:
+                folder = (_read_json(path) or {}).get("data_folder")
+            except (OSError, ValueError, AttributeError):
+                continue
+            if folder:
+                return folder
+    return run.get("data_folder")
+
+
+def _dataset_folder_name(run):
+    """Return the data set folder's name (e.g. ``UrbanSound8K``)."""
+    folder = _prepared_data_folder(run)
+    if not isinstance(folder, str):
+        return None
+    return os.path.basename(os.path.normpath(folder))
+
+
+def dataset_of(run):
+    """Tell which of the recipes' data sets a run trained on.
+
+    Arguments
+    ---------
+    run : dict
+        Resolved hyperparameters (plain values).
+
+    Returns
+    -------
+    str or None
+        ``fsdd``, ``urbansound8k``, ``dcase2020`` (keys of
+        :data:`DATASETS`) or None.
+
+    Example
+    -------
+    >>> dataset_of({"valid_speakers": None}), dataset_of({"test_fold": 3})
+    ('fsdd', 'urbansound8k')
+    >>> dataset_of({"data_folder": "/d/UrbanSound8K/manifests"})
+    'urbansound8k'
+    """
+    if "valid_speakers" in run:
+        return "fsdd"
+    if "test_fold" in run:
+        return "urbansound8k"
+    if "valid_locations_fraction" in run:
+        return "dcase2020"
+    # Other recipes (the ECAPA swap): recognise the data set's folder.
+    folders = [_prepared_data_folder(run), run.get("data_folder")]
+    text = " ".join(f for f in folders if isinstance(f, str)).lower()
+    for key, words in (
+        ("urbansound8k", ("urbansound8k",)),
+        ("dcase2020", ("tau-urban-acoustic-scenes-2020", "dcase2020")),
+        ("fsdd", ("free-spoken-digit", "fsdd")),
+    ):
+        if any(word in text for word in words):
+            return key
+    return None
+
+
+def describe_dataset(run):
+    """Describe the training data of a run for the model card.
+
+    Arguments
+    ---------
+    run : dict
+        Resolved hyperparameters (plain values).
+
+    Returns
+    -------
+    str
+        Markdown paragraph.
+    """
+    folder = _prepared_data_folder(run)
+    synthetic = bool(
+        isinstance(folder, str)
+        and os.path.isdir(folder)
+        and any(n.startswith("synthetic") for n in os.listdir(folder))
+    )
+    dataset = dataset_of(run)
+    if dataset == "fsdd" and run.get("split") == "official":
+        text = (
+            "Free Spoken Digit Dataset (FSDD; 10 digits, 6 speakers, "
+            "8 kHz, CC BY-SA 4.0), the dataset's official split: "
+            "takes 0-4 of every speaker and digit tested, 5-9 for "
+            "validation, 10-49 for training."
+        )
+    elif dataset == "fsdd" and "valid_speakers" in run:
+        valid = run.get("valid_speakers") or "the next speaker"
+        text = (
+            "Free Spoken Digit Dataset (FSDD; 10 digits, 6 speakers, "
+            "8 kHz, CC BY-SA 4.0), one fold of leave-one-speaker-out "
+            f"cross-validation: tested on the unseen speaker "
+            f"`{run.get('test_fold')}`, validated on {valid} "
+            "(alphabetical, cyclic), trained on the other four. The "
+            "metrics below are for this test speaker only."
+        )
+    elif dataset == "urbansound8k" and "test_fold" in run:
+        folds = [
+            f"test fold {run['test_fold']}",
+            f"validation folds {run.get('valid_folds') or 'default'}",
+            f"training folds {run.get('train_folds') or 'default'}",
+        ]
+        text = (
+            "UrbanSound8K (10 classes, official predefined folds), one "
+            f"round of the 10-fold cross-validation: {', '.join(folds)} "
+            "(default: validation is the fold before the test fold, "
+            "training the other eight). The metrics below are for this "
+            "test fold only, not the 10-fold mean."
+        )
+    elif dataset == "dcase2020" and "valid_locations_fraction" in run:
+        text = (
+            "DCASE2020 Task 1A development set (TAU Urban Acoustic Scenes "
+            "2020 Mobile, 10 scenes), official fold 1: trained on "
+            "fold1_train minus the held-out validation locations "
+            f"({run['valid_locations_fraction']} of the locations), "
+            "tested on fold1_evaluate."
+        )
+        if run.get("audio_augmentation"):
+            text += (
+                " Offline audio augmentation of the training split: "
+                f"{', '.join(map(str, run.get('augment_methods', [])))}."
+            )
+    else:
+        name = DATASETS.get(dataset) or _dataset_folder_name(run)
+        text = (
+            f"{name or 'Data folder'} (`{_dataset_folder_name(run)}`): "
+            "the train, valid and test manifests of the recipe's data "
+            "folder."
+        )
+    if synthetic:
+        text += (
+            "\n\n**Trained on a synthetic stand-in** of the data set "
+            "(generated by `speechbrain_relevance.data`), not on the real "
+            "recordings: the metrics say nothing about real audio."
+        )
+    return text
+
+
+def _metrics_markdown(results, patch_results=None, group_name="Group"):
+    """Markdown tables of a ``test_results.json``."""
+    lines = ["| Metric | Value |", "|---|---|"]
+    lines.append(f"| Test examples (n) | {results.get('n')} |")
+    for key, name in (
+        ("accuracy", "Accuracy"),
+        ("macro_accuracy", "Macro (class-average) accuracy"),
+        ("error", "Classification error"),
+        ("log_loss", "Log loss"),
+    ):
+        if results.get(key) is not None:
+            lines.append(f"| {name} | {results[key]:.4f} |")
+    if patch_results and patch_results.get("accuracy") is not None:
+        lines.append(
+            f"| Patch-level accuracy | {patch_results['accuracy']:.4f} "
+            f"(n = {patch_results.get('n')}) |"
+        )
+    class_acc = results.get("class_accuracy") or {}
+    counts = results.get("class_counts") or {}
+    if class_acc:
+        lines += ["", "| Class | Accuracy | n |", "|---|---|---|"]
+        for label, acc in class_acc.items():
+            acc_text = "-" if acc is None else f"{acc:.4f}"
+            lines.append(f"| {label} | {acc_text} | {counts.get(label, '')} |")
+    groups = results.get("group_accuracy") or {}
+    if groups:
+        lines += ["", f"| {group_name} | Accuracy |", "|---|---|"]
+        for group, acc in groups.items():
+            if isinstance(acc, dict):
+                acc = acc.get("accuracy")
+            acc_text = "-" if acc is None else f"{acc:.4f}"
+            lines.append(f"| {group} | {acc_text} |")
+    return "\n".join(lines)
+
+
+def _class_names(node):
+    """Class names (last tag component) of every object in a definition."""
+    names = []
+    if isinstance(node, Tagged):
+        names.append(node.tag.rsplit(".", 1)[-1])
+        node = node.value
+    if isinstance(node, dict):
+        node = list(node.values())
+    if isinstance(node, list):
+        for value in node:
+            names += _class_names(value)
+    return names
+
+
+def front_matter(run, modules):
+    """Write the card's YAML front matter (HuggingFace model metadata).
+
+    Arguments
+    ---------
+    run : dict
+        Resolved hyperparameters (plain values).
+    modules : dict
+        Exported module name to its definition (:class:`Tagged`).
+
+    Returns
+    -------
+    str
+        ``---``-delimited YAML.
+
+    Example
+    -------
+    >>> fbank = Tagged("!new:speechbrain_relevance.lobes.CosGaussFilterbank",
+    ...                {})
+    >>> print(front_matter({"test_fold": 1}, {"compute_features": fbank}))
+    ---
+    license: apache-2.0
+    pipeline_tag: audio-classification
+    library_name: speechbrain
+    tags:
+    - speechbrain
+    - audio-classification
+    - urbansound8k
+    - cos-gauss
+    - learnable-frontend
+    metrics:
+    - accuracy
+    ---
+    """
+    classes = set()
+    for node in modules.values():
+        classes.update(_class_names(node))
+    tags = ["speechbrain", "audio-classification"]
+    dataset = dataset_of(run)
+    if dataset:
+        tags.append(dataset)
+    for cls, tag in (
+        ("CosGaussFilterbank", "cos-gauss"),
+        ("SincFilterbank", "sincnet"),
+        ("MultiHeadRelevance", "relevance-weighting"),
+        ("ECAPA_TDNN", "ecapa-tdnn"),
+    ):
+        if cls in classes:
+            tags.append(tag)
+    if classes & {"CosGaussFilterbank", "SincFilterbank"}:
+        tags.append("learnable-frontend")
+    meta = {
+        "license": "apache-2.0",
+        "pipeline_tag": "audio-classification",
+        "library_name": "speechbrain",
+        "tags": tags,
+        "metrics": ["accuracy"],
+    }
+    return f"---\n{dump_yaml(meta, indent=0)}---"
+
+
+def _usage(target, example):
+    """Return the card's from_hparams snippet."""
+    if target.name == "encoder":
+        return [
+            "```python",
+            "from speechbrain.inference.classifiers import EncoderClassifier",
+            "",
+            "model = EncoderClassifier.from_hparams(",
+            '    source="<hub id or local folder>", savedir="<scratch '
+            'folder>"',
+            ")",
+            f'out_prob, score, index, text_lab = model.classify_file("'
+            f'{example}")',
+            "```",
+        ]
+    return [
+        "```python",
+        "from speechbrain_relevance.inference import RelevanceClassifier",
+        "",
+        'clf = RelevanceClassifier.from_hparams(source="<hub id or local '
+        'folder>")',
+        f'out_prob, score, index, text_lab = clf.classify_file("{example}")',
+        "# Learned representation, relevance masks, weighted representation",
+        f'rep = clf.representation_file("{example}")',
+        "```",
+    ]
+
+
+def _audio_policy(target, run, min_duration):
+    """Say what the interface does to audio before classifying it."""
+    if target.name == "encoder":
+        return (
+            "Audio of any sample rate and channel count is resampled and "
+            "downmixed to the training format."
+        )
+    return (
+        "Audio of any sample rate and channel count is resampled and "
+        "downmixed; every clip is peak-normalised as in training; "
+        + (
+            f"every clip is zero-padded or cropped to {run['clip_duration']}"
+            " s, as in training."
+            if run.get("clip_duration")
+            else f"clips shorter than {min_duration} s are zero-padded to "
+            "it. Longer clips are used whole."
+        )
+    )
+
+
+def _title(run, modules, classifier_input):
+    """Return the card's title: the system's name and the task."""
+    name = (
+        run.get("system_name")
+        or run.get("experiment_name")
+        or "speechbrain-relevance model"
+    )
+    dataset = dataset_of(run)
+    task = {
+        "fsdd": "spoken digit recognition",
+        "dcase2020": "acoustic scene classification",
+        "urbansound8k": "urban sound classification",
+    }.get(dataset)
+    if task is None and classifier_input == "deltas":
+        task = "acoustic scene classification"
+    return f"# {name}: {task or 'audio classification'}"
+
+
+def _summary(modules):
+    """Describe the pipeline in one paragraph."""
+    classes = set()
+    for node in modules.values():
+        classes.update(_class_names(node))
+    front = (
+        "the learnable Cos-Gauss filterbank"
+        if "CosGaussFilterbank" in classes
+        else "a learnable SincNet filterbank"
+        if "SincFilterbank" in classes
+        else "a fixed front-end (baseline)"
+    )
+    relevance = (
+        "a multi-head relevance network weighting its time-frequency bins"
+        if "MultiHeadRelevance" in classes
+        else "no relevance weighting"
+    )
+    if "ECAPA_TDNN" in classes:
+        classifier = "an ECAPA-TDNN embedding classifier"
+    else:
+        classifier = {
+            "FCN": "an FCN classifier",
+            "CNNLSTM": "a CNN-LSTM classifier",
+            "CompactCNN": "a compact CNN classifier",
+        }.get(_class_names(modules.get("classifier"))[:1][0]
+              if modules.get("classifier") else None, "a classifier")
+    return (
+        "A SpeechBrain model from `speechbrain-relevance`, the plug-in "
+        "implementing multi-head relevance weighting of learnable audio "
+        f"front-ends: {front} on the raw waveform, {relevance}, and "
+        f"{classifier}, trained jointly."
+    )
+
+
+def model_card(
+    run,
+    run_folder,
+    target,
+    modules,
+    labels,
+    checkpoint,
+    key_text,
+    ckpt_keys,
+    classifier_input=None,
+    min_duration=None,
+):
+    """Write the model card (``README.md``) of an exported model.
+
+    Arguments
+    ---------
+    run : dict
+        Resolved hyperparameters of the run (plain values).
+    run_folder : str
+        The run's output folder (``test_results.json`` is read there).
+    target : speechbrain_relevance.export.Target
+        The kind of model folder written.
+    modules : dict
+        Exported module name to its definition (:class:`Tagged`).
+    labels : list of str
+        Class names in output order.
+    checkpoint : speechbrain.utils.checkpoints.Checkpoint
+        The exported checkpoint.
+    key_text : str
+        How it was chosen (e.g. ``max acc``).
+    ckpt_keys : list of str
+        Modules shipped as ``<key>.ckpt``.
+    classifier_input : str, optional
+        ``deltas`` or ``sequence`` (relevance recipe models).
+    min_duration : float, optional
+        Padding minimum of a relevance recipe model.
+
+    Returns
+    -------
+    str
+        Markdown.
+    """
+    command, recovered = training_command(run_folder, run)
+    example = "clip.wav"
+    parts = [
+        front_matter(run, modules),
+        "",
+        _title(run, modules, classifier_input),
+        "",
+        _summary(modules),
+        "",
+        "| | |",
+        "|---|---|",
+    ]
+    for key, node in modules.items():
+        tag = node.tag if isinstance(node, Tagged) else "?"
+        parts.append(f"| {key} | `{tag.split(':', 1)[-1]}` |")
+    parts += [
+        f"| Sample rate | {run['sample_rate']} Hz (other rates are "
+        "resampled) |",
+        f"| Classes | {', '.join(map(str, labels))} |",
+        "",
+        "## Install",
+        "",
+        "```bash",
+        "pip install speechbrain-relevance",
+        "```",
+        "",
+        "This installs SpeechBrain as well; the model's hyperparameters "
+        "name classes of both packages.",
+        "",
+        "## Usage",
+        "",
+        *_usage(target, example),
+        "",
+        _audio_policy(target, run, min_duration),
+        "",
+        "**Security:** `hyperparams.yaml` is executable: loading it "
+        "instantiates the Python classes it names. Only load model folders "
+        "from sources you trust. The checkpoints themselves are plain "
+        "tensors (`torch.load(..., weights_only=True)` reads them).",
+        "",
+        "## Training",
+        "",
+        "```bash",
+        command,
+        "```",
+        "",
+    ]
+    if not recovered:
+        parts += [
+            "The original hyperparameter file was not found; the command "
+            "uses the run folder's copies of the training script and of "
+            "the resolved `hyperparams.yaml`, which reproduce the run.",
+            "",
+        ]
+    parts += [
+        "Run options (device, precision, distributed launch) are not "
+        "recorded by SpeechBrain and are not shown.",
+        "",
+        "### Data",
+        "",
+        describe_dataset(run),
+        "",
+        "## Results",
+        "",
+    ]
+    meta = ", ".join(
+        f"{k} = {v:.4g}" if isinstance(v, float) else f"{k} = {v}"
+        for k, v in checkpoint.meta.items()
+        if k not in ("unixtime", "end-of-epoch")
+    )
+    parts += [
+        f"Checkpoint `{os.path.basename(str(checkpoint.path))}`, chosen by "
+        f"{key_text} on the validation data ({meta or 'no meta data'}).",
+        "",
+    ]
+    results = _read_json(os.path.join(run_folder, "test_results.json"))
+    if results is None:
+        parts.append("No `test_results.json` was found in the run folder.")
+    else:
+        if key_text != target.test_key_text:
+            parts += [
+                "Note: the recipe tested the checkpoint chosen by "
+                f"{target.test_key_text}; the metrics below may belong to "
+                "another checkpoint than the exported one.",
+                "",
+            ]
+        # The recipes' groups: DCASE recording devices, FSDD speakers, or
+        # the UrbanSound8k field named by group_by.
+        group = (
+            "Speaker"
+            if dataset_of(run) == "fsdd"
+            else str(run.get("group_by", "device")).capitalize()
+        )
+        parts += [
+            "Measured on the test split by the recipe "
+            "(`test_results.json`):",
+            "",
+            _metrics_markdown(
+                results,
+                _read_json(
+                    os.path.join(run_folder, "test_results_patches.json")
+                ),
+                group,
+            ),
+        ]
+    parts += ["", "## Files", ""]
+    parts += [
+        "- `hyperparams.yaml`: inference hyperparameters (executable, see "
+        "above)"
+    ]
+    parts += [
+        f"- `{key}.ckpt`: state of `{key}`"
+        for key in ckpt_keys
+    ]
+    parts += [
+        f"- `{target.label_file}`: class names (SpeechBrain "
+        "CategoricalEncoder format)",
+        "",
+        f"Exported on {datetime.date.today().isoformat()} by "
+        "`sb-relevance-export` (`python -m speechbrain_relevance.export`).",
+        "",
+        "## Citation",
+        "",
+        "The model implements the method of Dutta, Agrawal and Ganapathy, "
+        "WASPAA 2021, and is built on SpeechBrain. Please cite both:",
+        "",
+        "```bibtex",
+        CITATION,
+        "```",
+        "",
+    ]
+    return "\n".join(parts)
