@@ -633,3 +633,21 @@ def test_mel_filterbank_errors():
         MelFilterbank(n_mels=16, n_fft=255)
     with pytest.raises(ValueError, match="f_min"):
         MelFilterbank(n_mels=16, f_max=5000.0)
+
+
+def test_sinc_init_is_exactly_the_mel_bands_in_order():
+    # f_min = 30 Hz (SincNet's) lies below the 50 Hz floor, and the lowest
+    # mel gaps are narrower than 50 Hz: nothing may be mirrored.
+    fbank = SincFilterbank(n_filters=80, sample_rate=44100, win_length=2048,
+                           hop_length=1024, kernel_size=705, f_min=30.0)
+    low, high = fbank.band_edges()
+    f_max = 22050 - 100.0
+    mel = fb.mel_to_hz(torch.linspace(
+        float(fb.hz_to_mel(torch.tensor(30.0))),
+        float(fb.hz_to_mel(torch.tensor(f_max))), 81))
+    assert torch.allclose(low, mel[:-1], atol=1e-3)
+    assert torch.allclose(high, mel[1:], atol=1e-3)
+    assert bool((torch.diff(low) > 0).all())
+    # The floors still hold while training: no band below them.
+    assert fbank.min_low_hz == pytest.approx(30.0)
+    assert fbank.min_band_hz == pytest.approx(float(mel[1] - mel[0]))

@@ -244,3 +244,13 @@ def test_directory_given_as_audio_is_called_a_directory(tmp_path):
     folder.mkdir()
     with pytest.raises(AudioFileError, match="is a directory"):
         audio_info(str(folder))
+
+
+def test_yamls_say_spectral_mode_ignores_padding():
+    import glob
+
+    for path in glob.glob(os.path.join(ROOT, "recipes", "*", "hparams",
+                                       "*.yaml")):
+        text = open(path).read()
+        if "frontend_padding:" in text and "frontend_mode: spectral" in text:
+            assert '"spectral" ignores it' in text, path

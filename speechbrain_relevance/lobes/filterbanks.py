@@ -25,12 +25,15 @@ Authors
  * speechbrain-relevance developers
 """
 
+import logging
 import math
 
 import torch
 import torch.nn as nn
 
 from speechbrain_relevance.lobes import functional as fb
+
+logger = logging.getLogger(__name__)
 
 # Centre frequencies live strictly inside (0, Nyquist): the sigmoid is
 # squeezed by this margin, so no optimiser step can reach 0 Hz (where the
@@ -524,9 +527,11 @@ class SincFilterbank(LearnableFilterbank):
         Highest band edge of the init (default Nyquist minus the minimum
         low cut-off and band width).
     min_low_hz : float
-        Smallest low cut-off in Hz.
+        Smallest low cut-off in Hz (lowered to ``f_min`` if that is
+        smaller, so that the init is exactly mel-spaced).
     min_band_hz : float
-        Smallest band width in Hz.
+        Smallest band width in Hz (lowered to the narrowest mel band of
+        the init if that is smaller).
     mode : str
         ``"spectral"``, ``"dft"`` (exportable) or ``"conv"``.
     padding : str
@@ -592,8 +597,6 @@ class SincFilterbank(LearnableFilterbank):
         self.register_buffer(
             "_taper", fb.frame_window(kernel_size), persistent=False
         )
-        self.min_low_hz = float(min_low_hz)
-        self.min_band_hz = float(min_band_hz)
         edges = fb.mel_to_hz(
             torch.linspace(
                 float(fb.hz_to_mel(torch.tensor(float(f_min)))),
@@ -601,11 +604,24 @@ class SincFilterbank(LearnableFilterbank):
                 n_filters + 1,
             )
         )
+        gaps = torch.diff(edges)
+        # The bands are floor + |offset|: a mel edge below min_low_hz or a
+        # gap below min_band_hz would need a negative offset, which abs()
+        # mirrors (bands out of order, widths 100 - gap). Lower the floors
+        # to the init instead, so the initial bands are the mel bands.
+        self.min_low_hz = min(float(min_low_hz), float(edges[0]))
+        self.min_band_hz = min(float(min_band_hz), float(gaps.min()))
+        if (self.min_low_hz, self.min_band_hz) != (min_low_hz, min_band_hz):
+            logger.info(
+                "SincFilterbank: floors lowered to min_low_hz=%.2f, "
+                "min_band_hz=%.2f Hz to fit the mel init (f_min=%g Hz)",
+                self.min_low_hz, self.min_band_hz, f_min,
+            )
         self.low_hz = nn.Parameter(
             edges[:-1] - self.min_low_hz, requires_grad=not freeze
         )
         self.band_hz = nn.Parameter(
-            torch.diff(edges) - self.min_band_hz, requires_grad=not freeze
+            gaps - self.min_band_hz, requires_grad=not freeze
         )
 
     def band_edges(self):

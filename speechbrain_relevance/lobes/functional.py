@@ -294,7 +294,10 @@ def sinc_kernels(low, high, kernel_size, window=None):
 
     Each kernel is the difference of two ideal low-pass filters with cut-offs
     ``high`` and ``low`` (fractions of Nyquist), tapered by a Hamming window
-    and scaled to unit gain at the band centre.
+    and divided by ``high - low`` so that its centre tap is 1, as in
+    SincNet. Its pass-band gain is therefore about ``1 / (high - low)``,
+    i.e. ``sample_rate / (2 * bandwidth_hz)``, not 1: narrow bands are
+    amplified (the log compression turns this into a per-band offset).
 
     Arguments
     ---------
@@ -317,6 +320,11 @@ def sinc_kernels(low, high, kernel_size, window=None):
     >>> k = sinc_kernels(torch.tensor([0.1]), torch.tensor([0.2]), 101)
     >>> k.shape
     torch.Size([1, 101])
+    >>> float(k[0, 50])  # centre tap
+    1.0
+    >>> gain = torch.fft.rfft(k[0], 4000).abs()[300]  # 0.15 of Nyquist
+    >>> round(float(gain), 1)  # about 1 / (0.2 - 0.1)
+    10.0
     """
     n = kernel_taps(kernel_size, low.device, low.dtype)
     if window is None:
