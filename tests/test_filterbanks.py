@@ -651,3 +651,36 @@ def test_sinc_init_is_exactly_the_mel_bands_in_order():
     # The floors still hold while training: no band below them.
     assert fbank.min_low_hz == pytest.approx(30.0)
     assert fbank.min_band_hz == pytest.approx(float(mel[1] - mel[0]))
+
+
+def test_lengths_take_durations_and_scale_with_the_sample_rate():
+    # Defaults keep the paper's time resolution at any sample rate.
+    paper = CosGaussFilterbank(n_filters=8)
+    assert (paper.win_length, paper.hop_length, paper.kernel_size) == (
+        2048, 1024, 705)
+    at16k = CosGaussFilterbank(n_filters=8, sample_rate=16000)
+    assert (at16k.win_length, at16k.hop_length, at16k.kernel_size) == (
+        743, 372, 257)
+    frames = at16k(torch.randn(1, 16000)).shape[1]
+    assert frames == paper(torch.randn(1, 44100)).shape[1] == 44
+    # Fbank-style milliseconds, with their unit.
+    sinc = SincFilterbank(n_filters=8, sample_rate=16000, win_length="25ms",
+                          hop_length="10ms", kernel_size="0.01s")
+    assert (sinc.win_length, sinc.hop_length, sinc.kernel_size) == (
+        400, 160, 161)
+    mel = MelFilterbank(n_mels=8, sample_rate=16000, win_length="25ms",
+                        hop_length="10ms")
+    assert (mel.win_length, mel.hop_length) == (400, 160)
+
+
+def test_millisecond_numbers_get_an_error_naming_units():
+    for build in (
+        lambda: CosGaussFilterbank(sample_rate=16000, win_length=25,
+                                   hop_length=10, kernel_size=15),
+        lambda: MelFilterbank(sample_rate=16000, win_length=25,
+                              hop_length=10),
+    ):
+        with pytest.raises(ValueError, match="in samples, while SpeechBrain"):
+            build()
+    with pytest.raises(ValueError, match="e.g. '25ms'"):
+        CosGaussFilterbank(win_length="25 frames")

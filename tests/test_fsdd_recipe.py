@@ -363,7 +363,7 @@ def test_missing_data_folder_is_named(train, tmp_path):
 
 
 def test_analysis_cli_reports_filter_movement(train, tmp_path):
-    from speechbrain_relevance.analysis.__main__ import main as analysis
+    from speechbrain_relevance.analysis.__main__ import analyse as analysis
 
     _run(
         train, COSGAUSS, tmp_path, "--number_of_epochs=1",

@@ -12,6 +12,7 @@ from speechbrain_relevance.lobes.filterbanks import (
     CosGaussFilterbank,
     LearnableFilterbank,
     SincFilterbank,
+    length_in_samples,
 )
 from speechbrain_relevance.lobes.frontend import RelevanceFrontEnd
 from speechbrain_relevance.lobes.functional import valid_deltas
@@ -32,6 +33,7 @@ __all__ = [
     "RelevanceFrontEnd",
     "RelevanceHead",
     "SincFilterbank",
+    "length_in_samples",
     "make_compression",
     "minmax_scale",
     "valid_deltas",

@@ -45,6 +45,85 @@ _NU_MARGIN = 1e-5
 # above, exp overflows. Both would turn one bad step into NaNs.
 _LOG_BANDWIDTH_RANGE = (math.log(1e-4), math.log(1e4))
 
+# The paper's framing at 44.1 kHz (2048 / 1024 / 705 samples), as durations:
+# the defaults at any other sample rate keep the same time resolution.
+PAPER_SAMPLE_RATE = 44100
+PAPER_LENGTHS = {"win_length": 2048, "hop_length": 1024, "kernel_size": 705}
+
+
+def length_in_samples(name, value, sample_rate, odd=False):
+    """Turn a frame, hop or kernel length into samples.
+
+    Lengths are in samples (an ``int``), or durations written with their
+    unit (``"25ms"``, ``"0.025s"``), as SpeechBrain's ``Fbank`` takes
+    milliseconds. ``None`` gives the paper's duration at ``sample_rate``.
+    An integer so short that it was surely meant in milliseconds is
+    refused with a message that names the units.
+
+    Arguments
+    ---------
+    name : str
+        ``"win_length"``, ``"hop_length"`` or ``"kernel_size"``.
+    value : int, str or None
+        The length.
+    sample_rate : int
+        Sample rate in Hz.
+    odd : bool
+        Round a duration up to an odd number of samples (symmetric
+        kernels).
+
+    Returns
+    -------
+    int
+        The length in samples.
+
+    Example
+    -------
+    >>> length_in_samples("win_length", "25ms", 16000)
+    400
+    >>> length_in_samples("kernel_size", None, 16000, odd=True)
+    257
+    >>> length_in_samples("win_length", 25, 16000)
+    Traceback (most recent call last):
+    ...
+    ValueError: win_length=25 samples is only 1.56 ms at 16000 Hz. ...
+    """
+    if value is None:
+        seconds = PAPER_LENGTHS[name] / PAPER_SAMPLE_RATE
+    elif isinstance(value, str):
+        text = value.strip().lower()
+        try:
+            if text.endswith("ms"):
+                seconds = float(text[:-2]) / 1000
+            elif text.endswith("s"):
+                seconds = float(text[:-1])
+            else:
+                raise ValueError(text)
+        except ValueError:
+            raise ValueError(
+                f"{name}={value!r}: give samples (an integer) or a duration "
+                "with its unit, e.g. '25ms' or '0.025s'"
+            ) from None
+    else:
+        _check_positive_int(name, value)
+        # Under 2 ms no frame or kernel resolves audio: a length copied
+        # from an Fbank yaml (milliseconds) is the likely cause.
+        if value * 1000 < 2 * sample_rate and value < 64:
+            ms = 1000 * value / sample_rate
+            raise ValueError(
+                f"{name}={value} samples is only {ms:.2f} ms at "
+                f"{sample_rate} Hz. Lengths here are in samples, while "
+                f"SpeechBrain's Fbank takes milliseconds: write "
+                f"{name}='{value}ms' (= "
+                f"{round(value * sample_rate / 1000)} samples)"
+            )
+        return int(value)
+    n = max(1, round(seconds * sample_rate))
+    if odd and n % 2 == 0:
+        n += 1
+    return n
+
+
 
 class LearnableFilterbank(nn.Module):
     """Framing and energy engine shared by the learnable filterbanks.
@@ -86,12 +165,14 @@ class LearnableFilterbank(nn.Module):
         Number of filters (output features).
     sample_rate : int
         Sample rate of the input in Hz.
-    win_length : int
-        Frame length in samples.
-    hop_length : int
-        Hop between frames in samples.
-    kernel_size : int
-        Kernel length in samples, at most ``win_length``.
+    win_length : int or str
+        Frame length in samples, or a duration such as ``"46ms"`` (see
+        :func:`length_in_samples`).
+    hop_length : int or str
+        Hop between frames, in samples or as a duration.
+    kernel_size : int or str
+        Kernel length in samples (or a duration, rounded to an odd
+        count), at most ``win_length``.
     mode : str
         ``"spectral"`` (Parseval with FFTs, default), ``"dft"`` (the same
         with a real DFT basis and matrix products only: exports to ONNX
@@ -127,14 +208,16 @@ class LearnableFilterbank(nn.Module):
         super().__init__()
         _check_positive_int("n_filters", n_filters)
         _check_positive_int("sample_rate", sample_rate)
-        _check_positive_int("win_length", win_length)
-        _check_positive_int("hop_length", hop_length)
-        _check_positive_int("kernel_size", kernel_size)
+        win_length = length_in_samples("win_length", win_length, sample_rate)
+        hop_length = length_in_samples("hop_length", hop_length, sample_rate)
+        kernel_size = length_in_samples(
+            "kernel_size", kernel_size, sample_rate, odd=True
+        )
         if kernel_size > win_length:
             raise ValueError(
-                f"kernel_size={kernel_size} is longer than the frame "
-                f"(win_length={win_length}): the reference's valid "
-                "convolution would have no output."
+                f"kernel_size={kernel_size} samples is longer than the "
+                f"frame (win_length={win_length} samples): the reference's "
+                "valid convolution would have no output."
             )
         if mode not in ("spectral", "dft", "conv"):
             raise ValueError(
@@ -323,12 +406,14 @@ class CosGaussFilterbank(LearnableFilterbank):
         Number of filters.
     sample_rate : int
         Sample rate in Hz.
-    win_length : int
-        Frame length in samples (2048 = 46 ms at 44.1 kHz in the paper).
-    hop_length : int
-        Hop in samples.
-    kernel_size : int
-        Taps per kernel (705 = 16 ms at 44.1 kHz in the paper).
+    win_length : int or str, optional
+        Frame length in samples or as a duration (``"25ms"``); default the
+        paper's 2048 samples at 44.1 kHz (46.4 ms) at ``sample_rate``.
+    hop_length : int or str, optional
+        Hop; default the paper's 1024 samples at 44.1 kHz (23.2 ms).
+    kernel_size : int or str, optional
+        Taps per kernel; default the paper's 705 taps at 44.1 kHz (16 ms,
+        rounded to an odd count).
     init : str or sequence of float
         ``"mel"`` (centres of a mel filterbank between ``f_min`` and
         ``f_max``), ``"linear"``, ``"random"`` (``theta ~ U(-3.7, 1.3)``,
@@ -383,9 +468,9 @@ class CosGaussFilterbank(LearnableFilterbank):
         self,
         n_filters=80,
         sample_rate=44100,
-        win_length=2048,
-        hop_length=1024,
-        kernel_size=705,
+        win_length=None,
+        hop_length=None,
+        kernel_size=None,
         init="mel",
         f_min=0.0,
         f_max=None,
@@ -515,12 +600,13 @@ class SincFilterbank(LearnableFilterbank):
         Number of filters.
     sample_rate : int
         Sample rate in Hz.
-    win_length : int
-        Frame length in samples.
-    hop_length : int
-        Hop in samples.
-    kernel_size : int
-        Taps per kernel.
+    win_length : int or str, optional
+        Frame length in samples or as a duration (default as
+        :class:`CosGaussFilterbank`).
+    hop_length : int or str, optional
+        Hop in samples or as a duration.
+    kernel_size : int or str, optional
+        Taps per kernel, or a duration.
     f_min : float
         Lowest band edge of the mel-spaced init, in Hz (SincNet: 30).
     f_max : float, optional
@@ -559,9 +645,9 @@ class SincFilterbank(LearnableFilterbank):
         self,
         n_filters=80,
         sample_rate=44100,
-        win_length=2048,
-        hop_length=1024,
-        kernel_size=705,
+        win_length=None,
+        hop_length=None,
+        kernel_size=None,
         f_min=30.0,
         f_max=None,
         min_low_hz=50.0,
@@ -595,7 +681,7 @@ class SincFilterbank(LearnableFilterbank):
                 f"f_min={f_min}, f_max={f_max}"
             )
         self.register_buffer(
-            "_taper", fb.frame_window(kernel_size), persistent=False
+            "_taper", fb.frame_window(self.kernel_size), persistent=False
         )
         edges = fb.mel_to_hz(
             torch.linspace(

@@ -15,6 +15,7 @@ from speechbrain_relevance.lobes.filterbanks import (
     _check_compression,
     _check_positive_int,
     _check_waveforms,
+    length_in_samples,
 )
 
 
@@ -52,10 +53,10 @@ class MelFilterbank(nn.Module):
         Number of mel bands.
     sample_rate : int
         Sample rate in Hz.
-    win_length : int
-        Frame length in samples.
-    hop_length : int
-        Hop in samples.
+    win_length : int or str
+        Frame length in samples or as a duration (``"25ms"``).
+    hop_length : int or str
+        Hop in samples or as a duration.
     n_fft : int, optional
         Even FFT size, at least ``win_length``; default the next power of
         two.
@@ -95,8 +96,8 @@ class MelFilterbank(nn.Module):
         super().__init__()
         _check_positive_int("n_mels", n_mels)
         _check_positive_int("sample_rate", sample_rate)
-        _check_positive_int("win_length", win_length)
-        _check_positive_int("hop_length", hop_length)
+        win_length = length_in_samples("win_length", win_length, sample_rate)
+        hop_length = length_in_samples("hop_length", hop_length, sample_rate)
         if n_fft is None:
             n_fft = 2 ** math.ceil(math.log2(max(win_length, 2)))
         _check_positive_int("n_fft", n_fft)
