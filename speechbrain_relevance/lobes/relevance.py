@@ -14,6 +14,7 @@ Authors
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from speechbrain.dataio.dataio import length_to_mask
 
 
 def frame_mask(lengths, n_frames, batch, device):
@@ -44,8 +45,12 @@ def frame_mask(lengths, n_frames, batch, device):
     """
     if lengths is None:
         return torch.ones(batch, n_frames, dtype=torch.bool, device=device)
+    # Relative lengths to whole frames, at least one; SpeechBrain's
+    # length_to_mask does the rest.
     n_valid = torch.round(lengths.to(device).float() * n_frames).clamp(1)
-    return torch.arange(n_frames, device=device) < n_valid.unsqueeze(1)
+    return length_to_mask(
+        n_valid, max_len=n_frames, dtype=torch.bool, device=device
+    )
 
 
 def minmax_scale(x, mask=None, eps=1e-8):
