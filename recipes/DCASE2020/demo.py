@@ -23,6 +23,7 @@ import argparse
 import json
 import math
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -48,7 +49,13 @@ def parse_args(argv):
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--duration", type=float, default=4.0)
     parser.add_argument("--n-cities", type=int, default=4)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of the synthetic dataset")
+    parser.add_argument("--train_seeds", type=int, nargs="+", default=[1234],
+                        help="training seeds; several give mean +- std")
+    # Results depend on the thread count (the order of float sums): fix it,
+    # so the same command gives the same numbers on any machine.
+    parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--fcn-width", type=float, default=0.25)
     parser.add_argument(
         "--systems",
@@ -59,7 +66,7 @@ def parse_args(argv):
     return parser.parse_args(argv)
 
 
-def run_system(name, data_folder, out_dir, args):
+def run_system(name, data_folder, out_dir, args, seed):
     """Train and test one hparams file through train.py; return results."""
     crop = int(args.duration * 44100) // 1024 + 1 - 8 - 15
     cmd = [
@@ -74,14 +81,18 @@ def run_system(name, data_folder, out_dir, args):
         f"--crop_frames={crop}",
         "--num_workers=0",
         "--device=cpu",
+        f"--seed={seed}",
     ]
     os.makedirs(out_dir, exist_ok=True)
     log_path = os.path.join(out_dir, "demo_stdout.txt")
     print(f"\n== {name}: training ({args.epochs} epochs); log: {log_path}")
     start = time.time()
     with open(log_path, "ab") as log:
+        env = dict(os.environ, OMP_NUM_THREADS=str(args.threads),
+                   MKL_NUM_THREADS=str(args.threads))
         proc = subprocess.Popen(
-            cmd, cwd=HERE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+            cmd, cwd=HERE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            env=env,
         )
         for raw in proc.stdout:
             log.write(raw)
@@ -102,6 +113,10 @@ def run_system(name, data_folder, out_dir, args):
 def write_figures(args, test):
     """Paper figures and tables for the demo's runs; returns a note."""
     runs = {n: os.path.join(args.output, n) for n in args.systems}
+    if len(args.train_seeds) > 1:
+        # Figures of the first seed's runs.
+        runs = {n: os.path.join(p, str(args.train_seeds[0]))
+                for n, p in runs.items()}
     main_run = runs.get("relevance_2head")
     if main_run is None:
         return ""
@@ -147,22 +162,33 @@ def main(argv=None):
     rows = []
     for name in args.systems:
         label = dict(SYSTEMS).get(name, name)
-        out_dir = os.path.join(args.output, name)
-        res = run_system(name, data_folder, out_dir, args)
+        runs = []
+        for seed in args.train_seeds:
+            out_dir = os.path.join(args.output, name)
+            if len(args.train_seeds) > 1:
+                out_dir = os.path.join(out_dir, str(seed))
+            runs.append(run_system(name, data_folder, out_dir, args, seed))
+        accs = [r["accuracy"] for r in runs]
+        losses = [r["log_loss"] for r in runs]
         rows.append(
             {
                 "system": label,
                 "hparams": name,
-                "accuracy": res["accuracy"],
-                "log_loss": res["log_loss"],
-                "n_test": res["n"],
-                "minutes": res["minutes"],
+                "train_seeds": args.train_seeds,
+                "accuracy": statistics.mean(accs),
+                "accuracy_std": statistics.stdev(accs) if len(accs) > 1
+                else 0.0,
+                "accuracies": accs,
+                "log_loss": statistics.mean(losses),
+                "n_test": runs[0]["n"],
+                "minutes": statistics.mean(r["minutes"] for r in runs),
             }
         )
     n_classes = 10
-    with open(
-        os.path.join(args.output, args.systems[0], "manifests", "test.json")
-    ) as f:
+    first = os.path.join(args.output, args.systems[0])
+    if len(args.train_seeds) > 1:
+        first = os.path.join(first, str(args.train_seeds[0]))
+    with open(os.path.join(first, "manifests", "test.json")) as f:
         test = json.load(f)
     scenes = [e["scene"] for e in test.values()]
     majority = max(scenes.count(s) for s in set(scenes)) / len(scenes)
@@ -171,8 +197,12 @@ def main(argv=None):
         "|---|---:|---:|---:|",
     ]
     for r in rows:
+        spread = (
+            f" +- {100 * r['accuracy_std']:.1f}"
+            if len(args.train_seeds) > 1 else ""
+        )
         lines.append(
-            f"| {r['system']} | {100 * r['accuracy']:.1f}% | "
+            f"| {r['system']} | {100 * r['accuracy']:.1f}%{spread} | "
             f"{r['log_loss']:.3f} | {r['minutes']:.1f} |"
         )
     lines.append(
@@ -187,7 +217,9 @@ def main(argv=None):
     summary = (
         f"Synthetic DCASE2020 layout, {len(test)} test clips of "
         f"{args.duration:g} s, {args.epochs} epochs, FCN width "
-        f"{args.fcn_width}; total {((time.time() - start) / 60):.1f} min.\n\n"
+        f"{args.fcn_width}, training seeds {args.train_seeds} (mean +- std "
+        f"over seeds), {args.threads} threads; total "
+        f"{((time.time() - start) / 60):.1f} min.\n\n"
         + table
         + figures
     )
