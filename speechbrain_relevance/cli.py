@@ -15,7 +15,13 @@ Authors
 import argparse
 import sys
 
-__all__ = ["ArgumentParser", "ConfigError", "UserError", "run_main"]
+__all__ = [
+    "ArgumentParser",
+    "ConfigError",
+    "UserError",
+    "command_name",
+    "run_main",
+]
 
 
 class UserError(Exception):
@@ -112,6 +118,32 @@ def _patch(group):
             return sub
 
         group.add_mutually_exclusive_group = add_exclusive
+
+
+def command_name(script, module):
+    """Name a command as the user typed it: console script or ``-m``.
+
+    Arguments
+    ---------
+    script : str
+        The console script, e.g. ``"sb-relevance-export"``.
+    module : str
+        The module run with ``python -m``.
+
+    Returns
+    -------
+    str
+        ``script`` if that is what runs, else ``"python -m <module>"``.
+
+    Example
+    -------
+    >>> command_name("sb-relevance-export", "speechbrain_relevance.export")
+    'python -m speechbrain_relevance.export'
+    """
+    name = sys.argv[0].rsplit("/", 1)[-1] if sys.argv else ""
+    if name.startswith(script):
+        return script
+    return f"python -m {module}"
 
 
 def run_main(main, argv=None, user_errors=(), prog=None):

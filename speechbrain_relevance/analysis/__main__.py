@@ -44,9 +44,10 @@ from speechbrain_relevance.analysis.movement import (
     filter_movement,
     movement_markdown,
 )
-from speechbrain_relevance.cli import ArgumentParser, run_main
+from speechbrain_relevance.cli import ArgumentParser, command_name, run_main
 
-PROG = "python -m speechbrain_relevance.analysis"
+MODULE = "speechbrain_relevance.analysis"
+SCRIPT = "sb-relevance-analysis"
 
 
 def parse_args(argv=None):
@@ -63,7 +64,8 @@ def parse_args(argv=None):
         The options.
     """
     parser = ArgumentParser(
-        prog=_prog(), description=__doc__.split("\n")[0]
+        prog=command_name(SCRIPT, MODULE),
+        description=__doc__.split("\n")[0],
     )
     parser.add_argument("folder", help="recipe run folder or model folder")
     parser.add_argument(
@@ -350,13 +352,6 @@ def analyse(argv=None):
     return written
 
 
-def _prog():
-    """Return the command's name as the user typed it."""
-    name = os.path.basename(sys.argv[0]) if sys.argv else ""
-    return "sb-relevance-analysis" if name.startswith(
-        "sb-relevance-analysis") else PROG
-
-
 def main(argv=None):
     """Command line entry point (``sb-relevance-analysis``).
 
@@ -388,7 +383,7 @@ def main(argv=None):
     def run(args):
         analyse(args)
 
-    return run_main(run, argv, prog=_prog())
+    return run_main(run, argv, prog=command_name(SCRIPT, MODULE))
 
 
 if __name__ == "__main__":

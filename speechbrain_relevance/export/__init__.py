@@ -56,14 +56,18 @@ import importlib
 import logging
 import os
 import shutil
-import sys
 import tempfile
 
 import torch
 from speechbrain.dataio.encoder import CategoricalEncoder
 from speechbrain.utils.checkpoints import Checkpointer
 
-from speechbrain_relevance.cli import ArgumentParser, UserError, run_main
+from speechbrain_relevance.cli import (
+    ArgumentParser,
+    UserError,
+    command_name,
+    run_main,
+)
 from speechbrain_relevance.export.card import model_card
 from speechbrain_relevance.export.hparams import (
     Tagged,
@@ -708,7 +712,7 @@ def _check_loaded(model_folder, key, module, is_loadable):
 
 def _parser():
     parser = ArgumentParser(
-        prog=_prog(),
+        prog=command_name("sb-relevance-export", __name__),
         description="Export a finished recipe run (DCASE2020, "
         "UrbanSound8k, FSDD or a SpeechBrain embedding classifier such as "
         "the ECAPA swap) as a model folder: hyperparams.yaml, checkpoints, "
@@ -762,14 +766,6 @@ def _parser():
     return parser
 
 
-def _prog():
-    """Return the command's name as the user typed it."""
-    name = os.path.basename(sys.argv[0]) if sys.argv else ""
-    if name.startswith("sb-relevance-export"):
-        return "sb-relevance-export"
-    return "python -m speechbrain_relevance.export"
-
-
 def _main(argv):
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -806,7 +802,7 @@ def main(argv=None):
 
     Example
     -------
-    >>> import contextlib
+    >>> import contextlib, sys
     >>> try:
     ...     with contextlib.redirect_stderr(sys.stdout):
     ...         main(["/nonexistent/run", "/tmp/model"])
@@ -816,5 +812,8 @@ def main(argv=None):
     exit 1
     """
     return run_main(
-        _main, argv, user_errors=(FileExistsError,), prog=_prog()
+        _main,
+        argv,
+        user_errors=(FileExistsError,),
+        prog=command_name("sb-relevance-export", __name__),
     )
