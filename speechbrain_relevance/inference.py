@@ -54,6 +54,7 @@ from speechbrain_relevance.models import (
     aggregate_patch_posteriors,
     cut_patches,
 )
+from speechbrain_relevance.training.checkpoints import load_checkpoint_file
 
 #: How the classifier reads the per-head representation.
 CLASSIFIER_INPUTS = ("deltas", "sequence")
@@ -93,7 +94,7 @@ def load_module_weights(module, path):
     path = pathlib.Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"Checkpoint {path} not found")
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = load_checkpoint_file(path)
     if not isinstance(state, dict):
         raise RuntimeError(
             f"{path} holds a {type(state).__name__}, not a state dict"

@@ -254,3 +254,32 @@ def test_yamls_say_spectral_mode_ignores_padding():
         text = open(path).read()
         if "frontend_padding:" in text and "frontend_mode: spectral" in text:
             assert '"spectral" ignores it' in text, path
+
+
+def test_missing_meta_column_is_one_problem(dcase_prep, dcase_copy, tmp_path):
+    meta = os.path.join(dcase_copy, "meta.csv")
+    rows = open(meta).read().splitlines()
+    cut = [r.rsplit("\t", 1)[0] for r in rows]  # drop source_label
+    open(meta, "w").write("\n".join(cut) + "\n")
+    with pytest.raises(dcase_prep.DatasetError) as info:
+        dcase_prep.prepare_dcase2020(dcase_copy, str(tmp_path / "m"))
+    assert len(info.value.problems) == 1
+    path, reason = info.value.problems[0]
+    assert path == meta and "source_label" in reason
+
+
+def test_refused_checkpoint_names_its_file(tmp_path):
+    import torch
+
+    from speechbrain_relevance.inference import load_module_weights
+    from speechbrain_relevance.training.checkpoints import CheckpointFileError
+
+    path = tmp_path / "classifier.ckpt"
+    torch.save({"weight": torch.zeros(1), "hook": print}, path)
+    with pytest.raises(CheckpointFileError) as info:
+        load_module_weights(torch.nn.Linear(1, 1), path)
+    assert str(path) in str(info.value)
+    assert "more than tensors" in str(info.value)
+    path.write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointFileError, match="unreadable checkpoint"):
+        load_module_weights(torch.nn.Linear(1, 1), path)

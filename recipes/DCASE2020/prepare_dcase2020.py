@@ -523,6 +523,10 @@ def prepare_dcase2020(
 
     fatal, problems = [], []
     meta = _read_meta(folder, fatal, problems)
+    if fatal:
+        # Without a usable meta.csv every fold row would also be reported
+        # as "not listed": the one real problem would drown.
+        raise DatasetError(fatal + problems)
     folds = {
         "train": _read_fold(folder, TRAIN_CSV, meta, fatal, problems),
         "test": _read_fold(folder, EVALUATE_CSV, meta, fatal, problems),

@@ -30,6 +30,7 @@ from typing import Any, Optional
 import torch
 
 from speechbrain_relevance.cli import UserError
+from speechbrain_relevance.training.checkpoints import load_checkpoint_file
 
 #: Module names looked up in the yaml, and the ``<name>.ckpt`` files.
 MODULE_NAMES = ("compute_features", "relevance", "classifier")
@@ -272,7 +273,7 @@ def load_trained(folder, checkpoint=None, device="cpu", max_key="acc"):
             continue
         path = os.path.join(ckpt_dir, f"{name}.ckpt")
         if os.path.isfile(path):
-            state = torch.load(path, map_location="cpu", weights_only=True)
+            state = load_checkpoint_file(path)
             module.load_state_dict(state)
         elif module.state_dict():
             raise FileNotFoundError(f"Missing {name}.ckpt in {ckpt_dir}")

@@ -81,6 +81,7 @@ from speechbrain_relevance.inference import (
     HPARAMS_FILE,
     LABEL_ENCODER_FILE,
 )
+from speechbrain_relevance.training.checkpoints import load_checkpoint_file
 
 __all__ = [
     "ENCODER",
@@ -551,7 +552,7 @@ def export_model(
         if os.path.isfile(path):
             # Fail here, not on the user's side, if a file is not plain
             # tensors.
-            torch.load(path, map_location="cpu", weights_only=True)
+            load_checkpoint_file(path)
             files[f"{key}.ckpt"] = path
         elif key in required:
             raise FileNotFoundError(f"Checkpoint {ckpt.path} lacks {name}.ckpt")
@@ -698,7 +699,7 @@ def _check_loaded(model_folder, key, module, is_loadable):
     state = module.state_dict()
     if not state:
         return
-    saved = torch.load(path, map_location="cpu", weights_only=True)
+    saved = load_checkpoint_file(path)
     if set(saved) != set(state):
         raise ExportError(
             f"{path} does not match the {key!r} the yaml builds: missing "

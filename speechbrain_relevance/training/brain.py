@@ -35,7 +35,10 @@ from speechbrain.utils.distributed import if_main_process
 from speechbrain_relevance.augment import mixup, mixup_loss
 from speechbrain_relevance.cli import ConfigError
 from speechbrain_relevance.lobes.normalization import normalize_features
-from speechbrain_relevance.training.checkpoints import RandomState
+from speechbrain_relevance.training.checkpoints import (
+    RandomState,
+    load_checkpoint_file,
+)
 from speechbrain_relevance.training.distributed import SyncBatchNormControl
 from speechbrain_relevance.training.metrics import ClassificationReport
 
@@ -394,7 +397,7 @@ def load_frozen(module, path, key="compute_features"):
         The checkpoint file that was loaded.
     """
     ckpt = find_module_checkpoint(path, key)
-    state = torch.load(ckpt, map_location="cpu", weights_only=True)
+    state = load_checkpoint_file(ckpt)
     module.load_state_dict(state)
     for p in module.parameters():
         p.requires_grad_(False)

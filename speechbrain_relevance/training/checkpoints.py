@@ -19,8 +19,11 @@ Authors
 import logging
 import os
 import pathlib
+import pickle
 import random
+import re
 import shutil
+import zipfile
 
 import numpy as np
 import torch
@@ -34,9 +37,72 @@ from speechbrain.utils.checkpoints import (
 )
 from speechbrain.utils.distributed import if_main_process
 
+from speechbrain_relevance.cli import UserError
+
 logger = logging.getLogger(__name__)
 
 _PARTIAL = ".partial"
+
+
+class CheckpointFileError(UserError, RuntimeError):
+    """A checkpoint file that is missing, unreadable or not just tensors."""
+
+
+def load_checkpoint_file(path):
+    """Read a ``torch.save``-d file of tensors, never unpickling code.
+
+    ``weights_only=True`` is passed explicitly (the environment variable
+    ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD`` could otherwise switch it off);
+    a refused or broken file raises an error that names it.
+
+    Arguments
+    ---------
+    path : str or pathlib.Path
+        The file.
+
+    Returns
+    -------
+    object
+        What was saved (a state dict, tensors, numbers, lists, dicts).
+
+    Raises
+    ------
+    CheckpointFileError
+        Naming ``path``.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "bad.ckpt")
+    >>> torch.save({"fn": print}, path)
+    >>> load_checkpoint_file(path)
+    Traceback (most recent call last):
+    ...
+    speechbrain_relevance.training.checkpoints.CheckpointFileError: \
+.../bad.ckpt: refused: it holds more than tensors...
+    """
+    if not os.path.isfile(path):
+        raise CheckpointFileError(f"{path}: checkpoint file not found")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        # torch's message is long; its "WeightsUnpickler error" says why.
+        found = re.search(r"WeightsUnpickler error:\s*(.+?)(?:\.\s|\n|$)",
+                          str(e))
+        why = found.group(1).strip() if found else str(e).splitlines()[0]
+        if "Unsupported global" not in why:
+            raise CheckpointFileError(
+                f"{path}: unreadable checkpoint (not a torch.save file of "
+                f"tensors: {why})"
+            ) from None
+        raise CheckpointFileError(
+            f"{path}: refused: it holds more than tensors, and loading it "
+            f"could run code ({why})"
+        ) from None
+    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile) as e:
+        raise CheckpointFileError(
+            f"{path}: unreadable checkpoint ({e})"
+        ) from None
 
 
 class AtomicCheckpointer(Checkpointer):
@@ -216,7 +282,7 @@ class RandomState:
     @mark_as_loader
     def load(self, path, end_of_epoch=True):
         """Restore now (end of epoch) or before the next training batch."""
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = load_checkpoint_file(path)
         if end_of_epoch:
             self._pending = None
             self.restore(state)

@@ -40,6 +40,8 @@ from speechbrain.utils.checkpoints import (
     register_checkpoint_hooks,
 )
 
+from speechbrain_relevance.training.checkpoints import load_checkpoint_file
+
 
 @register_checkpoint_hooks
 class EpochLRScheduler:
@@ -201,7 +203,7 @@ class EpochLRScheduler:
             Unused: the state is the exact position either way.
         """
         del end_of_epoch
-        self.load_state_dict(torch.load(path))
+        self.load_state_dict(load_checkpoint_file(path))
 
 
 class WarmRestartsScheduler(EpochLRScheduler):
