@@ -17,7 +17,6 @@ OpenMP threads spin-waiting for busy cores make tiny operations slow.
 import importlib.util
 import json
 import os
-import pickle
 import shutil
 import subprocess
 import sys
@@ -38,6 +37,7 @@ from speechbrain_relevance.data.synthetic_urbansound import (
 from speechbrain_relevance.export import export_model, main
 from speechbrain_relevance.inference import RelevanceClassifier
 from speechbrain_relevance.models import aggregate_patch_posteriors
+from speechbrain_relevance.training.checkpoints import CheckpointFileError
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DCASE = os.path.join(REPO, "recipes", "DCASE2020")
@@ -469,8 +469,10 @@ def test_missing_or_unsafe_files_fail_clearly(dcase_model, tmp_path):
     unsafe = tmp_path / "unsafe"
     shutil.copytree(dcase_model, unsafe)
     torch.save({"payload": _Payload()}, unsafe / "classifier.ckpt")
-    with pytest.raises(pickle.UnpicklingError):
+    with pytest.raises(CheckpointFileError, match="refused") as err:
         RelevanceClassifier.from_hparams(source=str(unsafe))
+    # The message names the refused file.
+    assert "classifier.ckpt" in str(err.value)
 
 
 class _Payload:
