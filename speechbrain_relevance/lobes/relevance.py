@@ -102,9 +102,10 @@ class RelevanceHead(nn.Module):
       window (``2c - 1`` positions) -> sigmoid -> ``Linear(conv_channels *
       (2c - 1), 1)`` -> sigmoid.
 
-    Both are evaluated over a whole sequence at once as 1-D convolutions
-    along time, which is exactly the per-window network without building
-    the windows.
+    Both are evaluated over a whole sequence at once: ``fc`` as two matrix
+    products on a strided view of the windows, ``conv`` as 1-D
+    convolutions along time; each is exactly the per-window network. The
+    weights are stored as ``Conv1d`` layers in both cases.
 
     Arguments
     ---------
@@ -164,6 +165,21 @@ class RelevanceHead(nn.Module):
         torch.Tensor
             ``[rows, frames]`` weights in (0, 1).
         """
+        if self.arch == "fc":
+            # The same network as the two convolutions, on explicit
+            # windows: a strided view (no copy) and two matrix products.
+            # On CPU this is about twice as fast forward and backward as
+            # a one-input-channel Conv1d, whose backward is the slow part.
+            windows = F.pad(x, (self.context, self.context)).unfold(
+                1, 2 * self.context + 1, 1
+            )
+            h = torch.sigmoid(
+                F.linear(
+                    windows, self.layer1.weight.squeeze(1), self.layer1.bias
+                )
+            )
+            w = F.linear(h, self.layer2.weight.flatten(1), self.layer2.bias)
+            return torch.sigmoid(w).squeeze(-1)
         h = F.pad(x.unsqueeze(1), (self.context, self.context))
         h = torch.sigmoid(self.layer1(h))
         return torch.sigmoid(self.layer2(h)).squeeze(1)
