@@ -38,6 +38,35 @@ def test_fc_head_is_the_per_window_mlp():
     assert torch.allclose(head(x), expected, atol=1e-6)
 
 
+def test_fc_head_in_chunks_equals_whole(monkeypatch):
+    torch.manual_seed(0)
+    head = RelevanceHead(context=3, hidden_size=7).double()
+    x = torch.randn(11, 40, dtype=torch.float64, requires_grad=True)
+
+    def run():
+        w = head(x)
+        loss = (w * w.detach()).sum()
+        grads = torch.autograd.grad(loss, [x, *head.parameters()])
+        return w, grads
+
+    whole_w, whole_g = run()
+    # 7 hidden x 40 frames = 280 per row: three rows per chunk, four chunks.
+    monkeypatch.setattr(head, "chunk_elements", 3 * 280 + 5)
+    calls = []
+    whole_fc = head._fc
+
+    def counted_fc(rows):
+        calls.append(rows.shape[0])
+        return whole_fc(rows)
+
+    monkeypatch.setattr(head, "_fc", counted_fc)
+    chunk_w, chunk_g = run()
+    assert calls == [3, 3, 3, 2]
+    torch.testing.assert_close(chunk_w, whole_w)
+    for a, b in zip(chunk_g, whole_g):
+        torch.testing.assert_close(a, b)
+
+
 def test_conv_head_is_the_per_window_network():
     torch.manual_seed(1)
     c = 4

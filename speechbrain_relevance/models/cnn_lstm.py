@@ -20,6 +20,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from speechbrain_relevance.lobes.relevance import frame_mask
+from speechbrain_relevance.models.layers import FewChannelConv2d
 
 
 class CNNLSTM(nn.Module):
@@ -106,7 +107,9 @@ class CNNLSTM(nn.Module):
             )
         self.pooling = pooling
         self.conv = nn.Sequential(
-            nn.Conv2d(1, conv_channels, kernel_size, padding=kernel_size // 2),
+            FewChannelConv2d(
+                1, conv_channels, kernel_size, padding=kernel_size // 2
+            ),
             nn.BatchNorm2d(conv_channels),
             nn.ReLU(),
             nn.MaxPool2d((1, freq_pool)),

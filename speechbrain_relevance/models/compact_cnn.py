@@ -13,6 +13,7 @@ Authors
 import torch.nn as nn
 
 from speechbrain_relevance.lobes.relevance import frame_mask
+from speechbrain_relevance.models.layers import FewChannelConv2d
 
 
 class CompactCNN(nn.Module):
@@ -67,8 +68,10 @@ class CompactCNN(nn.Module):
         blocks = []
         in_ch = 1
         for i, out_ch in enumerate(channels):
+            # The first layer sees the features (see models.layers).
+            conv = FewChannelConv2d if i == 0 else nn.Conv2d
             layers = [
-                nn.Conv2d(in_ch, out_ch, 3, padding=1, bias=False),
+                conv(in_ch, out_ch, 3, padding=1, bias=False),
                 nn.BatchNorm2d(out_ch),
                 nn.ReLU(),
             ]

@@ -23,6 +23,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from speechbrain_relevance.models.layers import FewChannelConv2d
+
 #: Channel widths of the three convolution stages, 3 x [48, 96, 192].
 FCN_CHANNELS = (144, 288, 576)
 
@@ -80,11 +82,13 @@ class ChannelAttention(nn.Module):
         return x * gate[:, :, None, None]
 
 
-def _conv_bn_relu(in_channels, out_channels, kernel_size, stride=1):
+def _conv_bn_relu(
+    in_channels, out_channels, kernel_size, stride=1, conv=nn.Conv2d
+):
     """Bias-free convolution with "same"-style padding, BN and ReLU."""
     # No bias: the BatchNorm that follows has its own shift.
     return [
-        nn.Conv2d(
+        conv(
             in_channels,
             out_channels,
             kernel_size,
@@ -159,7 +163,10 @@ class FCN(nn.Module):
         self.channels = (c1, c2, c3)
 
         self.input_norm = nn.BatchNorm2d(in_channels)
-        layers = _conv_bn_relu(in_channels, c1, 5, stride=2)
+        # The first layer sees the (normalised) features: see models.layers.
+        layers = _conv_bn_relu(
+            in_channels, c1, 5, stride=2, conv=FewChannelConv2d
+        )
         layers += _conv_bn_relu(c1, c1, 3)
         layers += [nn.MaxPool2d(2, ceil_mode=True)]
         layers += _conv_bn_relu(c1, c2, 3)
