@@ -419,7 +419,11 @@ def frame_window(win_length, device=None, dtype=torch.float32):
 
 
 def spectral_fft_size(win_length, kernel_size):
-    """Smallest 2-3-5-smooth FFT size holding a full linear convolution.
+    """Smallest even 2-3-5-smooth FFT size holding a full linear convolution.
+
+    Even, because a real FFT of odd length is several times slower (1875
+    points take about 3x as long as 1920 on CPU: UrbanSound8k's 1102-sample
+    frames and 705-tap kernels need at least 1806).
 
     Arguments
     ---------
@@ -431,14 +435,17 @@ def spectral_fft_size(win_length, kernel_size):
     Returns
     -------
     int
-        ``N >= S + K - 1`` whose only prime factors are 2, 3 and 5.
+        Even ``N >= S + K - 1`` whose only prime factors are 2, 3 and 5.
 
     Example
     -------
     >>> spectral_fft_size(2048, 705)
     2880
+    >>> spectral_fft_size(1102, 705)
+    1920
     """
     n = win_length + kernel_size - 1
+    n += n % 2
     while True:
         m = n
         for p in (2, 3, 5):
@@ -446,7 +453,7 @@ def spectral_fft_size(win_length, kernel_size):
                 m //= p
         if m == 1:
             return n
-        n += 1
+        n += 2
 
 
 def kernel_power_response(kernels, n_fft):

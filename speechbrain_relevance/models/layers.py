@@ -57,8 +57,11 @@ def conv2d_input_grad(grad_output, weight, input_shape, stride, padding):
     out_h, out_w = grad_output.shape[-2:]
     s_h, s_w = stride
     p_h, p_w = padding
-    taps = torch.matmul(
-        weight.reshape(out_channels, -1).t().to(grad_output.dtype),
+    # bmm on an expanded view: torch.matmul would fold the batch into one
+    # matrix product through two transposed copies of the operands.
+    weight_t = weight.reshape(out_channels, -1).t().to(grad_output.dtype)
+    taps = torch.bmm(
+        weight_t.expand(batch, -1, -1),
         grad_output.reshape(batch, out_channels, out_h * out_w),
     ).view(batch, in_channels, k_h, k_w, out_h, out_w)
     # The padded input; with a stride, rows or columns past the last
