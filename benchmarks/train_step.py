@@ -10,6 +10,14 @@ systems of a recipe are built once and alternated round-robin in one
 process (a warm-up step each first, then ``--steps`` timed rounds), so a
 slow phase of a shared machine hits all systems alike; the median is kept.
 
+The arithmetic of a step is counted on one more untimed step with
+``torch.utils.flop_counter.FlopCounterMode``: matrix products and
+convolutions, forward and backward, plus the CPU LSTM kernels through
+:func:`rnn_flops`; FFTs, element-wise operations and pooling are not
+counted. A learnable system whose FLOP ratio to the mel baseline is well
+above 1 does more arithmetic per step (the relevance network), not the
+same arithmetic more slowly.
+
 Peak memory is measured on one extra, untimed step per system:
 
 * CPU: freed heap pages are returned to the system (``malloc_trim``), the
@@ -314,6 +322,47 @@ class StepRunner:
         self.step()
         return max(0, _proc_kib("VmHWM") - base) / 1024
 
+    def gflop(self):
+        """Run one untimed step; return the GFLOPs it counts (see module)."""
+        from torch.utils.flop_counter import FlopCounterMode
+
+        with FlopCounterMode(display=False, custom_mapping=rnn_flops()) as fc:
+            self.step()
+        return fc.get_total_flops() / 1e9
+
+
+def rnn_flops():
+    """FLOP formulas of the CPU LSTM kernels, which ``FlopCounterMode`` lacks.
+
+    One layer and direction: ``2 * T * B * 4H * (input + H)`` forward (the
+    gate products) and twice that backward (input and weight gradients).
+
+    Returns
+    -------
+    dict
+        ``{aten op: formula}`` for ``FlopCounterMode(custom_mapping=...)``.
+    """
+    import torch
+
+    aten = torch.ops.aten
+
+    def products(inp, w_ih, w_hh, batch_first):
+        steps, batch = (inp[1], inp[0]) if batch_first else inp[:2]
+        return 2 * steps * batch * w_ih[0] * (w_ih[1] + w_hh[1])
+
+    # Arguments arrive as shapes (tensors) and values, in schema order:
+    # batch_first is the 15th argument forward and the 22nd backward.
+    def forward(inp, w_ih, w_hh, *rest, out_shape=None, **kwargs):
+        return products(inp, w_ih, w_hh, rest[11])
+
+    def backward(inp, w_ih, w_hh, *rest, out_shape=None, **kwargs):
+        return 2 * products(inp, w_ih, w_hh, rest[18])
+
+    return {
+        aten.mkldnn_rnn_layer: forward,
+        aten.mkldnn_rnn_layer_backward: backward,
+    }
+
 
 def bench_steps(recipe, systems, precision, device, batch_size, steps,
                 warmup, log):
@@ -345,6 +394,7 @@ def bench_steps(recipe, systems, precision, device, batch_size, steps,
                 "s_per_step": statistics.median(times[system]),
                 "step_times_s": times[system],
                 "peak_mem_mib": runner.peak_memory_mib(),
+                "gflop_per_step": runner.gflop(),
                 "batch_size": batch_size,
                 "clip_seconds": runner.clip_seconds,
                 "sample_rate": runner.sample_rate,
@@ -516,6 +566,11 @@ def summarize(results):
                 row["ratio_to_mel"] = (
                     row["s_per_step"] / mel["s_per_step"] if mel else None
                 )
+                row["flop_ratio_to_mel"] = (
+                    row["gflop_per_step"] / mel["gflop_per_step"]
+                    if mel
+                    else None
+                )
                 row["consumed_clips_per_s"] = (
                     row["batch_size"] / row["s_per_step"]
                 )
@@ -530,8 +585,9 @@ def table(results):
     """Return the markdown table of the results."""
     lines = [
         "| recipe | system | precision | batch | s/step | x mel | "
-        "peak MiB | consumed clips/s | loader clips/s |",
-        "|" + "---|" * 9,
+        "GFLOP/step | x mel GFLOP | peak MiB | consumed clips/s | "
+        "loader clips/s |",
+        "|" + "---|" * 11,
     ]
 
     def fmt(value, spec):
@@ -545,6 +601,8 @@ def table(results):
                     f"| {name} | {system} | {precision} | "
                     f"{row['batch_size']} | {row['s_per_step']:.3f} | "
                     f"{fmt(row.get('ratio_to_mel'), '.2f')} | "
+                    f"{row['gflop_per_step']:.2f} | "
+                    f"{fmt(row.get('flop_ratio_to_mel'), '.2f')} | "
                     f"{fmt(row['peak_mem_mib'], '.0f')} | "
                     f"{row['consumed_clips_per_s']:.1f} | "
                     f"{fmt(row.get('loader_clips_per_s'), '.1f')} |"

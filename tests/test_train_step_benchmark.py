@@ -51,6 +51,7 @@ def test_tiny_run_writes_complete_json(bench, tmp_path):
             assert row["batch_size"] == 4
             assert row["clip_seconds"] == 1.5 and row["sample_rate"] == 8000
             assert row["peak_mem_mib"] is None or row["peak_mem_mib"] >= 0
+            assert row["gflop_per_step"] > 0
             assert row["consumed_clips_per_s"] == pytest.approx(
                 4 / row["s_per_step"]
             )
@@ -59,6 +60,10 @@ def test_tiny_run_writes_complete_json(bench, tmp_path):
                 loader["clips_per_s"] < row["consumed_clips_per_s"]
             )
         assert mel["ratio_to_mel"] == 1.0
+        assert mel["flop_ratio_to_mel"] == 1.0
+        # Same classifier, a learnable front-end: a little more arithmetic
+        # (its backward), not much.
+        assert 1.0 < cos["flop_ratio_to_mel"] < 1.5
         assert cos["ratio_to_mel"] == pytest.approx(
             cos["s_per_step"] / mel["s_per_step"]
         )
@@ -66,6 +71,22 @@ def test_tiny_run_writes_complete_json(bench, tmp_path):
         # learnable centre frequencies, the mel one none.
         assert cos["n_params"] > mel["n_params"]
     assert "| FSDD | cosgauss | bf16 | 4 |" in data["table_markdown"]
+
+
+def test_lstm_flops_are_counted(bench):
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    if not torch.backends.mkldnn.is_available():
+        pytest.skip("the CPU LSTM formulas are for the oneDNN kernels")
+    lstm = torch.nn.LSTM(12, 8, num_layers=2, batch_first=True)
+    x = torch.randn(3, 20, 12, requires_grad=True)
+    with FlopCounterMode(display=False, custom_mapping=bench.rnn_flops()) as fc:
+        out, _ = lstm(x)
+        out.sum().backward()
+    # Gate products 2 * T * B * 4H * (input + H) per layer, x3 with backward.
+    per_layer = [2 * 20 * 3 * 32 * (12 + 8), 2 * 20 * 3 * 32 * (8 + 8)]
+    assert fc.get_total_flops() == 3 * sum(per_layer)
 
 
 def test_fp16_needs_cuda(bench, tmp_path):
