@@ -6,8 +6,8 @@ gradient with respect to its input, and on CPU oneDNN computes it several
 times slower than the convolution itself (about 7x for the CNN-LSTM's
 1 -> 40 channel 5x5 layer): its backward-data kernels are tuned for many
 input channels. :class:`FewChannelConv2d` computes that gradient as one
-matrix product and ``k * k`` strided additions instead, which costs about
-what the forward does.
+batched matrix product and ``k * k`` strided additions instead, which
+costs about what the forward does.
 """
 
 import torch
@@ -20,8 +20,8 @@ def conv2d_input_grad(grad_output, weight, input_shape, stride, padding):
     """Gradient of a 2-D convolution with respect to its input.
 
     The transposed convolution of ``grad_output`` with ``weight``, computed
-    as one matrix product (every kernel tap's contribution at every output
-    position) followed by one strided addition per kernel tap.
+    as one batched matrix product (every kernel tap's contribution at every
+    output position) followed by one strided addition per kernel tap.
 
     Arguments
     ---------
