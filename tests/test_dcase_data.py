@@ -204,8 +204,8 @@ def test_generator_reuses_and_refuses_other_options(tmp_path):
 
 def test_cli(tmp_path):
     path = synth.main([
-        "--root", str(tmp_path), "--n-cities", "1", "--duration", "0.1",
-        "--n-segments-per-location", "1", "--scenes", "metro",
+        "--root", str(tmp_path), "--n_cities", "1", "--duration", "0.1",
+        "--n_segments_per_location", "1", "--scenes", "metro",
         "--devices", "a,b", "--seed", "2",
     ])
     assert path == os.path.join(str(tmp_path), synth.DATASET_DIRNAME)

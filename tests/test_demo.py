@@ -13,8 +13,8 @@ def run_demo(tmp_path, name, *seeds):
     out = tmp_path / name
     subprocess.run(
         [sys.executable, DEMO, "--systems", "mel_baseline", "--epochs", "1",
-         "--duration", "1.0", "--n-cities", "2", "--fcn-width", "0.0625",
-         "--threads", "1", "--data-root", str(tmp_path / "data"),
+         "--duration", "1.0", "--n_cities", "2", "--fcn_width", "0.0625",
+         "--threads", "1", "--data_root", str(tmp_path / "data"),
          "--output", str(out), "--train_seeds", *seeds],
         check=True, capture_output=True, timeout=600,
     )

@@ -197,8 +197,8 @@ def test_refuses_to_overwrite(tmp_path):
 
 
 def test_synthetic_cli(tmp_path):
-    synth.main(["--root", str(tmp_path), "--clips-per-class-per-fold", "1",
-                "--max-duration", "0.05", "--min-duration", "0.05",
+    synth.main(["--root", str(tmp_path), "--clips_per_class_per_fold", "1",
+                "--max_duration", "0.05", "--min_duration", "0.05",
                 "--seed", "1"])
     assert len(read_rows(str(tmp_path / "UrbanSound8K"))) == 100
 

@@ -19,7 +19,6 @@ Authors
  * speechbrain-relevance developers
 """
 
-import argparse
 import json
 import math
 import os
@@ -38,9 +37,12 @@ SYSTEMS = [
 
 def parse_args(argv):
     """Command-line options."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    sys.path.insert(0, ROOT)
+    from speechbrain_relevance.cli import ArgumentParser
+
+    parser = ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
-        "--data-root", default=os.path.join(ROOT, "demo_data")
+        "--data_root", default=os.path.join(ROOT, "demo_data")
     )
     parser.add_argument(
         "--output", default=os.path.join(ROOT, "demo_results")
@@ -48,7 +50,7 @@ def parse_args(argv):
     # 15 epochs end on a warm restart boundary (restarts at 1, 3, 7, 15).
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--duration", type=float, default=4.0)
-    parser.add_argument("--n-cities", type=int, default=4)
+    parser.add_argument("--n_cities", type=int, default=4)
     parser.add_argument("--seed", type=int, default=0,
                         help="seed of the synthetic dataset")
     parser.add_argument("--train_seeds", type=int, nargs="+", default=[1234],
@@ -56,7 +58,7 @@ def parse_args(argv):
     # Results depend on the thread count (the order of float sums): fix it,
     # so the same command gives the same numbers on any machine.
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--fcn-width", type=float, default=0.25)
+    parser.add_argument("--fcn_width", type=float, default=0.25)
     parser.add_argument(
         "--systems",
         nargs="*",
@@ -144,7 +146,6 @@ def write_figures(args, test):
 def main(argv=None):
     """Generate data, train both systems, compare with chance."""
     args = parse_args(argv)
-    sys.path.insert(0, ROOT)
     from speechbrain_relevance.data.synthetic_dcase import (
         generate_synthetic_dcase,
     )

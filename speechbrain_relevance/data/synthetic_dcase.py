@@ -47,7 +47,6 @@ Authors
  * speechbrain-relevance developers
 """
 
-import argparse
 import csv
 import functools
 import json
@@ -60,6 +59,7 @@ import sys
 import numpy as np
 import soundfile as sf
 
+from speechbrain_relevance.cli import ArgumentParser
 from speechbrain_relevance.data.layouts import (
     DCASE_DEVICES,
     DCASE_DIRNAME,
@@ -853,31 +853,31 @@ def main(argv=None):
     Example
     -------
     >>> import tempfile
-    >>> path = main(["--root", tempfile.mkdtemp(), "--n-cities", "1",
-    ...              "--n-segments-per-location", "1", "--duration", "0.2",
+    >>> path = main(["--root", tempfile.mkdtemp(), "--n_cities", "1",
+    ...              "--n_segments_per_location", "1", "--duration", "0.2",
     ...              "--scenes", "bus,tram", "--devices", "a,b"])
     >>> path.endswith("TAU-urban-acoustic-scenes-2020-mobile-development")
     True
     """
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         description="Generate a synthetic DCASE2020 Task 1A development set"
         " in the official layout."
     )
     parser.add_argument("--root", required=True,
                         help="folder that receives the dataset folder")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--n-cities", type=int, default=4)
-    parser.add_argument("--n-locations-per-city", type=int, default=2)
-    parser.add_argument("--n-segments-per-location", type=int, default=2)
+    parser.add_argument("--n_cities", type=int, default=4)
+    parser.add_argument("--n_locations_per_city", type=int, default=2)
+    parser.add_argument("--n_segments_per_location", type=int, default=2)
     parser.add_argument("--duration", type=float, default=10.0,
                         help="clip length in seconds")
     parser.add_argument("--devices", default=",".join(DEVICES),
                         help="comma-separated devices, must include a")
     parser.add_argument("--scenes", default=",".join(SCENES),
                         help="comma-separated scene subset")
-    parser.add_argument("--parallel-fraction", type=float, default=0.3)
-    parser.add_argument("--evaluate-fraction", type=float, default=0.3)
-    parser.add_argument("--sample-rate", type=int, default=SAMPLE_RATE)
+    parser.add_argument("--parallel_fraction", type=float, default=0.3)
+    parser.add_argument("--evaluate_fraction", type=float, default=0.3)
+    parser.add_argument("--sample_rate", type=int, default=SAMPLE_RATE)
     parser.add_argument("--overwrite", action="store_true",
                         help="replace a set generated with other options")
     args = parser.parse_args(argv)

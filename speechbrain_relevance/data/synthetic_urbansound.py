@@ -34,7 +34,6 @@ Authors
  * speechbrain-relevance developers
 """
 
-import argparse
 import csv
 import os
 import shutil
@@ -42,6 +41,7 @@ import shutil
 import numpy as np
 import soundfile as sf
 
+from speechbrain_relevance.cli import ArgumentParser
 from speechbrain_relevance.data.layouts import (
     URBANSOUND_CLASSES,
     URBANSOUND_CSV_COLUMNS,
@@ -589,19 +589,19 @@ def main(argv=None):
     Example
     -------
     >>> import tempfile
-    >>> main(["--root", tempfile.mkdtemp(), "--clips-per-class-per-fold",
-    ...       "1", "--max-duration", "0.1", "--min-duration", "0.05"])
+    >>> main(["--root", tempfile.mkdtemp(), "--clips_per_class_per_fold",
+    ...       "1", "--max_duration", "0.1", "--min_duration", "0.05"])
     Wrote 100 clips to ...UrbanSound8K
     """
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         description="Write a synthetic UrbanSound8K in the official layout."
     )
     parser.add_argument("--root", required=True,
                         help="parent folder of UrbanSound8K/")
-    parser.add_argument("--clips-per-class-per-fold", type=int, default=2)
+    parser.add_argument("--clips_per_class_per_fold", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--max-duration", type=float, default=4.0)
-    parser.add_argument("--min-duration", type=float, default=None,
+    parser.add_argument("--max_duration", type=float, default=4.0)
+    parser.add_argument("--min_duration", type=float, default=None,
                         help="default: min(0.5, max duration)")
     parser.add_argument("--overwrite", action="store_true")
     args = parser.parse_args(argv)
