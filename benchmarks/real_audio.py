@@ -5,25 +5,35 @@ overrides; each (system, seed) runs the recipe's six-fold
 leave-one-speaker-out cross-validation (``recipes/FSDD/crossval.py``, one
 subprocess per fold, one CPU thread each), ``--jobs`` runs at a time. The
 score of a run is the mean over the six test speakers; a system's result is
-the mean and sample standard deviation of that score over the seeds. The
-mean validation accuracy (the selected checkpoint on each fold's
-validation speaker) is reported beside it: configurations are chosen on
-it, never on the test speakers. For learnable filterbanks the JSON also
-records how far the filters moved from their initialisation.
+the mean and sample standard deviation of that score over the seeds, and
+its **paired difference to log-mel**: every system shares seeds, folds and
+data order with its log-mel baseline (the one with the same classifier),
+so the differences over all (seed, held-out speaker) runs give a mean,
+its standard error, a 95% confidence interval (t distribution) and the
+number of runs won. The stability of a system is the standard deviation
+over seeds of each held-out speaker's accuracy. Validation accuracies
+(each fold's validation speaker) are reported beside the test ones, paired
+the same way: configurations are chosen on them, never on the test
+speakers. For learnable filterbanks the JSON also records how far the
+filters moved from their initialisation.
 
 Results accumulate in ``benchmarks/results/real_audio.json``: a system's
 entry covers every seed whose run has finished, in this or an earlier
 invocation (systems with one seed so far are under ``"screened"``);
 finished folds are never rerun (delete a run's folder under ``--runs`` to
-redo it).
+redo it). ``benchmarks/results/real_audio_old_recipe.json`` holds the
+results of the recipe before its stabilisation (12 epochs, no
+augmentation, best epoch on one validation speaker), read for the
+before/after stability figure.
 
 Usage::
 
     python benchmarks/real_audio.py --data_folder ../shared/datasets/fsdd \
-        [--systems mel cosgauss ...] [--seeds 1 2 3] [--jobs 2]
+        [--systems mel cosgauss ...] [--seeds 1 2 3 4 5] [--jobs 2]
     python benchmarks/real_audio.py --list       # the systems
     python benchmarks/real_audio.py --table      # print the saved tables
     python benchmarks/real_audio.py --collect    # rebuild the JSON from runs
+    python benchmarks/real_audio.py --plot docs/real_audio_capacity.png
 
 Authors
  * speechbrain-relevance developers
@@ -49,7 +59,9 @@ ROOT = os.path.dirname(HERE)
 RECIPE = os.path.join(ROOT, "recipes", "FSDD")
 CROSSVAL = os.path.join(RECIPE, "crossval.py")
 DEFAULT_JSON = os.path.join(HERE, "results", "real_audio.json")
-DEFAULT_RUNS = os.path.join(ROOT, "results", "real_audio")
+OLD_RECIPE_JSON = os.path.join(HERE, "results", "real_audio_old_recipe.json")
+# The stabilised recipe's runs (the old recipe's were under real_audio/).
+DEFAULT_RUNS = os.path.join(ROOT, "results", "real_audio_v2")
 CROSSVAL_RESULTS = "crossval_results.json"
 
 #: name -> (hparams file in recipes/FSDD/hparams, overrides, description)
@@ -122,6 +134,65 @@ SYSTEMS = {
         "Cos-Gauss + learnable PCEN + 2-head relevance",
     ),
 }
+
+#: Classifier sizes of the capacity study: the CompactCNN's channel widths
+#: halved and doubled (the default is [8, 16, 32, 64]).
+CLASSIFIER_SIZES = {
+    "small": [4, 8, 16, 32],
+    "medium": [8, 16, 32, 64],
+    "large": [16, 32, 64, 128],
+}
+#: The front-ends of the capacity study (headline systems).
+CAPACITY_FRONTENDS = ("mel", "cosgauss", "relevance_2head", "cosgauss_plus")
+for _front in CAPACITY_FRONTENDS:
+    for _size in ("small", "large"):
+        _hp, _ov, _desc = SYSTEMS[_front]
+        _widths = ",".join(map(str, CLASSIFIER_SIZES[_size]))
+        SYSTEMS[f"{_front}_{_size}"] = (
+            _hp,
+            [*_ov, f"--cnn_channels=[{_widths}]"],
+            f"{_desc}, {_size} CNN [{_widths}]",
+        )
+
+
+def size_of(name):
+    """Classifier size of a system: ``small``, ``medium`` or ``large``.
+
+    Example
+    -------
+    >>> size_of("cosgauss_small"), size_of("mel"), size_of("mel_large")
+    ('small', 'medium', 'large')
+    """
+    for size in ("small", "large"):
+        if name.endswith(f"_{size}"):
+            return size
+    return "medium"
+
+
+def baseline_of(name):
+    """Return the log-mel system paired with a system (same classifier).
+
+    Example
+    -------
+    >>> baseline_of("relevance_2head"), baseline_of("cosgauss_small")
+    ('mel', 'mel_small')
+    """
+    size = size_of(name)
+    return "mel" if size == "medium" else f"mel_{size}"
+
+
+def classifier_parameters(channels, n_bands=40, n_classes=10):
+    """Trainable parameters of the FSDD CompactCNN with these widths.
+
+    Example
+    -------
+    >>> classifier_parameters([8, 16, 32, 64])
+    25154
+    """
+    from speechbrain_relevance.models import CompactCNN
+
+    model = CompactCNN(n_bands=n_bands, n_classes=n_classes, channels=channels)
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
 def run_one(name, seed, data_folder, runs, extra=()):
@@ -249,12 +320,101 @@ def collect(name, seed, runs):
         "test": agg["mean_accuracy"],
         "valid": agg.get("mean_valid_accuracy"),
         "folds": agg["fold_accuracy"],
+        "valid_folds": agg.get("fold_valid_accuracy"),
         "movement": movement,
     }
 
 
 def _std(values):
     return statistics.stdev(values) if len(values) > 1 else math.nan
+
+
+def paired_difference(system, baseline):
+    """Paired difference of a system to its baseline over shared runs.
+
+    Both map a seed to ``{fold: accuracy}``; every (seed, fold) present in
+    both (with a value) is one pair, ``system - baseline``.
+
+    Arguments
+    ---------
+    system : dict
+        Seed (str or int) -> fold -> accuracy of the system.
+    baseline : dict
+        The same for the baseline.
+
+    Returns
+    -------
+    dict or None
+        ``mean``, ``se`` (standard error of the mean, sample std /
+        sqrt(n)), ``ci95`` (``[lo, hi]``, t distribution with n - 1
+        degrees of freedom), ``n`` (pairs), ``wins`` (pairs where the
+        system is better) and ``losses``; None with fewer than 2 pairs.
+
+    Example
+    -------
+    >>> d = paired_difference(
+    ...     {"1": {"a": 0.80, "b": 0.90}, "2": {"a": 0.70, "b": 0.95}},
+    ...     {"1": {"a": 0.78, "b": 0.86}, "2": {"a": 0.71, "b": 0.90}},
+    ... )
+    >>> round(d["mean"], 4), round(d["se"], 4), d["n"], d["wins"]
+    (0.025, 0.0132, 4, 3)
+    >>> [round(v, 4) for v in d["ci95"]]
+    [-0.0171, 0.0671]
+    """
+    from scipy.stats import t as student_t
+
+    base = {str(k): v for k, v in baseline.items()}
+    diffs = []
+    for seed, folds in system.items():
+        other = base.get(str(seed)) or {}
+        for fold, acc in (folds or {}).items():
+            if acc is not None and other.get(fold) is not None:
+                diffs.append(float(acc) - float(other[fold]))
+    n = len(diffs)
+    if n < 2:
+        return None
+    mean = statistics.fmean(diffs)
+    se = statistics.stdev(diffs) / math.sqrt(n)
+    half = float(student_t.ppf(0.975, n - 1)) * se
+    return {
+        "mean": mean,
+        "se": se,
+        "ci95": [mean - half, mean + half],
+        "n": n,
+        "wins": sum(d > 0 for d in diffs),
+        "losses": sum(d < 0 for d in diffs),
+    }
+
+
+def seed_spread(fold_accuracies):
+    """Return each fold's standard deviation of accuracy over seeds.
+
+    Arguments
+    ---------
+    fold_accuracies : dict
+        Seed -> fold -> accuracy.
+
+    Returns
+    -------
+    dict
+        Fold -> sample standard deviation over the seeds that have it
+        (folds with fewer than two seeds are left out).
+
+    Example
+    -------
+    >>> seed_spread({"1": {"a": 0.8, "b": 0.5}, "2": {"a": 0.9, "b": 0.5}})
+    {'a': 0.0707, 'b': 0.0}
+    """
+    per_fold = {}
+    for folds in fold_accuracies.values():
+        for fold, acc in (folds or {}).items():
+            if acc is not None:
+                per_fold.setdefault(fold, []).append(float(acc))
+    return {
+        fold: round(statistics.stdev(v), 4)
+        for fold, v in sorted(per_fold.items())
+        if len(v) > 1
+    }
 
 
 def summarize(name, seeds, runs, seconds=None):
@@ -294,8 +454,18 @@ def summarize(name, seeds, runs, seconds=None):
         ),
         "valid_std": _std(valids) if None not in valids else None,
         "fold_accuracies": {str(s): per_seed[s]["folds"] for s in seeds},
+        "fold_valid_accuracies": {
+            str(s): per_seed[s]["valid_folds"] for s in seeds
+        },
         "filter_movement": [per_seed[s]["movement"] for s in seeds],
+        "classifier_size": size_of(name),
+        "classifier_parameters": classifier_parameters(
+            CLASSIFIER_SIZES[size_of(name)]
+        ),
     }
+    spread = seed_spread(entry["fold_accuracies"])
+    entry["fold_seed_std"] = spread
+    entry["max_fold_seed_std"] = max(spread.values()) if spread else None
     entry["command"] = (
         f"python benchmarks/real_audio.py --systems {name} --seeds "
         + " ".join(map(str, seeds))
@@ -308,7 +478,7 @@ def summarize(name, seeds, runs, seconds=None):
 
 
 #: The README's headline rows: baselines, the paper's systems, the best
-#: configurations (the tuned log-mel is added by :func:`best_of`).
+#: configurations (the tuned log-mel is added by :func:`headline_names`).
 HEADLINE = (
     "mel",
     "cosgauss",
@@ -320,6 +490,9 @@ HEADLINE = (
 
 def best_of(data, prefix):
     """Name of the system starting with ``prefix`` best on validation.
+
+    Only systems with the default classifier count (the capacity study's
+    variants are compared at their own size).
 
     Arguments
     ---------
@@ -336,13 +509,75 @@ def best_of(data, prefix):
     Example
     -------
     >>> best_of({"systems": {"mel": {"valid_mean": 0.8},
-    ...                      "mel_pcen": {"valid_mean": 0.9}}}, "mel")
+    ...                      "mel_pcen": {"valid_mean": 0.9},
+    ...                      "mel_large": {"valid_mean": 0.95}}}, "mel")
     'mel_pcen'
     """
-    names = [n for n in data["systems"] if n.split("_")[0] == prefix]
+    names = [
+        n
+        for n in data["systems"]
+        if n.split("_")[0] == prefix and size_of(n) == "medium"
+    ]
     if not names:
         return None
     return max(names, key=lambda n: data["systems"][n].get("valid_mean") or 0)
+
+
+def add_paired(data):
+    """Pair every system with its log-mel baseline (test and validation).
+
+    Adds ``paired_vs_mel`` and ``paired_vs_mel_valid`` (see
+    :func:`paired_difference`; None for the baseline itself or without
+    shared runs) and ``baseline`` to every entry of ``data["systems"]``.
+
+    Arguments
+    ---------
+    data : dict
+        Content of ``real_audio.json`` (changed in place).
+    """
+    systems = data["systems"]
+    for name, entry in systems.items():
+        base = baseline_of(name)
+        entry["baseline"] = base
+        other = systems.get(base)
+        if other is None or base == name:
+            entry["paired_vs_mel"] = entry["paired_vs_mel_valid"] = None
+            continue
+        entry["paired_vs_mel"] = paired_difference(
+            entry["fold_accuracies"], other["fold_accuracies"]
+        )
+        entry["paired_vs_mel_valid"] = paired_difference(
+            entry.get("fold_valid_accuracies") or {},
+            other.get("fold_valid_accuracies") or {},
+        )
+
+
+def _pct(mean, std=None):
+    if mean is None:
+        return "-"
+    if std is None:
+        return f"{100 * mean:.1f}"
+    s = "-" if math.isnan(std) else f"{100 * std:.1f}"
+    return f"{100 * mean:.1f} ± {s}"
+
+
+def _paired_cell(paired):
+    """``+1.2 [-0.3, +2.7]`` in points, or ``-`` (baseline / no pairs)."""
+    if not paired:
+        return "-"
+    lo, hi = paired["ci95"]
+    return (
+        f"{100 * paired['mean']:+.1f} [{100 * lo:+.1f}, {100 * hi:+.1f}]"
+    )
+
+
+def _movement(entry, key, fmt):
+    values = [
+        m[key]
+        for m in entry.get("filter_movement") or []
+        if m and m.get(key) is not None
+    ]
+    return fmt.format(statistics.fmean(values)) if values else "-"
 
 
 def table(data, names=None):
@@ -351,7 +586,7 @@ def table(data, names=None):
     Arguments
     ---------
     data : dict
-        Content of ``real_audio.json``.
+        Content of ``real_audio.json`` (after :func:`add_paired`).
     names : sequence of str, optional
         The systems to show, in this order (missing ones are skipped);
         default: all, best validation accuracy first.
@@ -359,32 +594,24 @@ def table(data, names=None):
     Returns
     -------
     str
-        One row per system: test and validation accuracy (mean ± sample
-        std over seeds), seeds, mean filter shift and bandwidth change.
+        One row per system: test accuracy (mean ± sample std over seeds),
+        its paired difference to log-mel in points with the 95% interval,
+        runs won of all pairs, the same difference on validation, the
+        largest per-speaker standard deviation over seeds, seeds, and the
+        mean filter shift.
 
     Example
     -------
     >>> text = table({"systems": {"a": {"description": "A", "mean": 0.5,
     ...     "std": 0.01, "valid_mean": 0.6, "valid_std": 0.02,
-    ...     "accuracies": [0.49, 0.51], "filter_movement": [None]}}})
+    ...     "accuracies": [0.49, 0.51], "filter_movement": [None],
+    ...     "max_fold_seed_std": 0.02, "paired_vs_mel": {"mean": 0.01,
+    ...     "ci95": [-0.005, 0.025], "n": 12, "wins": 8},
+    ...     "paired_vs_mel_valid": None}}})
     >>> print(text.splitlines()[-1])
-    | A (`a`) | 50.0 ± 1.0 | 60.0 ± 2.0 | 2 | - | - |
+    | A (`a`) | 50.0 ± 1.0 | +1.0 [-0.5, +2.5] | 8/12 | 60.0 ± 2.0 | - \
+| 2.0 | 2 | - |
     """
-
-    def pct(mean, std):
-        if mean is None:
-            return "-"
-        s = "-" if std is None or math.isnan(std) else f"{100 * std:.1f}"
-        return f"{100 * mean:.1f} ± {s}"
-
-    def movement(entry, key, fmt):
-        values = [
-            m[key]
-            for m in entry.get("filter_movement") or []
-            if m and m.get(key) is not None
-        ]
-        return fmt.format(statistics.fmean(values)) if values else "-"
-
     systems = data["systems"]
     if names is None:
         names = sorted(
@@ -392,20 +619,25 @@ def table(data, names=None):
             key=lambda n: -(systems[n].get("valid_mean") or systems[n]["mean"]),
         )
     lines = [
-        "| system | test acc. (%) | valid acc. (%) | seeds | "
-        "filter shift (Hz) | bandwidth change (oct.) |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| system | test acc. (%) | test vs log-mel (points, 95% CI) | "
+        "runs won | valid acc. (%) | valid vs log-mel (points, 95% CI) | "
+        "max speaker std over seeds | seeds | filter shift (Hz) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name in names:
         if name not in systems:
             continue
         e = systems[name]
+        paired = e.get("paired_vs_mel")
+        won = f"{paired['wins']}/{paired['n']}" if paired else "-"
+        spread = e.get("max_fold_seed_std")
         lines.append(
-            f"| {e['description']} (`{name}`) | {pct(e['mean'], e['std'])} "
-            f"| {pct(e.get('valid_mean'), e.get('valid_std'))} | "
-            f"{len(e['accuracies'])} | "
-            f"{movement(e, 'mean_abs_center_shift_hz', '{:.1f}')} | "
-            f"{movement(e, 'mean_abs_log2_bandwidth_ratio', '{:.2f}')} |"
+            f"| {e['description']} (`{name}`) | {_pct(e['mean'], e['std'])} "
+            f"| {_paired_cell(paired)} | {won} "
+            f"| {_pct(e.get('valid_mean'), e.get('valid_std'))} "
+            f"| {_paired_cell(e.get('paired_vs_mel_valid'))} "
+            f"| {_pct(spread)} | {len(e['accuracies'])} "
+            f"| {_movement(e, 'mean_abs_center_shift_hz', '{:.1f}')} |"
         )
     return "\n".join(lines)
 
@@ -417,6 +649,139 @@ def headline_names(data):
     if best_mel and best_mel != "mel":
         names.insert(1, best_mel)
     return names
+
+
+def stability_table(data, old):
+    """Per-speaker standard deviation over seeds, old recipe vs new.
+
+    Arguments
+    ---------
+    data : dict
+        The new recipe's ``real_audio.json`` content.
+    old : dict or None
+        The old recipe's (``real_audio_old_recipe.json``).
+
+    Returns
+    -------
+    str
+        Markdown: one row per system present in both, one column per
+        speaker (old -> new, points) and the largest.
+    """
+    old_systems = {}
+    if old:
+        old_systems = dict(old.get("systems", {}))
+        old_systems.update(old.get("screened", {}))
+    rows = []
+    speakers = None
+    for name in headline_names(data):
+        new = data["systems"].get(name)
+        if new is None:
+            continue
+        after = seed_spread(new["fold_accuracies"])
+        before = {}
+        if name in old_systems:
+            before = seed_spread(old_systems[name]["fold_accuracies"])
+        speakers = speakers or sorted(after)
+        n_old = len(old_systems.get(name, {}).get("seeds", []))
+        cells = [
+            f"{_pct(before.get(spk))} → {_pct(after.get(spk))}"
+            for spk in speakers
+        ]
+        worst_old = max(before.values()) if before else None
+        worst_new = max(after.values()) if after else None
+        rows.append(
+            f"| `{name}` ({n_old} → {len(new['seeds'])} seeds) | "
+            + " | ".join(cells)
+            + f" | **{_pct(worst_old)} → {_pct(worst_new)}** |"
+        )
+    if not rows:
+        return ""
+    head = (
+        "| system (seeds old → new) | "
+        + " | ".join(speakers)
+        + " | largest |\n|---|"
+        + "---:|" * (len(speakers) + 1)
+    )
+    return head + "\n" + "\n".join(rows)
+
+
+def capacity_table(data):
+    """Accuracy and paired difference to log-mel per classifier size.
+
+    Arguments
+    ---------
+    data : dict
+        Content of ``real_audio.json`` (after :func:`add_paired`).
+
+    Returns
+    -------
+    str
+        Markdown: one row per (front-end, size) that has results.
+    """
+    lines = [
+        "| front-end | classifier | parameters | test acc. (%) | "
+        "test vs log-mel (points, 95% CI) | runs won | valid acc. (%) | "
+        "seeds |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for front in CAPACITY_FRONTENDS:
+        for size, widths in CLASSIFIER_SIZES.items():
+            name = front if size == "medium" else f"{front}_{size}"
+            e = data["systems"].get(name)
+            if e is None:
+                continue
+            paired = e.get("paired_vs_mel")
+            won = f"{paired['wins']}/{paired['n']}" if paired else "-"
+            lines.append(
+                f"| `{front}` | {size} {widths} | "
+                f"{e['classifier_parameters']:,} | "
+                f"{_pct(e['mean'], e['std'])} | {_paired_cell(paired)} | "
+                f"{won} | {_pct(e.get('valid_mean'), e.get('valid_std'))} | "
+                f"{len(e['seeds'])} |"
+            )
+    return "\n".join(lines)
+
+
+def plot_capacity(data, path):
+    """Test accuracy against classifier parameters, a line per front-end.
+
+    Error bars: sample standard deviation over seeds.
+
+    Arguments
+    ---------
+    data : dict
+        Content of ``real_audio.json``.
+    path : str
+        The PNG to write.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for front in CAPACITY_FRONTENDS:
+        xs, ys, es = [], [], []
+        for size in CLASSIFIER_SIZES:
+            name = front if size == "medium" else f"{front}_{size}"
+            e = data["systems"].get(name)
+            if e is None or len(e["seeds"]) < 2:
+                continue
+            xs.append(e["classifier_parameters"])
+            ys.append(100 * e["mean"])
+            es.append(100 * e["std"])
+        if xs:
+            ax.errorbar(xs, ys, yerr=es, marker="o", capsize=3, label=front)
+    ax.set_xscale("log")
+    ax.set_xlabel("classifier parameters (CompactCNN)")
+    ax.set_ylabel("test accuracy, unseen speaker (%)")
+    ax.set_title("FSDD leave-one-speaker-out: mean ± std over seeds")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
 
 
 def finished_seeds(runs, name):
@@ -447,8 +812,14 @@ def write_json(data, args):
         "8 kHz), CC BY-SA 4.0",
         "protocol": "leave-one-speaker-out, 6 folds: test on the held-out "
         "speaker, validate on the next speaker (alphabetical, cyclic), "
-        "train on the other four; accuracy = mean over the 6 test "
-        "speakers; mean and sample std over seeds",
+        "train on the other four; the last epochs averaged (no checkpoint "
+        "selection); accuracy = mean over the 6 test speakers; mean and "
+        "sample std over seeds; paired differences to the log-mel system "
+        "with the same classifier over all (seed, speaker) runs, 95% CI "
+        "from the t distribution",
+        "recipe": "recipes/FSDD/hparams (12 epochs, warm-up + cosine, "
+        "waveform augmentation, SpecAugment, length-bucketed batches, "
+        "average of the last 4 epochs)",
         "threads_per_run": 1,
         "parallel_runs": args.jobs,
     }
@@ -460,6 +831,7 @@ def write_json(data, args):
         + " --systems "
         + " ".join(data["systems"])
     )
+    add_paired(data)
     os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
     # A mean and a spread need seeds: one-seed screening runs are kept
     # apart, under "screened".
@@ -477,6 +849,23 @@ def write_json(data, args):
     os.replace(tmp, args.json)
 
 
+def print_tables(data):
+    """Print the headline, stability, capacity and full tables."""
+    add_paired(data)
+    old = None
+    if os.path.isfile(OLD_RECIPE_JSON):
+        with open(OLD_RECIPE_JSON) as f:
+            old = json.load(f)
+    print("Headline (the best log-mel variant by validation included):")
+    print(table(data, headline_names(data)))
+    print("\nPer-speaker standard deviation over seeds, old -> new recipe:")
+    print(stability_table(data, old))
+    print("\nClassifier capacity:")
+    print(capacity_table(data))
+    print("\nEvery system, best validation accuracy first:")
+    print(table(data))
+
+
 def main(argv=None):
     """Run the systems and write the JSON; returns the exit status."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -486,12 +875,19 @@ def main(argv=None):
         help="the FSDD folder (default: ../shared/datasets/fsdd)",
     )
     parser.add_argument("--systems", nargs="+", default=None)
-    parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
+    parser.add_argument(
+        "--seeds", nargs="+", type=int, default=[1, 2, 3, 4, 5]
+    )
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--runs", default=DEFAULT_RUNS)
     parser.add_argument("--json", default=DEFAULT_JSON)
     parser.add_argument("--list", action="store_true")
     parser.add_argument("--table", action="store_true")
+    parser.add_argument(
+        "--plot",
+        metavar="PNG",
+        help="only draw the capacity plot (accuracy vs classifier size)",
+    )
     parser.add_argument(
         "--collect",
         action="store_true",
@@ -506,11 +902,12 @@ def main(argv=None):
     data = {"systems": {}}
     if os.path.isfile(args.json):
         data = read_results(args.json)
+    if args.plot:
+        plot_capacity(data, args.plot)
+        print(f"wrote {args.plot}")
+        return 0
     if args.table:
-        print("Headline (the best log-mel variant by validation included):")
-        print(table(data, headline_names(data)))
-        print("\nEvery system, best validation accuracy first:")
-        print(table(data))
+        print_tables(data)
         return 0
     systems = args.systems or list(SYSTEMS)
     unknown = [s for s in systems if s not in SYSTEMS]
@@ -536,10 +933,12 @@ def main(argv=None):
                     entry["minutes_per_run"] = timed
                 data["systems"][name] = entry
         write_json(data, args)
-        print(table(data))
+        print_tables(data)
         return 0
 
-    jobs = [(name, seed) for name in systems for seed in args.seeds]
+    # Seed-major: every system's seed 1 before any seed 2, so that an
+    # interrupted benchmark still has paired runs of every system.
+    jobs = [(name, seed) for seed in args.seeds for name in systems]
     seconds = {}
     failures = []
     lock = threading.Lock()
@@ -595,7 +994,7 @@ def main(argv=None):
 
     with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
         list(pool.map(work, jobs))
-    print(table(data))
+    print_tables(data)
     for failure in failures:
         print(f"FAILED: {failure}")
     return 1 if failures else 0

@@ -79,9 +79,17 @@ def dataio_prep(hparams, manifests):
         # front-end and the classifier where each clip ends.
         return load_fsdd_clip(wav, sample_rate, max_duration, pad=False)
 
-    return build_datasets(
+    datasets = build_datasets(
         manifests, load_clip, "digit", hparams["labels"], "speaker"
     )
+    # Evaluation batches of clips of similar duration: less padding to
+    # compute (training batches are bucketed by ``dynamic_batching``).
+    for split in ("valid", "test"):
+        if split in datasets:
+            datasets[split] = datasets[split].filtered_sorted(
+                sort_key="duration"
+            )
+    return datasets
 
 
 def prepare_manifests(hparams):

@@ -2,6 +2,7 @@
 
 ``spectrogram``: SpecAugment masks, random crop and mixup on the
 ``[batch, 3, bands, frames]`` features (per head or concatenated).
+``waveform``: a random time shift for SpeechBrain's ``Augmenter``.
 """
 
 from speechbrain_relevance.augment.spectrogram import (
@@ -10,5 +11,13 @@ from speechbrain_relevance.augment.spectrogram import (
     random_crop,
     spec_augment,
 )
+from speechbrain_relevance.augment.waveform import RandomShift, shift_waveforms
 
-__all__ = ["mixup", "mixup_loss", "random_crop", "spec_augment"]
+__all__ = [
+    "RandomShift",
+    "mixup",
+    "mixup_loss",
+    "random_crop",
+    "shift_waveforms",
+    "spec_augment",
+]

@@ -48,11 +48,13 @@ def _rng_device(generator, default):
     return generator.device if generator is not None else default
 
 
-def _draw_masks(batch, size, max_width, generator, device):
+def _draw_masks(batch, size, max_width, generator, device, real=None):
     """Draw one band (or frame) interval per example.
 
-    The width is uniform on ``{0, ..., min(max_width, size)}`` and the
-    start uniform on ``{0, ..., size - width}``.
+    The width is uniform on ``{0, ..., min(max_width, n)}`` and the
+    start uniform on ``{0, ..., n - width}``, where ``n`` is ``size`` or,
+    with ``real`` (``[batch]`` counts), each example's own count: a time
+    mask then falls on the example's real frames, never on padding.
 
     Returns
     -------
@@ -60,14 +62,26 @@ def _draw_masks(batch, size, max_width, generator, device):
         ``[batch, size]`` bool mask (True = masked), on ``device``.
     """
     rdev = _rng_device(generator, device)
-    max_width = min(int(max_width), size)
-    width = torch.randint(
-        0, max_width + 1, (batch,), generator=generator, device=rdev
-    )
-    # floor(u * (n_positions)) is uniform on {0, ..., size - width}.
+    if real is None:
+        n = torch.full((batch,), size, dtype=torch.long, device=rdev)
+    else:
+        n = real.to(device=rdev, dtype=torch.long).clamp(0, size)
+    top = torch.clamp(n, max=int(max_width))
+    # floor(u * (top + 1)) is uniform on {0, ..., top}: one draw per
+    # example whatever its own limit (a shared limit gives the same
+    # numbers as torch.randint(0, top + 1)).
+    if real is None:
+        width = torch.randint(
+            0, min(int(max_width), size) + 1, (batch,),
+            generator=generator, device=rdev,
+        )
+    else:
+        w = torch.rand(batch, generator=generator, device=rdev)
+        width = torch.minimum((w * (top + 1).to(w.dtype)).long(), top)
+    # floor(u * (n_positions)) is uniform on {0, ..., n - width}.
     u = torch.rand(batch, generator=generator, device=rdev)
-    start = (u * (size - width + 1).to(u.dtype)).long()
-    start = torch.minimum(start, size - width)
+    start = (u * (n - width + 1).to(u.dtype)).long()
+    start = torch.minimum(start, n - width)
     start, width = start.to(device), width.to(device)
     pos = torch.arange(size, device=device)
     return (pos >= start[:, None]) & (pos < (start + width)[:, None])
@@ -87,6 +101,7 @@ def spec_augment(
     generator=None,
     freq_positions="concat",
     mask_value=0.0,
+    lengths=None,
 ):
     """Mask one band interval and one frame interval of every example.
 
@@ -129,6 +144,10 @@ def spec_augment(
     mask_value : float
         Value written into masked bins (0 is the minimum of the min-max
         scaled features).
+    lengths : torch.Tensor, optional
+        ``[batch]`` relative lengths: each time mask is drawn within its
+        example's real frames (in a batch of clips of different lengths,
+        a mask drawn on the padded length often lands on padding).
 
     Returns
     -------
@@ -154,6 +173,9 @@ def spec_augment(
     batch, n_frames = xs[0].shape[0], xs[0].shape[-1]
     device = xs[0].device
     bands = [h.shape[2] for h in xs]
+    real = None
+    if lengths is not None:
+        real = torch.round(lengths.float() * n_frames).long()
 
     if not aligned:
         out = []
@@ -162,7 +184,7 @@ def spec_augment(
                 batch, h.shape[2], freq_mask_max, generator, device
             )
             tmask = _draw_masks(
-                batch, n_frames, time_mask_max, generator, device
+                batch, n_frames, time_mask_max, generator, device, real
             )
             out.append(_apply(h, fmask, tmask, mask_value))
         return out[0] if single else out
@@ -173,7 +195,9 @@ def spec_augment(
     else:
         fmask = _draw_masks(batch, min(bands), freq_mask_max, generator, device)
         fmasks = [F.pad(fmask, (0, b - min(bands))) for b in bands]
-    tmask = _draw_masks(batch, n_frames, time_mask_max, generator, device)
+    tmask = _draw_masks(
+        batch, n_frames, time_mask_max, generator, device, real
+    )
     out = [_apply(h, fm, tmask, mask_value) for h, fm in zip(xs, fmasks)]
     return out[0] if single else out
 

@@ -14,6 +14,7 @@ from speechbrain_relevance.training.schedulers import (
     EpochLRScheduler,
     StepDecayScheduler,
     WarmRestartsScheduler,
+    WarmupCosineScheduler,
 )
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "StepDecayScheduler",
     "SyncBatchNormControl",
     "WarmRestartsScheduler",
+    "WarmupCosineScheduler",
     "resolve_sync_batchnorm",
     "wrap_modules_for_ddp",
 ]

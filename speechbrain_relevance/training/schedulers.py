@@ -371,3 +371,67 @@ class StepDecayScheduler(EpochLRScheduler):
             The learning rate.
         """
         return lr_max * self.gamma ** math.floor(epoch / self.step_size)
+
+
+class WarmupCosineScheduler(EpochLRScheduler):
+    """Linear warm-up, then one cosine decay to ``eta_min`` at the end.
+
+    ``lr = lr_max * epoch / warmup`` during the first ``warmup`` epochs,
+    then ``eta_min + (lr_max - eta_min) * (1 + cos(pi * p)) / 2`` with
+    ``p = (epoch - warmup) / (total - warmup)`` going from 0 to 1 at
+    ``total`` epochs. Stepped after every batch with the fractional epoch,
+    the rate ends near ``eta_min``, where the last epochs' checkpoints lie
+    close together and can be averaged. Every parameter group decays from
+    its own maximum.
+
+    Arguments
+    ---------
+    total : float
+        Epochs of the whole schedule (the training length).
+    warmup : float
+        Epochs of linear warm-up (0 for none).
+    eta_min : float
+        Learning rate at the end.
+    lr_max : float or sequence of float, optional
+        Peak learning rate(s); by default the optimizer's.
+
+    Example
+    -------
+    >>> opt = torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))], lr=1e-3)
+    >>> sched = WarmupCosineScheduler(total=10, warmup=1)
+    >>> [round(sched.step(opt, epoch=e)[1], 6) for e in (0.5, 1, 5.5, 10)]
+    [0.0005, 0.001, 0.0005, 0.0]
+    """
+
+    def __init__(self, total, warmup=1.0, eta_min=0.0, lr_max=None):
+        super().__init__(lr_max)
+        if total <= 0 or warmup < 0 or warmup >= total:
+            raise ValueError(
+                "WarmupCosineScheduler needs total > warmup >= 0 epochs, got "
+                f"total={total}, warmup={warmup}"
+            )
+        self.total = float(total)
+        self.warmup = float(warmup)
+        self.eta_min = float(eta_min)
+
+    def lr_at(self, epoch, lr_max):
+        """Learning rate at a fractional epoch.
+
+        Arguments
+        ---------
+        epoch : float
+            Completed epochs (fractional), from 0.
+        lr_max : float
+            Peak learning rate.
+
+        Returns
+        -------
+        float
+            The learning rate.
+        """
+        if epoch < self.warmup:
+            return lr_max * epoch / self.warmup
+        p = min(1.0, (epoch - self.warmup) / (self.total - self.warmup))
+        return self.eta_min + (lr_max - self.eta_min) * (
+            1 + math.cos(math.pi * p)
+        ) / 2
