@@ -6,13 +6,19 @@ hyphens by earlier versions (``--max-key``) keep working as hidden aliases.
 
 Bad input ends a command with one line that names the problem and a
 non-zero exit status, not a traceback: :func:`run_main` does that for the
-exception types a command declares as user errors.
+exception types a command declares as user errors. :func:`load_hparams`,
+which every recipe's ``train.py`` reads its yaml with, turns the mistakes
+found while the hyperparameters are built (an override of a key that does
+not exist, a value a class refuses) into configuration errors
+(:class:`ConfigError`) naming the yaml key.
 
 Authors
  * speechbrain-relevance developers
 """
 
 import argparse
+import difflib
+import re
 import sys
 
 __all__ = [
@@ -20,6 +26,7 @@ __all__ = [
     "ConfigError",
     "UserError",
     "command_name",
+    "load_hparams",
     "run_main",
 ]
 
@@ -29,7 +36,56 @@ class UserError(Exception):
 
 
 class ConfigError(UserError, ValueError):
-    """A configuration (hparams, options) that cannot work."""
+    """A configuration (hparams, options) that cannot work.
+
+    A class does not know the yaml key its argument was set from (the
+    FSDD recipe's ``head_split`` is ``MultiHeadRelevance``'s ``split``).
+    So the message may write the arguments it is about as ``{name}``
+    fields, listed in ``keys``: they read as the argument names, and
+    :meth:`renamed` puts in the names the user wrote.
+
+    Arguments
+    ---------
+    message : str
+        The message; with ``keys``, a ``str.format`` template.
+    keys : sequence of str
+        The argument names written as fields in ``message``.
+
+    Example
+    -------
+    >>> e = ConfigError("{split}=[1, 2] needs 2 heads", keys=["split"])
+    >>> str(e)
+    'split=[1, 2] needs 2 heads'
+    >>> str(e.renamed({"split": "head_split"}))
+    'head_split=[1, 2] needs 2 heads'
+    """
+
+    def __init__(self, message, keys=()):
+        self.template = message
+        self.keys = tuple(keys)
+        super().__init__(self._fill({}))
+
+    def _fill(self, names):
+        if not self.keys:
+            return self.template
+        return self.template.format_map(
+            {key: names.get(key, key) for key in self.keys}
+        )
+
+    def renamed(self, names):
+        """Return the error with argument names replaced.
+
+        Arguments
+        ---------
+        names : dict
+            Argument name to the name to show (e.g. a yaml key).
+
+        Returns
+        -------
+        ConfigError
+            The same error, its message naming ``names``' values.
+        """
+        return ConfigError(self._fill(names))
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -197,3 +253,230 @@ def run_main(main, argv=None, user_errors=(), prog=None):
         print(f"{name}: error: {message}", file=sys.stderr)
         raise SystemExit(1) from None
     return 0
+
+
+#: hyperpyyaml's functions that build a yaml tag's object; their frames
+#: hold the class or function being built (``callable_string``).
+_BUILDERS = ("_construct_object", "_construct_name", "_apply_function")
+
+
+def load_hparams(hparams_file, overrides=None):
+    """Load a recipe's hyperparameters; mistakes raise :class:`ConfigError`.
+
+    ``hyperpyyaml.load_hyperpyyaml`` with the errors a user can make
+    turned into one-line configuration errors that name the yaml file and
+    key: an override of a key the yaml lacks (with the keys it has), a
+    ``!PLACEHOLDER`` left unset, a yaml syntax error, and a value refused
+    by the class built from it (a ``ValueError`` or ``TypeError`` raised
+    while the yaml's objects are built: they were given the yaml's values).
+    A :class:`ConfigError` with ``keys`` is renamed from the class's
+    argument names to the yaml keys they were set from.
+
+    Arguments
+    ---------
+    hparams_file : str
+        The yaml file.
+    overrides : str or dict, optional
+        Overrides, as ``speechbrain.parse_arguments`` returns them.
+
+    Returns
+    -------
+    dict
+        The loaded hyperparameters.
+
+    Raises
+    ------
+    ConfigError
+        For the mistakes above.
+
+    Example
+    -------
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "hparams.yaml")
+    >>> with open(path, "w") as f:
+    ...     _ = f.write("{epochs: 2, batch_size: 8}")
+    >>> load_hparams(path, "epochs: 3")["epochs"]
+    3
+    >>> load_hparams(path, "epoch: 3")
+    Traceback (most recent call last):
+    ...
+    speechbrain_relevance.cli.ConfigError: ...: --epoch: no such key to \
+override (did you mean --epochs?); the keys are epochs, batch_size
+    """
+    import ruamel.yaml
+    from hyperpyyaml import load_hyperpyyaml
+
+    with open(hparams_file, encoding="utf-8") as fin:
+        text = fin.read()
+        fin.seek(0)
+        try:
+            return load_hyperpyyaml(fin, overrides)
+        except KeyError as e:
+            found = re.match(
+                r"Override '(.+?)' not found in: (\[.*\])$", _text(e)
+            )
+            if found is None:
+                raise ConfigError(f"{hparams_file}: {_text(e)}") from e
+            raise _unknown_override(hparams_file, *found.groups()) from e
+        except (ValueError, TypeError, ImportError) as e:
+            raise _build_error(hparams_file, text, e, overrides) from e
+        except ruamel.yaml.YAMLError as e:
+            raise ConfigError(f"{hparams_file}: {_text(e)}") from e
+
+
+def _text(error):
+    """Return an exception's message on one line (with hyperpyyaml's args)."""
+    if isinstance(error, KeyError) and len(error.args) == 1:
+        text = str(error.args[0])
+    else:
+        text = "; ".join(str(a) for a in error.args) or type(error).__name__
+    return " ".join(text.split())
+
+
+def _unknown_override(hparams_file, key, known):
+    """Return the error for an override of a key the yaml does not have."""
+    import ast
+
+    # hyperpyyaml lists the keys of the level the override missed.
+    keys = [k for k in ast.literal_eval(known) if not k.startswith("__")]
+    close = difflib.get_close_matches(key, keys, n=1)
+    hint = f" (did you mean --{close[0]}?)" if close else ""
+    return ConfigError(
+        f"{hparams_file}: --{key}: no such key to override{hint}; the keys "
+        f"are {', '.join(keys)}"
+    )
+
+
+#: Python's messages for text that int() or float() cannot convert.
+_CONVERSION = re.compile(
+    r"(?:invalid literal for (int)\(\) with base \d+|could not convert "
+    r"string to (float)): (.+)$"
+)
+
+
+def _build_error(hparams_file, text, error, overrides=None):
+    """Return a ``ConfigError`` naming the key whose object refused a value."""
+    message = _text(error)
+    placeholder = re.match(r"'(.+)' is a !PLACEHOLDER", message)
+    if placeholder:
+        key = placeholder.group(1)
+        return ConfigError(
+            f"{hparams_file}: {key} has no value: give --{key}=..."
+        )
+    callable_string, node = None, None
+    tb = error.__traceback__
+    while tb is not None:
+        frame = tb.tb_frame
+        if frame.f_code.co_name in _BUILDERS and "callable_string" in (
+            frame.f_locals
+        ):
+            callable_string = frame.f_locals["callable_string"]
+            node = frame.f_locals.get("node")
+        tb = tb.tb_next
+    blocks, refs = _yaml_blocks(text, callable_string)
+    if isinstance(error, ConfigError) and error.keys:
+        message = str(error.renamed(refs))
+    else:
+        # A text where the yaml has a number fails wherever it is first
+        # used, with Python's message (a comparison, int()) naming no key.
+        python_says = isinstance(error, TypeError) or _CONVERSION.match(
+            message
+        )
+        mistyped = python_says and _mistyped_override(
+            text, overrides, refs.values()
+        )
+        if mistyped:
+            return ConfigError(f"{hparams_file}: {mistyped}")
+        message = _name_bad_value(message, node, refs)
+    where = f"{' / '.join(blocks)}: " if blocks else ""
+    return ConfigError(f"{hparams_file}: {where}{message}")
+
+
+def _yaml_blocks(text, callable_string):
+    """Top-level keys building ``callable_string``, and their references.
+
+    Returns
+    -------
+    list of str
+        The top-level keys whose block has a ``!new:``, ``!name:`` or
+        ``!apply:`` tag of ``callable_string``.
+    dict
+        Argument name to the key of its ``!ref <key>``, in those blocks.
+    """
+    if not callable_string:
+        return [], {}
+    tag = re.compile(
+        r"!(?:new|name|apply):" + re.escape(callable_string) + r"\b"
+    )
+    ref = re.compile(r"^\s+([\w.]+):\s*!ref\s+<([\w.\[\]]+)>\s*$")
+    blocks, refs, key, lines = [], {}, None, []
+
+    def close_block():
+        if key is not None and any(tag.search(line) for line in lines):
+            blocks.append(key)
+            for line in lines:
+                found = ref.match(line)
+                if found:
+                    refs.setdefault(*found.groups())
+
+    for line in text.splitlines():
+        top = re.match(r"([A-Za-z_][\w.]*)\s*:", line)
+        if top:
+            close_block()
+            key, lines = top.group(1), []
+        lines.append(line)
+    close_block()
+    return blocks, refs
+
+
+def _mistyped_override(text, overrides, keys):
+    """Say which of ``keys`` was overridden with text for a number."""
+    import ruamel.yaml
+
+    if not overrides:
+        return None
+    yaml = ruamel.yaml.YAML(typ="safe", pure=True)
+    try:
+        given = (
+            overrides if isinstance(overrides, dict) else yaml.load(overrides)
+        )
+    except ruamel.yaml.YAMLError:
+        return None
+    for key in dict.fromkeys(keys):
+        value = (given or {}).get(key)
+        if not isinstance(value, str):
+            continue
+        found = re.search(
+            rf"^{re.escape(key)}:[ \t]*([^#\n]*?)[ \t]*(?:#.*)?$",
+            text,
+            re.MULTILINE,
+        )
+        try:
+            default = yaml.load(found.group(1)) if found else None
+        except ruamel.yaml.YAMLError:
+            continue
+        if isinstance(default, bool) or not isinstance(
+            default, (int, float)
+        ):
+            continue
+        kind = "an integer" if isinstance(default, int) else "a number"
+        return (
+            f"{key}={value!r} is not {kind} (the yaml's value is {default})"
+        )
+    return None
+
+
+def _name_bad_value(message, node, refs):
+    """Say which key holds a value Python could not convert."""
+    found = _CONVERSION.match(message)
+    if not found or node is None:
+        return message
+    kind = "an integer" if found.group(1) else "a number"
+    bad = found.group(3).strip("'\"")
+    for arg, value in getattr(node, "value", None) or []:
+        if getattr(value, "value", None) == bad and isinstance(
+            getattr(arg, "value", None), str
+        ):
+            key = refs.get(arg.value, arg.value)
+            return f"{key}={bad!r} is not {kind}"
+    return message

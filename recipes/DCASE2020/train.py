@@ -26,11 +26,10 @@ import sys
 
 import speechbrain as sb
 import torch
-from hyperpyyaml import load_hyperpyyaml
 from speechbrain.utils.distributed import run_on_main
 
 from speechbrain_relevance.augment import random_crop, spec_augment
-from speechbrain_relevance.cli import run_main
+from speechbrain_relevance.cli import load_hparams, run_main
 from speechbrain_relevance.data.audio import load_audio, peak_normalize
 from speechbrain_relevance.data.manifests import build_datasets
 from speechbrain_relevance.lobes import valid_deltas
@@ -151,8 +150,8 @@ def main(argv):
     hparams_file, run_opts, overrides = sb.parse_arguments(argv)
     # Under torchrun: join the process group before anything collective.
     sb.utils.distributed.ddp_init_group(run_opts)
-    with open(hparams_file, encoding="utf-8") as fin:
-        hparams = load_hyperpyyaml(fin, overrides)
+    # Bad keys or values end in one line naming the yaml key.
+    hparams = load_hparams(hparams_file, overrides)
 
     sb.create_experiment_directory(
         experiment_directory=hparams["output_folder"],

@@ -35,11 +35,10 @@ import sys
 import speechbrain as sb
 import torch
 import torch.nn.functional as F
-from hyperpyyaml import load_hyperpyyaml
 from speechbrain.utils.distributed import if_main_process, run_on_main
 
 from speechbrain_relevance.augment import mixup_loss
-from speechbrain_relevance.cli import run_main
+from speechbrain_relevance.cli import load_hparams, run_main
 from speechbrain_relevance.data.manifests import build_datasets
 from speechbrain_relevance.models import (
     aggregate_patch_posteriors,
@@ -322,8 +321,8 @@ def main(argv):
     hparams_file, run_opts, overrides = sb.parse_arguments(argv)
     # Under torchrun: join the process group before anything collective.
     sb.utils.distributed.ddp_init_group(run_opts)
-    with open(hparams_file, encoding="utf-8") as fin:
-        hparams = load_hyperpyyaml(fin, overrides)
+    # Bad keys or values end in one line naming the yaml key.
+    hparams = load_hparams(hparams_file, overrides)
 
     fold_folder = hparams["fold_folder"]
     sb.create_experiment_directory(

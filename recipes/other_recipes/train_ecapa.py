@@ -37,8 +37,8 @@ import os
 import sys
 
 import speechbrain as sb
-from hyperpyyaml import load_hyperpyyaml
 
+from speechbrain_relevance.cli import load_hparams, run_main
 from speechbrain_relevance.data.audio import load_audio
 
 
@@ -304,8 +304,8 @@ def main(argv=None):
     # Under torchrun, join the process group before anything collective
     # (as SpeechBrain's recipes do); a no-op in a single process.
     sb.utils.distributed.ddp_init_group(run_opts)
-    with open(hparams_file, encoding="utf-8") as fin:
-        hparams = load_hyperpyyaml(fin, overrides)
+    # Bad keys or values end in one line naming the yaml key.
+    hparams = load_hparams(hparams_file, overrides)
 
     # Saves the resolved hyperparameters as <output_folder>/hyperparams.yaml,
     # which the exporter reads the model definition from.
@@ -339,4 +339,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    # Bad data or options end in one line naming the file or key.
+    run_main(main)

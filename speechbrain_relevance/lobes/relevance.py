@@ -16,6 +16,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from speechbrain.dataio.dataio import length_to_mask
 
+from speechbrain_relevance.cli import ConfigError
+
 
 def frame_mask(lengths, n_frames, batch, device):
     """Return a ``[batch, frames]`` bool mask of the real (unpadded) frames.
@@ -129,16 +131,32 @@ class RelevanceHead(nn.Module):
 
     def __init__(self, context=10, hidden_size=50, arch="fc", conv_channels=8):
         super().__init__()
-        if isinstance(context, bool) or not isinstance(context, int):
-            raise ValueError(f"context must be an integer, got {context!r}")
-        if context < 0:
-            raise ValueError(f"context must be >= 0, got {context}")
+        # ConfigErrors with keys: a recipe's yaml loader names the key the
+        # argument was set from.
+        if (
+            isinstance(context, bool)
+            or not isinstance(context, int)
+            or context < 0
+        ):
+            raise ConfigError(
+                "{context} must be an integer >= 0 (frames of context on "
+                f"each side of a frame), got {context!r}",
+                keys=["context"],
+            )
         self.context = context
         self.arch = arch
         window = 2 * context + 1
         if arch == "fc":
-            if hidden_size < 1:
-                raise ValueError(f"hidden_size must be >= 1, got {hidden_size}")
+            if (
+                isinstance(hidden_size, bool)
+                or not isinstance(hidden_size, int)
+                or hidden_size < 1
+            ):
+                raise ConfigError(
+                    "{hidden_size} must be an integer >= 1, got "
+                    f"{hidden_size!r}",
+                    keys=["hidden_size"],
+                )
             self.layer1 = nn.Conv1d(1, hidden_size, window)
             self.layer2 = nn.Conv1d(hidden_size, 1, 1)
         elif arch == "conv":
@@ -345,21 +363,36 @@ def _split_bands(n_bands, n_heads, split):
         or not isinstance(n_bands, int)
         or (n_bands < 1)
     ):
-        raise ValueError(f"n_bands must be a positive integer, got {n_bands!r}")
+        raise ConfigError(
+            f"{{n_bands}} must be a positive integer, got {n_bands!r}",
+            keys=["n_bands"],
+        )
     if isinstance(split, str):
         if (
             isinstance(n_heads, bool)
             or not isinstance(n_heads, int)
-            or (n_heads < 1)
+            or not 1 <= n_heads <= n_bands
         ):
-            raise ValueError(
-                f"n_heads must be a positive integer, got {n_heads!r}"
+            raise ConfigError(
+                f"{{n_heads}} must be an integer from 1 to {{n_bands}}="
+                f"{n_bands}, got {n_heads!r}",
+                keys=["n_heads", "n_bands"],
             )
         if n_bands % n_heads:
-            raise ValueError(
-                f"split={split!r} needs n_heads to divide n_bands, got "
-                f"n_bands={n_bands}, n_heads={n_heads}; give explicit band "
-                "counts per head (e.g. split=[27, 27, 26]) instead"
+            # The allowed head counts and an uneven split for this one,
+            # from the real band count.
+            divisors = [h for h in range(1, n_bands + 1) if n_bands % h == 0]
+            counts = [
+                n_bands // n_heads + (h < n_bands % n_heads)
+                for h in range(n_heads)
+            ]
+            raise ConfigError(
+                f"{{n_heads}}={n_heads} does not divide {{n_bands}}="
+                f"{n_bands} bands into equal heads ({{split}}={split!r}): "
+                f"use {{n_heads}} in {', '.join(map(str, divisors))}, or "
+                "give band counts per head, e.g. "
+                f"{{split}}=[{', '.join(map(str, counts))}]",
+                keys=["n_heads", "n_bands", "split"],
             )
         size = n_bands // n_heads
         if split == "contiguous":
@@ -374,13 +407,16 @@ def _split_bands(n_bands, n_heads, split):
         )
     counts = [int(c) for c in split]
     if n_heads is not None and n_heads != len(counts):
-        raise ValueError(
-            f"split={list(split)} has {len(counts)} heads but n_heads={n_heads}"
+        raise ConfigError(
+            f"{{split}}={counts} has {len(counts)} heads but {{n_heads}}="
+            f"{n_heads}",
+            keys=["split", "n_heads"],
         )
     if any(c < 1 for c in counts) or sum(counts) != n_bands:
-        raise ValueError(
-            f"split={list(split)} must be positive band counts summing to "
-            f"n_bands={n_bands}"
+        raise ConfigError(
+            f"{{split}}={counts} must be positive band counts summing to "
+            f"{{n_bands}}={n_bands}",
+            keys=["split", "n_bands"],
         )
     starts = [sum(counts[:h]) for h in range(len(counts))]
     return [list(range(s, s + c)) for s, c in zip(starts, counts)]
