@@ -32,6 +32,8 @@ Authors
  * speechbrain-relevance developers
 """
 
+import hashlib
+import logging
 import os
 import pathlib
 from typing import NamedTuple, Optional
@@ -56,12 +58,16 @@ from speechbrain_relevance.models import (
 )
 from speechbrain_relevance.training.checkpoints import load_checkpoint_file
 
+logger = logging.getLogger(__name__)
+
 #: How the classifier reads the per-head representation.
 CLASSIFIER_INPUTS = ("deltas", "sequence")
 
 #: Files a model folder must hold besides the module checkpoints.
 HPARAMS_FILE = "hyperparams.yaml"
 LABEL_ENCODER_FILE = "label_encoder.txt"
+#: Written into a savedir: the source its files were fetched from.
+SOURCE_MARKER = ".speechbrain_relevance_source"
 
 
 def load_module_weights(module, path):
@@ -299,6 +305,95 @@ def _check_model_folder(folder, expected):
         )
 
 
+def _same_file(a, b):
+    """Whether two paths hold the same bytes (one may link to the other)."""
+    if os.path.samefile(a, b):
+        return True
+    if os.path.getsize(a) != os.path.getsize(b):
+        return False
+    digests = []
+    for path in (a, b):
+        digest = hashlib.sha256()
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                digest.update(chunk)
+        digests.append(digest.digest())
+    return digests[0] == digests[1]
+
+
+def refresh_savedir(source, savedir):
+    """Remove a savedir's files that are not the model folder's own.
+
+    SpeechBrain's fetch returns a file already in the savedir as it is,
+    so a savedir used before for another model would give that model's
+    weights. Every file of ``source`` whose savedir counterpart differs
+    (by size and SHA-256, or a link elsewhere) is removed, to be fetched
+    again; a warning names both folders.
+
+    Arguments
+    ---------
+    source : str
+        The local model folder.
+    savedir : str
+        The savedir given to ``from_hparams``.
+
+    Returns
+    -------
+    list of str
+        The names of the files removed.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> a, b, save = (tempfile.mkdtemp() for _ in range(3))
+    >>> for folder, text in ((a, "A"), (b, "B")):
+    ...     with open(os.path.join(folder, "model.ckpt"), "w") as f:
+    ...         _ = f.write(text)
+    >>> os.symlink(os.path.join(a, "model.ckpt"),
+    ...            os.path.join(save, "model.ckpt"))
+    >>> refresh_savedir(a, save)
+    []
+    >>> refresh_savedir(b, save)
+    ['model.ckpt']
+    """
+    source, savedir = os.path.abspath(source), os.path.abspath(savedir)
+    if not os.path.isdir(savedir) or os.path.samefile(source, savedir):
+        return []
+    stale = []
+    for name in sorted(os.listdir(source)):
+        src, dst = os.path.join(source, name), os.path.join(savedir, name)
+        if not os.path.isfile(src) or not os.path.lexists(dst):
+            continue
+        if os.path.isfile(dst) and _same_file(src, dst):
+            continue
+        os.remove(dst)
+        stale.append(name)
+    if stale:
+        logger.warning(
+            "Savedir %s held %s of another model, not those of %s: "
+            "fetching them again",
+            savedir,
+            ", ".join(stale),
+            source,
+        )
+    return stale
+
+
+def _check_savedir_source(source, savedir):
+    """Refuse a savedir filled from another source (hub models)."""
+    marker = os.path.join(savedir, SOURCE_MARKER)
+    if not os.path.isfile(marker):
+        return
+    with open(marker, encoding="utf-8") as f:
+        previous = f.read().strip()
+    if previous and previous != str(source):
+        raise ValueError(
+            f"Savedir {savedir} holds the files of {previous}, not of "
+            f"{source}: they would be loaded instead. Use another savedir "
+            "or empty this one."
+        )
+
+
 class Representation(NamedTuple):
     """What the model computes before the classifier, for a batch.
 
@@ -480,7 +575,23 @@ class RelevanceClassifier(Pretrained):
                     f"Model folder {folder} lacks {hparams_file}"
                 )
             source = folder
-        return super().from_hparams(source, hparams_file=hparams_file, **kwargs)
+        savedir = kwargs.get("savedir")
+        if savedir is not None:
+            # SpeechBrain's fetch reuses whatever a savedir holds, even
+            # another model's files.
+            if looks_local:
+                refresh_savedir(source, savedir)
+            else:
+                _check_savedir_source(source, savedir)
+        model = super().from_hparams(
+            source, hparams_file=hparams_file, **kwargs
+        )
+        if savedir is not None and os.path.isdir(savedir):
+            with open(
+                os.path.join(savedir, SOURCE_MARKER), "w", encoding="utf-8"
+            ) as f:
+                f.write(str(source) + "\n")
+        return model
 
     def load_audio(self, path, savedir=None):
         """Read a local audio file at the model's rate, mono.
@@ -519,8 +630,8 @@ class RelevanceClassifier(Pretrained):
         Arguments
         ---------
         wavs : torch.Tensor
-            ``[time]``, ``[batch, time]`` or ``[batch, time, channels]``
-            (channels are averaged) at ``sample_rate``.
+            ``[batch, time]`` (or ``[time]``, one clip) at ``sample_rate``;
+            multi-channel audio must be downmixed first.
         wav_lens : torch.Tensor, optional
             Relative lengths; None means all examples are full length.
         normalize : bool
@@ -537,12 +648,15 @@ class RelevanceClassifier(Pretrained):
         wavs = torch.as_tensor(wavs)
         if wavs.dim() == 1:
             wavs = wavs.unsqueeze(0)
-        if wavs.dim() == 3:
-            wavs = wavs.mean(dim=2)
         if wavs.dim() != 2:
+            # [batch, channels, time] and [batch, time, channels] cannot
+            # be told apart from the shape: averaging the wrong axis gives
+            # a confident wrong label. The caller downmixes.
             raise ValueError(
-                "wavs must be [time], [batch, time] or [batch, time, "
-                f"channels], got shape {tuple(wavs.shape)}"
+                "wavs must be [batch, time] (or one clip, [time]) at "
+                f"{self.sample_rate} Hz, got shape {tuple(wavs.shape)}; "
+                "downmix multi-channel audio first, e.g. wavs.mean(dim=1) "
+                "for [batch, channels, time]"
             )
         wavs = wavs.float()
         batch, n_samples = wavs.shape
@@ -568,8 +682,18 @@ class RelevanceClassifier(Pretrained):
                 "one sample"
             )
         clips = []
+        minimum = self.min_samples()
         for i, (wav, rel) in enumerate(zip(wavs, wav_lens)):
             n = max(1, min(n_samples, int(round(float(rel) * n_samples))))
+            if n < minimum:
+                # Training never saw a clip this short (preparation rejects
+                # them); padded, it would still get a confident label.
+                raise ValueError(
+                    f"example {i} has {n} samples, shorter than one "
+                    f"{minimum}-sample analysis frame of this model "
+                    f"({minimum / self.sample_rate:.3f} s at "
+                    f"{self.sample_rate} Hz)"
+                )
             if not torch.isfinite(wav[:n]).all():
                 raise ValueError(
                     f"example {i} holds NaN or infinite samples"
@@ -579,6 +703,37 @@ class RelevanceClassifier(Pretrained):
         out = torch.stack([fit_length(c, longest) for c in clips])
         lens = torch.tensor([c.shape[0] / longest for c in clips])
         return out.to(self.device), lens.to(self.device)
+
+    def min_samples(self):
+        """Return the shortest clip the model classifies: one frame.
+
+        The front-end's analysis frame (its ``win_length`` in samples),
+        or 25 ms for front-ends that do not say; the recipes' data
+        preparation rejects shorter training clips.
+
+        Returns
+        -------
+        int
+            Samples at ``sample_rate``.
+        """
+        for module in self.mods.compute_features.modules():
+            win = getattr(module, "win_length", None)
+            if isinstance(win, int) and not isinstance(win, bool) and win > 0:
+                return win
+        return max(1, int(round(0.025 * self.sample_rate)))
+
+    def _load_file(self, path):
+        """Load a file as a one-clip batch; refuse one shorter than a frame."""
+        wav = self.load_audio(path)
+        minimum = self.min_samples()
+        if wav.shape[0] < minimum:
+            raise ValueError(
+                f"{path}: {wav.shape[0]} samples at {self.sample_rate} Hz "
+                f"({wav.shape[0] / self.sample_rate:.4f} s), shorter than one "
+                f"{minimum / self.sample_rate:.3f} s analysis frame of this "
+                "model"
+            )
+        return wav.unsqueeze(0)
 
     def _fit_clip(self, wav, normalize):
         """Normalise and fit one clip's real samples to the audio policy."""
@@ -672,7 +827,7 @@ class RelevanceClassifier(Pretrained):
         Representation
             With a batch dimension of 1.
         """
-        return self.representation_batch(self.load_audio(path).unsqueeze(0))
+        return self.representation_batch(self._load_file(path))
 
     def encode_batch(self, wavs, wav_lens=None, normalize=True):
         """Return the representation the classifier reads.
@@ -700,8 +855,7 @@ class RelevanceClassifier(Pretrained):
         Arguments
         ---------
         wavs : torch.Tensor
-            ``[batch, time]`` (or ``[batch, time, channels]``) waveforms
-            at ``sample_rate``.
+            ``[batch, time]`` waveforms at ``sample_rate``.
         wav_lens : torch.Tensor, optional
             Relative lengths (the longest is 1.0); padding is ignored.
         normalize : bool
@@ -743,7 +897,7 @@ class RelevanceClassifier(Pretrained):
         text_lab : list of str
             The best class's label.
         """
-        return self.classify_batch(self.load_audio(path).unsqueeze(0))
+        return self.classify_batch(self._load_file(path))
 
     def forward(self, wavs, wav_lens=None):
         """Classify a batch (see :meth:`classify_batch`)."""

@@ -21,7 +21,6 @@ import os
 import pathlib
 import pickle
 import random
-import re
 import shutil
 import zipfile
 
@@ -85,24 +84,100 @@ def load_checkpoint_file(path):
         raise CheckpointFileError(f"{path}: checkpoint file not found")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as e:
-        # torch's message is long; its "WeightsUnpickler error" says why.
-        found = re.search(r"WeightsUnpickler error:\s*(.+?)(?:\.\s|\n|$)",
-                          str(e))
-        why = found.group(1).strip() if found else str(e).splitlines()[0]
-        if "Unsupported global" not in why:
-            raise CheckpointFileError(
-                f"{path}: unreadable checkpoint (not a torch.save file of "
-                f"tensors: {why})"
-            ) from None
+    except Exception as e:  # noqa: BLE001 (any failure: name the file)
+        # Random bytes fail anywhere in torch's reader (IndexError,
+        # KeyError, ...); torch's own text may advise weights_only=False,
+        # which would run a malicious file's code, so it is never shown.
+        failure = e
+    names = _pickle_globals(path)
+    if isinstance(failure, pickle.UnpicklingError) and names is not None:
+        # A well-formed pickle that the weights-only reader refused: it
+        # asks for more than tensors, whatever torch's wording.
+        unsafe = [n for n in names if not _is_tensor_global(n)]
+        what = f" (it names {', '.join(unsafe)})" if unsafe else ""
         raise CheckpointFileError(
             f"{path}: refused: it holds more than tensors, and loading it "
-            f"could run code ({why})"
+            f"could run code{what}; use only checkpoints written by "
+            "torch.save of tensors"
         ) from None
-    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile) as e:
-        raise CheckpointFileError(
-            f"{path}: unreadable checkpoint ({e})"
-        ) from None
+    detail = str(failure).strip().split("\n")[0][:120]
+    if not detail or "weights_only" in detail:
+        detail = type(failure).__name__
+    raise CheckpointFileError(
+        f"{path}: unreadable checkpoint (not a torch.save file of tensors: "
+        f"{detail})"
+    ) from None
+
+
+#: Globals of torch.save's tensors and containers (by module or name).
+_TENSOR_MODULES = ("torch", "collections", "_codecs", "numpy")
+
+
+def _is_tensor_global(name):
+    """Whether a pickled global is one of torch.save's tensor helpers."""
+    return name.split(".")[0] in _TENSOR_MODULES
+
+
+def _pickle_globals(path):
+    """List the globals a checkpoint's pickle names, without running it.
+
+    Arguments
+    ---------
+    path : str or pathlib.Path
+        A ``torch.save`` file (zip with a ``data.pkl``) or a plain pickle.
+
+    Returns
+    -------
+    list of str or None
+        ``module.name`` of every global, or None if no complete pickle
+        could be read (a corrupt or random file).
+    """
+    import io
+    import pickletools
+
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as z:
+                member = next(
+                    n for n in z.namelist() if n.endswith("data.pkl")
+                )
+                data = z.read(member)
+        else:
+            with open(path, "rb") as f:
+                data = f.read()
+    except (OSError, StopIteration, zipfile.BadZipFile, RuntimeError):
+        return None
+    stream = io.BytesIO(data)
+    names, complete = [], False
+    # The legacy format holds several pickles in a row, then raw storage
+    # bytes: read pickles until one fails.
+    while stream.tell() < len(data):
+        # STACK_GLOBAL takes module and name from the two strings pushed
+        # before it, directly or from the memo.
+        strings, memo, last = [], {}, None
+        try:
+            for op, arg, _ in pickletools.genops(stream):
+                pushed = None
+                if op.name in ("GLOBAL", "INST"):
+                    names.append(arg.replace(" ", "."))
+                elif op.name == "STACK_GLOBAL" and len(strings) >= 2:
+                    names.append(f"{strings[-2]}.{strings[-1]}")
+                elif isinstance(arg, str) and "UNICODE" in op.name:
+                    pushed = arg
+                elif op.name == "MEMOIZE" and last is not None:
+                    memo[len(memo)] = last
+                elif op.name in ("PUT", "BINPUT", "LONG_BINPUT") and last:
+                    memo[arg] = last
+                elif op.name in ("GET", "BINGET", "LONG_BINGET"):
+                    pushed = memo.get(arg)
+                if pushed is not None:
+                    strings.append(pushed)
+                if op.name not in ("MEMOIZE", "PUT", "BINPUT", "LONG_BINPUT"):
+                    last = pushed
+        except Exception:  # noqa: BLE001 (not a pickle from here on)
+            break
+        complete = True
+    return names if complete else None
 
 
 class AtomicCheckpointer(Checkpointer):
