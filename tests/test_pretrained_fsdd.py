@@ -110,3 +110,63 @@ def test_classify_batch_rejects_non_finite_samples_and_empty_lengths(
                  [1.0, 1.5, 0.5], [1.0, 1e-9, 0.5]):
         with pytest.raises(ValueError, match=r"wav_lens of example\(s\) \[1\]"):
             classifier.classify_batch(wavs, torch.tensor(lens))
+
+
+def test_clip_shorter_than_a_frame_is_refused_naming_the_file(
+    classifier, tmp_path
+):
+    import soundfile as sf
+
+    path = tmp_path / "one_sample.wav"
+    sf.write(str(path), [0.5], classifier.sample_rate)
+    with pytest.raises(ValueError, match="shorter than one") as info:
+        classifier.classify_file(str(path))
+    assert str(path) in str(info.value)
+    # The same minimum for an example of a batch.
+    with pytest.raises(ValueError, match="example 1 has 1 samples"):
+        classifier.classify_batch(
+            torch.rand(2, 4000) - 0.5, torch.tensor([1.0, 1 / 4000])
+        )
+
+
+def test_channels_first_batch_is_refused_with_the_expected_shape(
+    classifier,
+):
+    wavs = torch.rand(2, 2, 4000) - 0.5  # [batch, channels, time]
+    with pytest.raises(ValueError, match=r"\[batch, time\]") as info:
+        classifier.classify_batch(wavs)
+    assert "(2, 2, 4000)" in str(info.value)
+
+
+def test_savedir_of_another_model_is_not_reused(tmp_path):
+    import shutil
+
+    from speechbrain_relevance.training.checkpoints import CheckpointFileError
+
+    savedir = str(tmp_path / "savedir")
+    RelevanceClassifier.from_hparams(
+        source=MODEL, savedir=savedir, run_opts={"device": "cpu"}
+    )
+    other = tmp_path / "model_b"
+    shutil.copytree(MODEL, other)
+    # Model B's front-end is broken: loading B must read it, not reuse
+    # model A's file in the savedir.
+    (other / "compute_features.ckpt").write_bytes(os.urandom(2048))
+    with pytest.raises(CheckpointFileError, match="compute_features.ckpt"):
+        RelevanceClassifier.from_hparams(
+            source=str(other), savedir=savedir, run_opts={"device": "cpu"}
+        )
+    # A savedir holding B's files again gives B's own weights.
+    classifier_b = str(other / "classifier.ckpt")
+    state = torch.load(classifier_b, weights_only=True)
+    state = {k: v + 1 if v.is_floating_point() else v
+             for k, v in state.items()}
+    torch.save(state, classifier_b)
+    shutil.copy(os.path.join(MODEL, "compute_features.ckpt"), other)
+    b = RelevanceClassifier.from_hparams(
+        source=str(other), savedir=savedir, run_opts={"device": "cpu"}
+    )
+    name, expected = next(
+        (k, v) for k, v in state.items() if v.is_floating_point()
+    )
+    assert torch.equal(b.mods.classifier.state_dict()[name], expected)

@@ -283,3 +283,200 @@ def test_refused_checkpoint_names_its_file(tmp_path):
     path.write_bytes(b"not a checkpoint")
     with pytest.raises(CheckpointFileError, match="unreadable checkpoint"):
         load_module_weights(torch.nn.Linear(1, 1), path)
+
+
+# Issue #18: configuration mistakes end in one line; nothing degrades
+# silently.
+
+
+def run_dcase_main(dcase_train, args, capsys):
+    """Run the DCASE recipe's command line in-process: (status, stderr)."""
+    from speechbrain_relevance.cli import run_main
+
+    capsys.readouterr()
+    try:
+        run_main(dcase_train.main, args, prog="train.py")
+        status = 0
+    except SystemExit as e:
+        status = e.code
+    return status, capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "override, key",
+    [
+        ("--no_such_key=1", "no_such_key"),
+        ("--number_of_epochs=abc", "number_of_epochs"),
+        ("--n_heads=3", "n_heads"),
+        ("--context=-1", "context"),
+        ("--win_length=25", "win_length"),
+        ("--split=[40, 20]", "split"),
+    ],
+)
+def test_config_mistake_is_one_line_naming_the_key(
+    dcase_train, dcase_data, tmp_path, capsys, override, key
+):
+    status, err = _in_dcase(lambda: run_dcase_main(
+        dcase_train,
+        ["hparams/relevance_2head.yaml", f"--data_folder={dcase_data}",
+         f"--output_folder={tmp_path / 'run'}", "--device=cpu", override],
+        capsys,
+    ))
+    assert status == 1
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("train.py: error: ")
+    assert key in lines[0]
+
+
+def _in_dcase(fn):
+    cwd = os.getcwd()
+    os.chdir(DCASE)
+    try:
+        return fn()
+    finally:
+        os.chdir(cwd)
+
+
+def test_n_heads_hint_comes_from_the_real_bands_and_key():
+    from speechbrain_relevance.cli import ConfigError, load_hparams
+
+    # The FSDD yaml has 40 bands, and the head split is its head_split
+    # (its split is the data split).
+    with pytest.raises(ConfigError) as info:
+        load_hparams(
+            os.path.join(ROOT, "recipes", "FSDD", "hparams",
+                         "relevance_2head.yaml"),
+            "data_folder: /x\ntest_fold: theo\nn_heads: 3",
+        )
+    message = str(info.value)
+    assert "head_split=[14, 13, 13]" in message
+    assert "27, 27, 26" not in message
+    assert "1, 2, 4, 5, 8, 10, 20, 40" in message
+
+
+@pytest.mark.parametrize(
+    "override, needle",
+    [
+        ("--batch_size=-1", "batch_size"),
+        ("--number_of_epochs=-1", "number_of_epochs"),
+        ("--number_of_epochs=0", "no checkpoint"),
+    ],
+)
+def test_runs_that_would_train_nothing_stop_first(
+    dcase_data, tmp_path, override, needle
+):
+    # A subprocess: these runs get as far as SpeechBrain's logging setup.
+    out = tmp_path / "run"
+    proc = run_script(
+        ["train.py", "hparams/mel_baseline.yaml",
+         f"--data_folder={dcase_data}", f"--output_folder={out}",
+         "--device=cpu", "--num_workers=0", "--batch_size=2", override],
+        DCASE,
+    )
+    status, err = proc.returncode, proc.stderr
+    assert status == 1, err[-2000:]
+    assert "Traceback" not in err
+    # (SpeechBrain's import may print a note about torchvision first.)
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("train.py: error: ") and needle in last, err
+    assert err.count("error:") == 1
+    assert not (out / "test_results.json").exists()
+
+
+def test_evaluation_only_is_said_in_the_log(tmp_path, caplog):
+    import torch
+    from speechbrain.utils.epoch_loop import EpochCounter
+
+    from speechbrain_relevance.training import AtomicCheckpointer
+    from speechbrain_relevance.training.brain import check_epochs
+
+    ckpter = AtomicCheckpointer(str(tmp_path),
+                                {"model": torch.nn.Linear(1, 1)})
+    ckpter.save_checkpoint(meta={"epoch": 3, "acc": 0.5})
+    hparams = {"number_of_epochs": 0, "epoch_counter": EpochCounter(0),
+               "checkpointer": ckpter}
+    with caplog.at_level("INFO"):
+        assert check_epochs(hparams) == 0
+    said = [r.getMessage() for r in caplog.records]
+    assert any("evaluating it only" in m and "number_of_epochs=0" in m
+               for m in said), said
+
+
+def test_resumed_epoch_is_logged_once(tmp_path):
+    from speechbrain.utils.train_logger import FileTrainLogger
+
+    from speechbrain_relevance.training.brain import drop_stale_epoch_lines
+
+    log = FileTrainLogger(str(tmp_path / "train_log.txt"))
+    for epoch in (1, 2):
+        log.log_stats({"epoch": epoch}, train_stats={"loss": 1.0})
+    # Killed after epoch 2's line, before its checkpoint: the resumed run
+    # trains epoch 2 again and logs it.
+    assert drop_stale_epoch_lines(log, 2) == 1
+    log.log_stats({"epoch": 2}, train_stats={"loss": 0.5})
+    text = (tmp_path / "train_log.txt").read_text()
+    assert [line.split(" - ")[0] for line in text.splitlines()] == [
+        "epoch: 1", "epoch: 2"]
+    assert "loss: 5.00e-01" in text
+
+
+def test_random_checkpoint_bytes_name_the_file(tmp_path):
+    from speechbrain_relevance.training.checkpoints import (
+        CheckpointFileError,
+        load_checkpoint_file,
+    )
+
+    # This seed made torch fail with "IndexError: pop from empty list".
+    path = tmp_path / "classifier.ckpt"
+    path.write_bytes(np.random.default_rng(17).bytes(110389))
+    with pytest.raises(CheckpointFileError) as info:
+        load_checkpoint_file(path)
+    assert str(path) in str(info.value)
+    assert "unreadable checkpoint" in str(info.value)
+
+
+class _Mkdir:
+    """Unpickling this calls os.mkdir (posix.mkdir): proof that code ran.
+
+    torch 2.11 words the refusal of a global from ``posix`` differently
+    from that of a builtin (issue #18).
+    """
+
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        return (os.mkdir, (self.path,))
+
+
+@pytest.mark.parametrize("zipped", [True, False])
+def test_code_in_a_checkpoint_is_refused_without_bad_advice(
+    tmp_path, monkeypatch, zipped
+):
+    import pickle
+
+    import torch
+
+    from speechbrain_relevance.training.checkpoints import (
+        CheckpointFileError,
+        load_checkpoint_file,
+    )
+
+    monkeypatch.setenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
+    proof = tmp_path / "ran"
+    path = tmp_path / "model.ckpt"
+    payload = {"weight": torch.zeros(2), "x": _Mkdir(str(proof))}
+    if zipped:
+        torch.save(payload, path)
+    else:
+        with open(path, "wb") as f:
+            pickle.dump(_Mkdir(str(proof)), f, protocol=4)
+    with pytest.raises(CheckpointFileError) as info:
+        load_checkpoint_file(path)
+    message = str(info.value)
+    assert not proof.exists()
+    assert str(path) in message
+    assert "could run code" in message
+    assert "weights_only" not in message and "False" not in message
