@@ -234,14 +234,24 @@ def run_one(name, seed, data_folder, runs, extra=()):
     with open(os.path.join(out, "benchmark_log.txt"), "a") as log:
         log.write(shlex.join(cmd) + "\n")
         log.flush()
-        status = subprocess.call(cmd, stdout=log, stderr=log, env=env)
+        proc = subprocess.Popen(cmd, stdout=log, stderr=log, env=env)
+        # wait4's usage covers the run's fold processes too (reaped by
+        # it): CPU time is what one core would need, whatever else the
+        # machine was doing meanwhile (wall time is not).
+        _, wait_status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(wait_status)
     seconds = time.perf_counter() - start
-    if status != 0:
+    if proc.returncode != 0:
         raise RuntimeError(
-            f"{name} seed {seed} failed (exit {status}); see "
+            f"{name} seed {seed} failed (exit {proc.returncode}); see "
             f"{out}/benchmark_log.txt"
         )
-    return {"output_folder": out, "seconds": seconds, "command": cmd}
+    return {
+        "output_folder": out,
+        "seconds": seconds,
+        "cpu_seconds": usage.ru_utime + usage.ru_stime,
+        "command": cmd,
+    }
 
 
 def fold_movement(fold_folder):
@@ -471,8 +481,18 @@ def summarize(name, seeds, runs, seconds=None):
         + " ".join(map(str, seeds))
     )
     if seconds:
+        # Seed -> wall seconds, or (wall, CPU) seconds of its run.
+        pairs = {
+            str(s): v if isinstance(v, (tuple, list)) else (v, None)
+            for s, v in seconds.items()
+        }
         entry["minutes_per_run"] = {
-            str(s): round(v / 60, 2) for s, v in seconds.items()
+            s: round(wall / 60, 2) for s, (wall, _) in pairs.items()
+        }
+        entry["cpu_minutes_per_run"] = {
+            s: round(cpu / 60, 2)
+            for s, (_, cpu) in pairs.items()
+            if cpu is not None
         }
     return entry
 
@@ -931,6 +951,13 @@ def main(argv=None):
                 }
                 if timed:
                     entry["minutes_per_run"] = timed
+                cpu = {
+                    k: v
+                    for k, v in (old.get("cpu_minutes_per_run") or {}).items()
+                    if int(k) in done
+                }
+                if cpu:
+                    entry["cpu_minutes_per_run"] = cpu
                 data["systems"][name] = entry
         write_json(data, args)
         print_tables(data)
@@ -950,6 +977,7 @@ def main(argv=None):
         if not done:
             return
         timed = dict(data["systems"].get(name, {}).get("minutes_per_run", {}))
+        old_cpu = data["systems"].get(name, {}).get("cpu_minutes_per_run", {})
         entry = summarize(
             name,
             done,
@@ -960,6 +988,11 @@ def main(argv=None):
         timed.update(entry.get("minutes_per_run", {}))
         entry["minutes_per_run"] = {
             k: v for k, v in timed.items() if int(k) in done
+        }
+        cpu = dict(old_cpu)
+        cpu.update(entry.get("cpu_minutes_per_run", {}))
+        entry["cpu_minutes_per_run"] = {
+            k: v for k, v in cpu.items() if int(k) in done
         }
         # Another invocation may be running other systems: merge with the
         # file as it is now, under a lock.
@@ -989,7 +1022,7 @@ def main(argv=None):
             # A run whose folds had all finished before only aggregates:
             # its time says nothing about training.
             if r["seconds"] > 60:
-                seconds[job] = r["seconds"]
+                seconds[job] = (r["seconds"], r["cpu_seconds"])
             save(name)
 
     with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:

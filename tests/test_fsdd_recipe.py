@@ -134,10 +134,12 @@ def test_frontend_lr_moves_the_filters(train, tmp_path):
         fb = brain.modules.compute_features
         groups = brain.optimizer.param_groups
         assert len(groups) == 2
-        # 2 epochs, decay after 8: the rates are still the initial ones.
-        assert groups[0]["lr"] == pytest.approx(0.002)
-        assert groups[1]["lr"] == pytest.approx(lr)
+        # Each group peaks at its own rate and the cosine schedule ends
+        # both at 0 after the 2 epochs.
+        assert groups[0]["initial_lr"] == pytest.approx(0.003)
         assert groups[1]["initial_lr"] == pytest.approx(lr)
+        assert groups[0]["lr"] == pytest.approx(0.0, abs=1e-9)
+        assert groups[1]["lr"] == pytest.approx(0.0, abs=1e-9)
         assert {id(p) for p in groups[1]["params"]} == {id(fb.theta)}
         runs[lr] = _movement(brain, out / "fold_theo")
     # The rebuilt initial bank is the yaml's: a fresh mel-initialised one.

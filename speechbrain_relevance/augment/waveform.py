@@ -19,7 +19,9 @@ def shift_waveforms(wavs, lengths, shifts, max_shift):
     """Delay every waveform by its own number of samples.
 
     Each clip is moved ``shifts[i]`` samples later, zeros in front; the
-    batch grows by ``max_shift`` samples so that no clip loses its end.
+    batch grows (by at most ``max_shift`` samples) to its longest shifted
+    clip, so that no clip loses its end, and the padding after each clip
+    stays zero.
 
     Arguments
     ---------
@@ -30,12 +32,12 @@ def shift_waveforms(wavs, lengths, shifts, max_shift):
     shifts : torch.Tensor
         ``[batch]`` integer delays in samples, each in ``[0, max_shift]``.
     max_shift : int
-        Samples added to the end of the batch.
+        The largest allowed delay (checked).
 
     Returns
     -------
     torch.Tensor
-        ``[batch, time + max_shift]`` shifted waveforms.
+        ``[batch, time']`` shifted waveforms, ``time' <= time + max_shift``.
     torch.Tensor
         ``[batch]`` relative lengths of the shifted clips.
 
@@ -46,25 +48,29 @@ def shift_waveforms(wavs, lengths, shifts, max_shift):
     ...     wavs, torch.tensor([1.0, 2 / 3]), torch.tensor([0, 2]), 2
     ... )
     >>> out
-    tensor([[1., 2., 3., 0., 0.],
-            [0., 0., 4., 5., 0.]])
+    tensor([[1., 2., 3., 0.],
+            [0., 0., 4., 5.]])
     >>> lens
-    tensor([0.6000, 0.8000])
+    tensor([0.7500, 1.0000])
     """
+    if shifts.numel() and (shifts.min() < 0 or shifts.max() > max_shift):
+        raise ValueError(f"shifts must lie in [0, {max_shift}]")
     batch, n_time = wavs.shape[0], wavs.shape[1]
     shifts = shifts.to(device=wavs.device, dtype=torch.long)
-    total = n_time + int(max_shift)
+    n_real = torch.round(lengths.to(wavs.device).float() * n_time).long()
+    ends = n_real + shifts
+    # The batch ends with its longest shifted clip (relative length 1).
+    total = max(int(ends.max()), 1)
     # Output sample t of clip i is input sample t - shifts[i] (or zero).
     src = torch.arange(total, device=wavs.device)[None, :] - shifts[:, None]
-    valid = (src >= 0) & (src < n_time)
+    valid = (src >= 0) & (src < n_real[:, None])
     index = src.clamp(0, n_time - 1)
     if wavs.dim() > 2:
         index = index.view(batch, total, *([1] * (wavs.dim() - 2)))
         index = index.expand(batch, total, *wavs.shape[2:])
         valid = valid.view(batch, total, *([1] * (wavs.dim() - 2)))
     out = torch.gather(wavs, 1, index) * valid.to(wavs.dtype)
-    abs_lens = lengths.to(wavs.device) * n_time + shifts.to(lengths.dtype)
-    return out, (abs_lens / total).clamp(max=1.0)
+    return out, (ends.to(lengths.dtype) / total).to(lengths.device)
 
 
 class RandomShift(nn.Module):
@@ -73,8 +79,8 @@ class RandomShift(nn.Module):
     Every clip of the batch is delayed by a number of samples drawn
     uniformly from ``{0, ..., max_shift}`` (torch's global generator, so
     ``seed_everything`` and checkpointed generator states make it
-    reproducible). Nothing of a clip is cut: the batch grows by
-    ``max_shift`` samples and the relative lengths follow, so the
+    reproducible). Nothing of a clip is cut: the batch grows to its
+    longest shifted clip and the relative lengths follow, so the
     front-end and the classifier still know where each clip ends. It
     moves the clip against the analysis frames and adds a short silence
     in front, as an unaligned recording would have.
@@ -89,8 +95,10 @@ class RandomShift(nn.Module):
     >>> _ = torch.manual_seed(0)
     >>> shift = RandomShift(max_shift=400)
     >>> wavs, lens = shift(torch.randn(4, 8000), torch.ones(4))
-    >>> tuple(wavs.shape), bool(((lens > 0.95) & (lens <= 1.0)).all())
-    ((4, 8400), True)
+    >>> 8000 < wavs.shape[1] <= 8400, bool((lens > 0.95).all())
+    (True, True)
+    >>> float(lens.max())
+    1.0
     """
 
     def __init__(self, max_shift=400):
@@ -115,7 +123,8 @@ class RandomShift(nn.Module):
         Returns
         -------
         torch.Tensor
-            ``[batch, time + max_shift, ...]`` shifted waveforms.
+            ``[batch, time', ...]`` shifted waveforms
+            (``time' <= time + max_shift``).
         torch.Tensor
             ``[batch]`` relative lengths.
         """

@@ -389,7 +389,7 @@ class WarmupCosineScheduler(EpochLRScheduler):
     total : float
         Epochs of the whole schedule (the training length).
     warmup : float
-        Epochs of linear warm-up (0 for none).
+        Epochs of linear warm-up (0 for none; at most ``total / 2``).
     eta_min : float
         Learning rate at the end.
     lr_max : float or sequence of float, optional
@@ -405,13 +405,15 @@ class WarmupCosineScheduler(EpochLRScheduler):
 
     def __init__(self, total, warmup=1.0, eta_min=0.0, lr_max=None):
         super().__init__(lr_max)
-        if total <= 0 or warmup < 0 or warmup >= total:
+        if not total > 0 or not warmup >= 0:
             raise ValueError(
-                "WarmupCosineScheduler needs total > warmup >= 0 epochs, got "
-                f"total={total}, warmup={warmup}"
+                "WarmupCosineScheduler needs total > 0 and warmup >= 0 "
+                f"epochs, got total={total}, warmup={warmup}"
             )
         self.total = float(total)
-        self.warmup = float(warmup)
+        # At most half the schedule warms up, so that a short run (a
+        # one-epoch smoke test of a recipe) still decays.
+        self.warmup = min(float(warmup), self.total / 2)
         self.eta_min = float(eta_min)
 
     def lr_at(self, epoch, lr_max):

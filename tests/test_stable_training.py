@@ -1,0 +1,319 @@
+"""The parts of the stabilised FSDD recipe (issue #16).
+
+Waveform augmentation (training only, shapes and lengths kept,
+reproducible for a seed), SpecAugment inside each clip's frames,
+length-bucketed batches, the warm-up + cosine schedule, averaging of the
+last epochs' checkpoints, and the benchmark's paired statistics against a
+hand-computed example.
+"""
+
+import importlib.util
+import os
+import types
+
+import pytest
+import speechbrain as sb
+import torch
+from hyperpyyaml import load_hyperpyyaml
+from speechbrain.dataio.dataset import DynamicItemDataset
+
+from speechbrain_relevance.augment import RandomShift, spec_augment
+from speechbrain_relevance.cli import ConfigError
+from speechbrain_relevance.data.audio import load_audio
+from speechbrain_relevance.models import CompactCNN
+from speechbrain_relevance.training import (
+    AtomicCheckpointer,
+    WarmupCosineScheduler,
+)
+from speechbrain_relevance.training.brain import (
+    AVERAGED_KEY,
+    RelevanceBrain,
+    length_bucket_sampler,
+)
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FSDD_HPARAMS = os.path.join(REPO, "recipes", "FSDD", "hparams")
+CLIPS = os.path.join(REPO, "tests", "data", "fsdd", "recordings")
+
+
+def _fsdd_hparams(name="mel_baseline.yaml", **overrides):
+    with open(os.path.join(FSDD_HPARAMS, name), encoding="utf-8") as f:
+        return load_hyperpyyaml(
+            f, {"data_folder": "unused", "test_fold": "theo", **overrides}
+        )
+
+
+def _real_batch():
+    """Three real clips of different lengths, padded, with lengths."""
+    names = ["0_lucas_0.wav", "8_lucas_2.wav", "0_lucas_2.wav"]
+    clips = [
+        load_audio(os.path.join(CLIPS, n), sample_rate=8000) for n in names
+    ]
+    longest = max(c.shape[0] for c in clips)
+    wavs = torch.stack(
+        [torch.nn.functional.pad(c, (0, longest - c.shape[0])) for c in clips]
+    )
+    lens = torch.tensor([c.shape[0] / longest for c in clips])
+    return wavs, lens
+
+
+def test_random_shift_keeps_every_sample_and_the_lengths():
+    wavs, lens = _real_batch()
+    torch.manual_seed(3)
+    out, out_lens = RandomShift(max_shift=400)(wavs, lens)
+    assert out.shape[0] == 3
+    assert wavs.shape[1] <= out.shape[1] <= wavs.shape[1] + 400
+    assert out_lens.max() == 1.0
+    n_in = (lens * wavs.shape[1]).round().long()
+    n_out = (out_lens * out.shape[1]).round().long()
+    for i in range(3):
+        shift = int(n_out[i] - n_in[i])
+        assert 0 <= shift <= 400
+        # The clip, intact, after `shift` zeros; zeros after it.
+        assert torch.equal(out[i, :shift], torch.zeros(shift))
+        assert torch.equal(out[i, shift:shift + n_in[i]], wavs[i, :n_in[i]])
+        assert not out[i, shift + n_in[i]:].any()
+
+
+def test_random_shift_rejects_a_fractional_shift():
+    with pytest.raises(ValueError, match="whole number of samples"):
+        RandomShift(max_shift=2.5)
+
+
+@pytest.mark.parametrize(
+    "hparams", ["mel_baseline.yaml", "relevance_2head.yaml"]
+)
+def test_fsdd_waveform_augmentation_keeps_shapes_and_is_seeded(hparams):
+    augment = _fsdd_hparams(hparams)["wav_augment"]
+    wavs, lens = _real_batch()
+    outs = []
+    for _ in range(2):
+        sb.utils.seed_everything(7)
+        outs.append([augment(wavs, lens) for _ in range(5)])
+    for (a, a_lens), (b, b_lens) in zip(*outs):
+        # Deterministic for a seed.
+        assert torch.equal(a, b) and torch.equal(a_lens, b_lens)
+        # Still a [batch, time] batch with relative lengths.
+        assert a.dim() == 2 and a.shape[0] == 3
+        assert ((a_lens > 0) & (a_lens <= 1.0)).all()
+        assert torch.isclose(a_lens.max(), torch.tensor(1.0), atol=1e-3)
+        assert torch.isfinite(a).all()
+    # ... and it does change the audio.
+    assert any(
+        a.shape != wavs.shape or not torch.equal(a, wavs)
+        for a, _ in outs[0]
+    )
+
+
+def _tiny_brain(**hparams):
+    modules = {
+        "compute_features": _fsdd_hparams()["compute_features"],
+        "classifier": CompactCNN(n_bands=40, n_classes=10, channels=[4]),
+    }
+    base = {
+        "labels": [str(d) for d in range(10)],
+        "wav_augment": _fsdd_hparams()["wav_augment"],
+        "freq_mask_max": 6,
+        "time_mask_max": 8,
+    }
+    base.update(hparams)
+    return RelevanceBrain(
+        modules=modules, hparams=base, run_opts={"device": "cpu"}
+    )
+
+
+def test_augmentation_runs_in_training_only():
+    brain = _tiny_brain()
+    wavs, lens = _real_batch()
+    brain._labels = torch.tensor([0, 8, 0])
+    for stage in (sb.Stage.VALID, sb.Stage.TEST):
+        out, out_lens = brain.augment_waveforms(wavs, lens, stage)
+        assert out is wavs and out_lens is lens
+        heads = [torch.rand(3, 20, 40)]
+        assert brain.augment_representation(heads, lens, stage) is heads
+    torch.manual_seed(0)
+    trained = [brain.augment_waveforms(wavs, lens, sb.Stage.TRAIN)
+               for _ in range(4)]
+    assert any(not torch.equal(w, wavs) for w, _ in trained)
+    heads = [torch.rand(3, 20, 20), torch.rand(3, 20, 20)]
+    masked = brain.augment_representation(heads, lens, sb.Stage.TRAIN)
+    assert [m.shape for m in masked] == [h.shape for h in heads]
+    # Some bins are masked to 0, at the same frames in both heads.
+    assert any((m == 0).any() for m in masked)
+    zero_frames = [(m == 0).all(dim=2) for m in masked]
+    assert torch.equal(zero_frames[0], zero_frames[1])
+
+
+def test_evaluation_is_deterministic_with_augmentation_configured():
+    brain = _tiny_brain()
+    brain.modules.eval()
+    wavs, lens = _real_batch()
+    batch = types.SimpleNamespace(
+        sig=(wavs, lens),
+        label=types.SimpleNamespace(data=torch.tensor([0, 8, 0])),
+        to=lambda device: batch,
+    )
+    with torch.no_grad():
+        a = brain.compute_forward(batch, sb.Stage.TEST)
+        b = brain.compute_forward(batch, sb.Stage.TEST)
+    assert torch.equal(a, b)
+
+
+def test_spec_augment_time_masks_fall_on_real_frames():
+    x = torch.ones(64, 1, 10, 100)
+    lens = torch.full((64,), 0.3)
+    g = torch.Generator().manual_seed(0)
+    out = spec_augment(
+        x, freq_mask_max=0, time_mask_max=20, generator=g, lengths=lens
+    )
+    masked_frames = (out == 0).all(dim=2).squeeze(1)
+    assert masked_frames.any()
+    # Only the first 30 frames are real: no mask beyond them.
+    assert not masked_frames[:, 30:].any()
+    # Without lengths, masks also land on the padding.
+    g = torch.Generator().manual_seed(0)
+    out = spec_augment(x, freq_mask_max=0, time_mask_max=20, generator=g)
+    assert (out == 0).all(dim=2).squeeze(1)[:, 30:].any()
+
+
+def test_length_bucket_sampler_covers_every_clip_once_per_epoch():
+    durations = [0.2 + 0.01 * (i % 97) for i in range(300)]
+    data = DynamicItemDataset(
+        {f"c{i}": {"duration": d} for i, d in enumerate(durations)}
+    )
+    options = {
+        "max_batch_length": 4.0,
+        "bucket_boundaries": [0.4, 0.6, 0.8, 1.2],
+        "max_batch_ex": 16,
+    }
+    sampler = length_bucket_sampler(data, options, seed=1)
+    epochs = []
+    for epoch in (1, 2, 1):
+        sampler.set_epoch(epoch)
+        batches = [list(b) for b in sampler]
+        flat = sorted(i for b in batches for i in b)
+        assert flat == list(range(300))
+        # A batch holds at most max_batch_length seconds (by bucket).
+        for b in batches:
+            assert len(b) <= 16
+            assert sum(durations[i] for i in b) <= 4.0 + 1e-9
+        epochs.append(batches)
+    assert epochs[0] != epochs[1]  # new batches each epoch
+    assert epochs[0] == epochs[2]  # reproducible for (seed, epoch)
+
+
+def test_length_bucket_sampler_names_unknown_options():
+    data = DynamicItemDataset({"a": {"duration": 0.5}})
+    with pytest.raises(ConfigError, match="max_batch_lenght"):
+        length_bucket_sampler(data, {"max_batch_lenght": 3.0})
+
+
+def test_warmup_cosine_schedule():
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+    sched = WarmupCosineScheduler(total=12, warmup=1)
+    lrs = [sched.step(opt, epoch=e)[1] for e in (0, 0.5, 1, 6.5, 12)]
+    assert lrs == pytest.approx([0.0, 0.05, 0.1, 0.05, 0.0])
+    # A one-epoch run warms up for half of it, then decays.
+    short = WarmupCosineScheduler(total=1, warmup=1)
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+    assert short.step(opt, epoch=0.5)[1] == pytest.approx(0.1)
+    assert short.step(opt, epoch=1.0)[1] == pytest.approx(0.0)
+
+
+def _save_epoch(ckpter, model, value, epoch, acc):
+    with torch.no_grad():
+        for p in model.parameters():
+            p.fill_(value)
+    ckpter.save_and_keep_only(
+        meta={"acc": acc, "epoch": epoch}, num_to_keep=3,
+        ckpt_predicate=lambda c: AVERAGED_KEY not in c.meta,
+    )
+
+
+def test_average_of_the_last_checkpoints(tmp_path):
+    model = torch.nn.Linear(2, 2)
+    ckpter = AtomicCheckpointer(str(tmp_path), {"classifier": model})
+    brain = RelevanceBrain(
+        modules={"classifier": model},
+        hparams={"labels": ["a", "b"], "average_checkpoints": 3},
+        run_opts={"device": "cpu"},
+        checkpointer=ckpter,
+    )
+    for epoch, value in enumerate([10.0, 1.0, 2.0, 6.0], start=1):
+        _save_epoch(ckpter, model, value, epoch, acc=0.1 * epoch)
+    assert brain.average_last_checkpoints() == [2, 3, 4]
+    # The mean of the last three epochs (1, 2, 6), not the best or last.
+    assert torch.allclose(model.weight, torch.full((2, 2), 3.0))
+    # One checkpoint is left, the average, and it is what loads.
+    ckpts = ckpter.find_checkpoints()
+    assert len(ckpts) == 1 and ckpts[0].meta[AVERAGED_KEY] == [2, 3, 4]
+    with torch.no_grad():
+        model.weight.zero_()
+    ckpter.recover_if_possible()
+    assert torch.allclose(model.weight, torch.full((2, 2), 3.0))
+    # Started again (a finished run resumed), it keeps the average.
+    assert brain.average_last_checkpoints() == [2, 3, 4]
+    assert len(ckpter.find_checkpoints()) == 1
+
+
+def test_average_checkpoints_must_be_a_count():
+    brain = RelevanceBrain(
+        modules={"classifier": torch.nn.Linear(1, 1)},
+        hparams={"labels": ["a"], "average_checkpoints": 0},
+        run_opts={"device": "cpu"},
+    )
+    with pytest.raises(ConfigError, match="average_checkpoints"):
+        brain.n_averaged()
+
+
+def _benchmark():
+    path = os.path.join(REPO, "benchmarks", "real_audio.py")
+    spec = importlib.util.spec_from_file_location("real_audio_bench", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_paired_statistics_match_a_hand_computed_example():
+    bench = _benchmark()
+    system = {"1": {"a": 0.90, "b": 0.70, "c": 0.80},
+              "2": {"a": 0.85, "b": 0.75, "c": 0.60}}
+    mel = {"1": {"a": 0.88, "b": 0.71, "c": 0.75},
+           "2": {"a": 0.80, "b": 0.70, "c": 0.62},
+           "3": {"a": 0.10, "b": 0.10, "c": 0.10}}  # unpaired: ignored
+    d = bench.paired_difference(system, mel)
+    # Differences: +.02, -.01, +.05, +.05, +.05, -.02 (n = 6).
+    # mean = .14 / 6; sum of squares = .0084; sample variance =
+    # (.0084 - 6 mean^2) / 5; se = sd / sqrt(6); t(0.975, 5) = 2.570582.
+    mean = 0.14 / 6
+    se = ((0.0084 - 6 * mean**2) / 5) ** 0.5 / 6**0.5
+    assert se == pytest.approx(0.013081, abs=1e-6)
+    assert d["n"] == 6 and d["wins"] == 4 and d["losses"] == 2
+    assert d["mean"] == pytest.approx(mean)
+    assert d["se"] == pytest.approx(se, rel=1e-6)
+    assert d["ci95"][0] == pytest.approx(mean - 2.570582 * se, rel=1e-5)
+    assert d["ci95"][1] == pytest.approx(mean + 2.570582 * se, rel=1e-5)
+    # Per-speaker spread over seeds.
+    assert bench.seed_spread(system)["c"] == pytest.approx(0.1414, abs=1e-4)
+    # Fewer than two pairs: no statistics.
+    assert bench.paired_difference({"1": {"a": 0.5}}, {"1": {"a": 0.4}}) is None
+
+
+def test_benchmark_pairs_each_system_with_the_same_size_mel():
+    bench = _benchmark()
+    runs = {"1": {"a": 0.5, "b": 0.6}, "2": {"a": 0.55, "b": 0.65}}
+    better = {s: {k: v + 0.1 for k, v in f.items()} for s, f in runs.items()}
+    data = {"systems": {
+        "mel": {"fold_accuracies": runs},
+        "mel_small": {"fold_accuracies": better},
+        "cosgauss_small": {"fold_accuracies": better},
+        "cosgauss": {"fold_accuracies": better},
+    }}
+    bench.add_paired(data)
+    systems = data["systems"]
+    assert systems["mel"]["paired_vs_mel"] is None
+    assert systems["cosgauss"]["paired_vs_mel"]["mean"] == pytest.approx(0.1)
+    assert systems["cosgauss_small"]["baseline"] == "mel_small"
+    assert systems["cosgauss_small"]["paired_vs_mel"]["mean"] == (
+        pytest.approx(0.0)
+    )
