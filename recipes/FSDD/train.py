@@ -32,10 +32,9 @@ import os
 import sys
 
 import speechbrain as sb
-from hyperpyyaml import load_hyperpyyaml
 from speechbrain.utils.distributed import run_on_main
 
-from speechbrain_relevance.cli import run_main
+from speechbrain_relevance.cli import load_hparams, run_main
 from speechbrain_relevance.data.manifests import build_datasets
 from speechbrain_relevance.training.brain import RelevanceBrain, fit_and_test
 
@@ -141,8 +140,7 @@ def main(argv):
     """
     hparams_file, run_opts, overrides = sb.parse_arguments(argv)
     sb.utils.distributed.ddp_init_group(run_opts)
-    with open(hparams_file, encoding="utf-8") as fin:
-        hparams = load_hyperpyyaml(fin, overrides)
+    hparams = load_hparams(hparams_file, overrides)
 
     fold_folder = hparams["fold_folder"]
     sb.create_experiment_directory(

@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from speechbrain.utils.distributed import if_main_process
 
-from speechbrain_relevance.augment import mixup, mixup_loss
+from speechbrain_relevance.augment import mixup, mixup_loss, spec_augment
 from speechbrain_relevance.cli import ConfigError
 from speechbrain_relevance.lobes.normalization import normalize_features
 from speechbrain_relevance.training.checkpoints import (
@@ -43,6 +43,9 @@ from speechbrain_relevance.training.distributed import SyncBatchNormControl
 from speechbrain_relevance.training.metrics import ClassificationReport
 
 logger = logging.getLogger(__name__)
+
+#: Meta key of a checkpoint that averages the last epochs' parameters.
+AVERAGED_KEY = "averaged_epochs"
 
 
 class RelevanceBrain(SyncBatchNormControl, sb.Brain):
@@ -145,9 +148,82 @@ class RelevanceBrain(SyncBatchNormControl, sb.Brain):
         torch.Tensor
             ``[batch, n_classes]`` logits.
         """
+        heads = self.augment_representation(heads, lens, stage)
         x = torch.cat(heads, dim=2)
         x = self.mix(x, self._labels, stage)
         return self.modules.classifier(x, lens)
+
+    def augment_waveforms(self, wavs, lens, stage):
+        """Apply ``wav_augment`` to training waveforms (if configured).
+
+        ``wav_augment`` is any SpeechBrain waveform augmentation called as
+        ``augment(wavs, lens) -> (wavs, lens)``, typically an
+        :class:`~speechbrain.augment.augmenter.Augmenter`; when it grows
+        the batch (``concat_original``, parallel augmentation) the labels
+        follow through its ``replicate_labels``. Validation and test see
+        the clips as they are.
+
+        Arguments
+        ---------
+        wavs : torch.Tensor
+            ``[batch, time]`` waveforms.
+        lens : torch.Tensor
+            Relative lengths.
+        stage : sb.Stage
+            Augmentation runs in training only.
+
+        Returns
+        -------
+        torch.Tensor
+            The (augmented) waveforms.
+        torch.Tensor
+            Their relative lengths.
+        """
+        augment = getattr(self.hparams, "wav_augment", None)
+        if augment is None or stage != sb.Stage.TRAIN:
+            return wavs, lens
+        n_clips = wavs.shape[0]
+        wavs, lens = augment(wavs, lens)
+        if wavs.shape[0] != n_clips:
+            self._labels = augment.replicate_labels(self._labels)
+        return wavs, lens
+
+    def augment_representation(self, heads, lens, stage):
+        """SpecAugment on the per-head representations in training.
+
+        With ``freq_mask_max`` or ``time_mask_max`` in the hyperparameters,
+        one band interval and one frame interval of every example are set
+        to 0 (the minimum of the scaled features), at the same positions
+        in every head (``aligned_specaug``, default True, the paper's best)
+        and, for the frames, within each clip's real length.
+
+        Arguments
+        ---------
+        heads : list of torch.Tensor
+            ``[batch, frames, bands_h]`` per head.
+        lens : torch.Tensor
+            Relative lengths.
+        stage : sb.Stage
+            Masks are drawn in training only.
+
+        Returns
+        -------
+        list of torch.Tensor
+            The (masked) heads, same shapes.
+        """
+        freq_max = getattr(self.hparams, "freq_mask_max", 0) or 0
+        time_max = getattr(self.hparams, "time_mask_max", 0) or 0
+        if stage != sb.Stage.TRAIN or (freq_max <= 0 and time_max <= 0):
+            return heads
+        # spec_augment works on [batch, channels, bands, frames].
+        masked = spec_augment(
+            [h.transpose(1, 2).unsqueeze(1) for h in heads],
+            freq_mask_max=freq_max,
+            time_mask_max=time_max,
+            aligned=getattr(self.hparams, "aligned_specaug", True),
+            lengths=lens,
+        )
+        return [m.squeeze(1).transpose(1, 2) for m in masked]
 
     def mix(self, x, labels, stage):
         """Apply mixup to classifier inputs in training (if configured).
@@ -179,6 +255,7 @@ class RelevanceBrain(SyncBatchNormControl, sb.Brain):
         batch = batch.to(self.device)
         wavs, lens = batch.sig
         self._labels = batch.label.data.view(-1)
+        wavs, lens = self.augment_waveforms(wavs, lens, stage)
         heads = self.representation(wavs, lens)
         return self.classify(heads, lens, stage)
 
@@ -245,6 +322,11 @@ class RelevanceBrain(SyncBatchNormControl, sb.Brain):
                 "random_state", self.random_state, optional_load=True
             )
         super().on_fit_start()
+        scheduler = getattr(self.hparams, "lr_scheduler", None)
+        if scheduler is not None and scheduler.last_epoch is None:
+            # A fresh run: the first batch already gets the schedule's
+            # rate at epoch 0 (a warm-up starts low, not at the peak).
+            scheduler.step(self.optimizer, epoch=0)
 
     def fit_batch(self, batch):
         """Train on one batch (after an intra-epoch resume's RNG state)."""
@@ -264,6 +346,23 @@ class RelevanceBrain(SyncBatchNormControl, sb.Brain):
             self.n_train_batches = len(loader)
         return loader
 
+    def on_stage_start(self, stage, epoch=None):
+        """Fresh report for validation and test; new batches each epoch.
+
+        A length-bucketing batch sampler (:func:`length_bucket_sampler`)
+        draws its batches from its seed and epoch; SpeechBrain only tells
+        the epoch to a sampler under DDP, so it is told here.
+        """
+        if stage == sb.Stage.TRAIN:
+            sampler = getattr(self, "train_batch_sampler", None)
+            if sampler is not None and epoch is not None:
+                sampler.set_epoch(epoch)
+            return
+        self.report = ClassificationReport(
+            labels=self.hparams.labels,
+            abbreviations=getattr(self.hparams, "abbreviations", None),
+        )
+
     def on_fit_batch_end(self, batch, outputs, loss, should_step):
         """Step the learning rate after every optimiser step."""
         scheduler = getattr(self.hparams, "lr_scheduler", None)
@@ -278,13 +377,6 @@ class RelevanceBrain(SyncBatchNormControl, sb.Brain):
             n_batches=n_batches,
         )
 
-    def on_stage_start(self, stage, epoch=None):
-        """Fresh report for validation and test."""
-        if stage != sb.Stage.TRAIN:
-            self.report = ClassificationReport(
-                labels=self.hparams.labels,
-                abbreviations=getattr(self.hparams, "abbreviations", None),
-            )
 
     def on_stage_end(self, stage, stage_loss, epoch=None):
         """Log, checkpoint and write the reports."""
@@ -301,16 +393,28 @@ class RelevanceBrain(SyncBatchNormControl, sb.Brain):
         }
         if stage == sb.Stage.VALID:
             lr = self.optimizer.param_groups[0]["lr"]
+            # A run killed between this line and its checkpoint repeats
+            # the epoch when resumed: its old line goes.
+            drop_stale_epoch_lines(self.hparams.train_logger, epoch)
             self.hparams.train_logger.log_stats(
                 stats_meta={"epoch": epoch, "lr": lr},
                 train_stats=self.train_stats,
                 valid_stats=stats,
             )
-            self.checkpointer.save_and_keep_only(
-                meta={"acc": stats["acc"], "epoch": epoch},
-                max_keys=["acc"],
-                num_to_keep=getattr(self.hparams, "ckpt_num_to_keep", 1),
-            )
+            meta = {"acc": stats["acc"], "epoch": epoch}
+            if self.n_averaged() > 1:
+                # The last epochs are averaged at the end: keep them all.
+                self.checkpointer.save_and_keep_only(
+                    meta=meta,
+                    num_to_keep=self.n_averaged(),
+                    ckpt_predicate=_is_epoch_checkpoint,
+                )
+            else:
+                self.checkpointer.save_and_keep_only(
+                    meta=meta,
+                    max_keys=["acc"],
+                    num_to_keep=getattr(self.hparams, "ckpt_num_to_keep", 1),
+                )
         else:
             self.hparams.train_logger.log_stats(
                 stats_meta={"Epoch loaded": self.hparams.epoch_counter.current},
@@ -329,6 +433,146 @@ class RelevanceBrain(SyncBatchNormControl, sb.Brain):
                     self.hparams.output_folder,
                 )
         self.last_summary = summary
+
+    def n_averaged(self):
+        """Return how many last epochs are averaged (1: none, test the best)."""
+        k = getattr(self.hparams, "average_checkpoints", None)
+        if k is None:
+            return 1
+        if isinstance(k, bool) or not isinstance(k, (int, float)) or (
+            int(k) != k or k < 1
+        ):
+            raise ConfigError(
+                "average_checkpoints must be a whole number of epochs >= 1 "
+                f"(1 = test the best epoch on validation), got {k!r}"
+            )
+        return int(k)
+
+    def average_last_checkpoints(self):
+        """Replace the last epochs' checkpoints by their average.
+
+        With ``average_checkpoints: K`` (> 1) the parameters (and
+        BatchNorm statistics) of every module of the last ``K``
+        end-of-epoch checkpoints are averaged with SpeechBrain's
+        ``average_checkpoints``, loaded, and saved as the run's one
+        checkpoint (meta ``averaged_epochs``); testing, export and the
+        analyses then all use it. Averaging the end of a decayed schedule
+        instead of picking the best epoch on one validation speaker
+        removes a selection step that rode on noise. A finished run
+        that is started again finds the averaged checkpoint and keeps it.
+
+        Returns
+        -------
+        list of int or None
+            The averaged epochs (None without averaging).
+        """
+        k = self.n_averaged()
+        if k <= 1 or self.checkpointer is None:
+            return None
+        latest = self.checkpointer.find_checkpoint()
+        if latest is not None and AVERAGED_KEY in latest.meta:
+            return latest.meta[AVERAGED_KEY]
+        ckpts = self.checkpointer.find_checkpoints(
+            ckpt_predicate=_is_epoch_checkpoint, max_num_checkpoints=k
+        )
+        if not ckpts:
+            raise RuntimeError(
+                f"no end-of-epoch checkpoint to average in "
+                f"{self.checkpointer.checkpoints_dir}"
+            )
+        for name, obj in self.checkpointer.recoverables.items():
+            if isinstance(obj, torch.nn.Module) and obj.state_dict():
+                obj.load_state_dict(
+                    sb.utils.checkpoints.average_checkpoints(
+                        ckpts,
+                        name,
+                        parameter_loader=_load_for_averaging,
+                    )
+                )
+        epochs = sorted(int(c.meta["epoch"]) for c in ckpts)
+        meta = {
+            # The mean of the averaged epochs' validation accuracies; the
+            # averaged model's own is in valid_results.json.
+            "acc": sum(c.meta["acc"] for c in ckpts) / len(ckpts),
+            "epoch": epochs[-1],
+            AVERAGED_KEY: epochs,
+        }
+        self.checkpointer.save_and_keep_only(meta=meta, num_to_keep=1)
+        logger.info("Averaged the checkpoints of epochs %s", epochs)
+        return epochs
+
+
+def _load_for_averaging(path, map_location=None):
+    """``average_checkpoints``' loader: the project's weights-only one."""
+    return load_checkpoint_file(path)
+
+
+def _is_epoch_checkpoint(ckpt):
+    """End-of-epoch training checkpoint (not intra-epoch, not averaged)."""
+    return "epoch" in ckpt.meta and AVERAGED_KEY not in ckpt.meta
+
+
+def length_bucket_sampler(dataset, options, seed=0):
+    """SpeechBrain's ``DynamicBatchSampler`` over clip durations.
+
+    Clips of similar duration are batched together, so that a batch of
+    variable-length clips is mostly speech, not padding (on FSDD, random
+    batches of 32 are padded to 1.9x their mean clip duration). Batches
+    hold up to ``max_batch_length`` seconds (by their bucket's upper
+    boundary), come in a random order and change every epoch
+    (:meth:`RelevanceBrain.on_stage_start` tells the sampler the epoch).
+
+    Arguments
+    ---------
+    dataset : speechbrain.dataio.dataset.DynamicItemDataset
+        Training data whose manifest entries hold ``duration`` (seconds).
+    options : dict
+        ``max_batch_length`` (seconds of audio per batch),
+        ``bucket_boundaries`` (ascending upper durations in seconds),
+        optional ``max_batch_ex`` (most clips in a batch) and
+        ``max_duration`` (clips are cropped to it when loaded).
+    seed : int
+        Seed of the shuffling (with the epoch).
+
+    Returns
+    -------
+    speechbrain.dataio.sampler.DynamicBatchSampler
+        The batch sampler.
+
+    Example
+    -------
+    >>> from speechbrain.dataio.dataset import DynamicItemDataset
+    >>> data = DynamicItemDataset(
+    ...     {f"c{i}": {"duration": 0.1 * (1 + i % 5)} for i in range(20)}
+    ... )
+    >>> sampler = length_bucket_sampler(
+    ...     data, {"max_batch_length": 1.0, "bucket_boundaries": [0.25, 0.5]}
+    ... )
+    >>> sorted(len(b) for b in sampler)
+    [2, 2, 2, 2, 2, 2, 4, 4]
+    """
+    from speechbrain.dataio.sampler import DynamicBatchSampler
+
+    known = {"max_batch_length", "bucket_boundaries", "max_batch_ex",
+             "max_duration"}
+    unknown = sorted(set(options) - known)
+    if unknown or "max_batch_length" not in options:
+        raise ConfigError(
+            f"dynamic_batching: unknown keys {unknown}; it takes "
+            f"{sorted(known)} (max_batch_length is required)"
+        )
+    max_duration = options.get("max_duration") or float("inf")
+    return DynamicBatchSampler(
+        dataset,
+        max_batch_length=float(options["max_batch_length"]),
+        bucket_boundaries=list(options.get("bucket_boundaries") or []),
+        num_buckets=None if options.get("bucket_boundaries") else 8,
+        length_func=lambda entry: min(float(entry["duration"]), max_duration),
+        max_batch_ex=options.get("max_batch_ex"),
+        shuffle=True,
+        batch_ordering="random",
+        seed=int(seed),
+    )
 
 
 def find_module_checkpoint(path, key="compute_features", max_key="acc"):
@@ -438,7 +682,7 @@ def check_batches(n_clips, loader_opts, split="train"):
     speechbrain_relevance.cli.ConfigError: batch_size 4 is larger than the 3 \
 train clip(s)...
     """
-    batch_size = int(loader_opts.get("batch_size", 1))
+    batch_size = check_batch_size(loader_opts, split)
     world = (
         torch.distributed.get_world_size()
         if torch.distributed.is_available()
@@ -458,6 +702,173 @@ train clip(s)...
             "training step would run: lower --batch_size or use more data"
         )
     return batches
+
+
+def check_batch_size(loader_opts, split="train"):
+    """Return a loader's ``batch_size``, refusing one that is not >= 1.
+
+    Arguments
+    ---------
+    loader_opts : dict
+        Data loader options (``batch_size`` defaults to 1).
+    split : str
+        Name of the split, for the message.
+
+    Returns
+    -------
+    int
+        The batch size.
+
+    Example
+    -------
+    >>> check_batch_size({"batch_size": 8})
+    8
+    >>> check_batch_size({"batch_size": -1})
+    Traceback (most recent call last):
+    ...
+    speechbrain_relevance.cli.ConfigError: batch_size must be an integer >= \
+1 (clips per train batch), got -1
+    """
+    batch_size = loader_opts.get("batch_size", 1)
+    if (
+        isinstance(batch_size, bool)
+        or not isinstance(batch_size, int)
+        or batch_size < 1
+    ):
+        raise ConfigError(
+            f"batch_size must be an integer >= 1 (clips per {split} batch), "
+            f"got {batch_size!r}"
+        )
+    return batch_size
+
+
+def check_epochs(hparams):
+    """Refuse a number of epochs that trains and evaluates nothing.
+
+    A negative limit never trains; 0 (or a limit the checkpoint has
+    reached) only makes sense to evaluate a finished run's checkpoint, and
+    is said in the log. Without a checkpoint, 0 would test an untrained
+    model.
+
+    Arguments
+    ---------
+    hparams : dict
+        ``epoch_counter`` (its ``limit``), ``checkpointer`` and, for the
+        message, ``number_of_epochs``.
+
+    Returns
+    -------
+    int
+        The number of epochs.
+
+    Example
+    -------
+    >>> from speechbrain.utils.epoch_loop import EpochCounter
+    >>> check_epochs({"epoch_counter": EpochCounter(3), "checkpointer": None})
+    3
+    >>> check_epochs({"epoch_counter": EpochCounter(-1), "checkpointer": None})
+    Traceback (most recent call last):
+    ...
+    speechbrain_relevance.cli.ConfigError: epoch_counter's limit must be an \
+integer >= 1 (0 only evaluates a finished run's checkpoint), got -1
+    """
+    limit = hparams["epoch_counter"].limit
+    key = (
+        "number_of_epochs"
+        if "number_of_epochs" in hparams
+        else "epoch_counter's limit"
+    )
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+        raise ConfigError(
+            f"{key} must be an integer >= 1 (0 only evaluates a finished "
+            f"run's checkpoint), got {limit!r}"
+        )
+    checkpointer = hparams.get("checkpointer")
+    ckpt = checkpointer.find_checkpoint() if checkpointer else None
+    if ckpt is None:
+        if limit == 0:
+            where = (
+                f" in {checkpointer.checkpoints_dir}" if checkpointer else ""
+            )
+            raise ConfigError(
+                f"{key}=0 trains nothing and there is no checkpoint{where} "
+                f"to evaluate: set {key} >= 1"
+            )
+    elif "epoch" in ckpt.meta and limit <= int(ckpt.meta["epoch"]):
+        logger.info(
+            "%s=%d: the checkpoint in %s has finished epoch %d, so there is "
+            "no training; evaluating it only",
+            key,
+            limit,
+            checkpointer.checkpoints_dir,
+            int(ckpt.meta["epoch"]),
+        )
+    return limit
+
+
+def drop_stale_epoch_lines(train_logger, epoch):
+    """Remove the log lines of ``epoch`` and later left by a killed run.
+
+    The epoch's line is written before its checkpoint; a run killed in
+    between is resumed from the previous checkpoint and runs the epoch
+    again, which would log it twice.
+
+    Arguments
+    ---------
+    train_logger : speechbrain.utils.train_logger.FileTrainLogger
+        The logger (others have no ``save_file`` and are left alone).
+    epoch : int
+        The epoch about to be logged.
+
+    Returns
+    -------
+    int
+        The number of lines removed.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> from speechbrain.utils.train_logger import FileTrainLogger
+    >>> log = FileTrainLogger(os.path.join(tempfile.mkdtemp(), "log.txt"))
+    >>> for e in (1, 2, 3):
+    ...     log.log_stats({"epoch": e}, train_stats={"loss": 1.0})
+    >>> drop_stale_epoch_lines(log, 3)
+    1
+    >>> open(log.save_file).read().count("epoch:")
+    2
+    """
+    path = getattr(train_logger, "save_file", None)
+    if not path or not if_main_process() or not os.path.isfile(path):
+        return 0
+    with open(path, encoding="utf-8") as f:
+        lines = f.readlines()
+
+    def logged_epoch(line):
+        if not line.startswith("epoch: "):
+            return None
+        number = line[len("epoch: "):].split(",")[0].split()[0]
+        return int(number) if number.isdigit() else None
+
+    keep = [
+        line
+        for line in lines
+        if logged_epoch(line) is None or logged_epoch(line) < epoch
+    ]
+    if len(keep) == len(lines):
+        return 0
+    # Replaced in one step: a kill now leaves the old or the new log.
+    tmp = f"{path}.tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.writelines(keep)
+    os.replace(tmp, path)
+    logger.info(
+        "Removed %d line(s) of epoch %d or later from %s, left by an "
+        "interrupted run",
+        len(lines) - len(keep),
+        epoch,
+        path,
+    )
+    return len(lines) - len(keep)
 
 
 def fit_and_test(
@@ -505,7 +916,10 @@ def fit_and_test(
         )
     if output_folder is not None:
         hparams = dict(hparams, output_folder=output_folder)
-    check_batches(len(datasets["train"]), hparams["train_dataloader_opts"])
+    train_opts = hparams["train_dataloader_opts"]
+    check_batches(len(datasets["train"]), train_opts)
+    check_batch_size(hparams["valid_dataloader_opts"], "valid")
+    check_epochs(hparams)
     brain = brain_class(
         modules=hparams["modules"],
         opt_class=hparams["opt_class"],
@@ -513,13 +927,28 @@ def fit_and_test(
         run_opts=run_opts,
         checkpointer=hparams["checkpointer"],
     )
+    if hparams.get("dynamic_batching"):
+        sampler = length_bucket_sampler(
+            datasets["train"],
+            hparams["dynamic_batching"],
+            seed=hparams.get("seed", 0),
+        )
+        brain.train_batch_sampler = sampler
+        # batch_sampler excludes DataLoader's batch_size/shuffle/drop_last.
+        train_opts = {
+            k: v
+            for k, v in train_opts.items()
+            if k not in ("batch_size", "shuffle", "drop_last", "sampler")
+        }
+        train_opts["batch_sampler"] = sampler
     brain.fit(
         brain.hparams.epoch_counter,
         datasets["train"],
         datasets["valid"],
-        train_loader_kwargs=hparams["train_dataloader_opts"],
+        train_loader_kwargs=train_opts,
         valid_loader_kwargs=hparams["valid_dataloader_opts"],
     )
+    brain.average_last_checkpoints()
     if report_valid:
         brain.results_prefix = "valid_results"
         brain.evaluate(
