@@ -154,13 +154,44 @@ def test_wheel_carries_the_package_only(dists):
 def test_sdist_has_sources_but_no_audio_or_checkpoints(dists):
     with tarfile.open(dists["sdist"]) as t:
         names = [m.name.split("/", 1)[-1] for m in t.getmembers()]
-    for required in ("pyproject.toml", "README.md", "LICENSE"):
-        assert required in names
+    for required in ("pyproject.toml", "setup.py", "README.md", "LICENSE",
+                     "CHANGELOG.md", "CITATION.cff"):
+        assert required in names, required
     assert _package_modules() <= set(names)
     assert not [
         n for n in names if n.endswith((".wav", ".ckpt", ".flac", ".pt"))
     ]
     assert not [n for n in names if n.startswith(("pretrained/", "results/"))]
+
+
+def test_setup_py_is_a_shim_reading_pyproject(dists):
+    """``setup.py`` holds no metadata and reports pyproject's version."""
+    path = os.path.join(REPO, "setup.py")
+    assert os.path.isfile(path)
+    with open(path, encoding="utf-8") as f:
+        tree = ast.parse(f.read())
+    calls = [
+        n for n in ast.walk(tree)
+        if isinstance(n, ast.Call) and getattr(n.func, "id", "") == "setup"
+    ]
+    # One bare setup() call: nothing duplicated from pyproject.toml.
+    assert len(calls) == 1 and not calls[0].args and not calls[0].keywords
+    # Run in the copy of the source tree, so the checkout stays clean.
+    proc = subprocess.run(
+        [sys.executable, "setup.py", "--version"],
+        cwd=dists["root"] / "src",
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.strip().splitlines()[-1] == (
+        speechbrain_relevance.__version__
+    )
+    assert _wheel_metadata(dists["wheel"])["Version"] == (
+        speechbrain_relevance.__version__
+    )
 
 
 def test_metadata_version_license_and_python(dists):
