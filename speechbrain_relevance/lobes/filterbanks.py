@@ -150,12 +150,11 @@ class LearnableFilterbank(nn.Module):
     over them. ``mode="spectral"`` equals ``mode="conv", padding="full"``
     (to float precision). Against the reference's ``padding="valid"`` it
     differs only through the edge outputs that valid mode drops, where the
-    kernel only partly overlaps the frame. Measured with
-    ``benchmarks/spectral_vs_valid.py`` (mel init, 2 s signals): the mean
-    absolute log difference is 0.050 on white noise and 0.041 on pink noise
-    (about 0.09 on the 20 lowest, longest filters, 0.03 on the others), but
-    0.64 on a mixture of three pure tones, whose distant bands hold so
-    little energy that the edge transients dominate them. Use
+    kernel only partly overlaps the frame. The difference is largest for
+    the lowest, longest filters and for bands that hold little energy
+    (distant from the tones of a tonal signal), where the edge transients
+    dominate; ``benchmarks/spectral_vs_valid.py`` measures it (figures in
+    the README and ``benchmarks/results/spectral_vs_valid.json``). Use
     ``mode="conv", padding="valid"`` where agreement with the reference
     matters more than speed.
 

@@ -170,16 +170,16 @@ class RelevanceHead(nn.Module):
         else:
             raise ValueError(f"arch must be 'fc' or 'conv', got {arch!r}")
 
-    #: Hidden activations per chunk of rows on CPU (``arch="fc"``): about
-    #: 1 MiB in float32, the fastest of 0.125-16 MiB measured for FSDD and
-    #: UrbanSound8k batches.
+    #: Hidden activations per chunk of rows on CPU (``arch="fc"``): 2**18
+    #: float32 values, 1 MiB (the chunk sizes compared: README, "Training
+    #: throughput").
     chunk_elements = 2**18
 
     def _fc(self, x):
         # The same network as the two convolutions, on explicit windows: a
         # strided view (no copy) and two matrix products. On CPU this is
-        # about twice as fast forward and backward as a one-input-channel
-        # Conv1d, whose backward is the slow part.
+        # faster forward and backward than a one-input-channel Conv1d,
+        # whose backward is the slow part (README, "Training throughput").
         windows = F.pad(x, (self.context, self.context)).unfold(
             1, 2 * self.context + 1, 1
         )
@@ -211,9 +211,9 @@ class RelevanceHead(nn.Module):
                 # hidden activations and, in the backward pass, their
                 # gradients) is small enough for the allocator to reuse;
                 # whole, each would be a fresh mapping of tens of MB whose
-                # page faults cost more than the arithmetic on CPU (forward
-                # + backward about 1.9x slower). A traced or compiled graph
-                # would freeze the chunk count: it gets one chunk.
+                # page faults cost more than the arithmetic on CPU. A
+                # traced or compiled graph would freeze the chunk count: it
+                # gets one chunk.
                 return torch.cat([self._fc(rows) for rows in x.split(step)])
             return self._fc(x)
         h = F.pad(x.unsqueeze(1), (self.context, self.context))
