@@ -533,3 +533,21 @@ def test_prepare_cli(prep, copy, tmp_path):
     assert man["test"] and man["train"]
     assert all(e["device"] in ("a", "b", "s4") for e in man["test"].values())
     assert all(e["device"] in ("a", "b") for e in man["train"].values())
+
+
+def test_prepare_cli_flags_and_positional_alias(prep, copy, tmp_path, capsys):
+    flags = prep.main(["--data_folder", copy, "--save_folder",
+                       str(tmp_path / "flags"), "--seed", "5"])
+    positional = prep.main([copy, str(tmp_path / "positional"), "--seed",
+                            "5"])
+    for split in ("train", "valid", "test"):
+        with open(flags[split], "rb") as a, open(positional[split], "rb") as b:
+            assert a.read() == b.read()
+    for argv, fragment in (
+        ([copy], "--save_folder"),
+        ([copy, str(tmp_path), "--save_folder", str(tmp_path)], "not both"),
+    ):
+        with pytest.raises(SystemExit) as e:
+            prep.main(argv)
+        assert e.value.code == 2
+        assert fragment in capsys.readouterr().err

@@ -16,6 +16,7 @@ import pytest
 import soundfile as sf
 import torch
 
+from speechbrain_relevance.cli import run_main
 from speechbrain_relevance.data.audio import AudioFileError
 from speechbrain_relevance.data.layouts import FSDD_DIGITS, FSDD_SPEAKERS
 
@@ -342,30 +343,46 @@ def test_load_fsdd_clip(prep, tmp_path):
             prep.load_fsdd_clip(str(bad))
 
 
-def test_cli_reports_bad_input_on_one_line(prep, tmp_path, capsys):
+def _run_cli(prep, argv):
+    """Run the command line as its script does: (exit status, output)."""
+    try:
+        run_main(prep.main, argv, prog="prepare_fsdd")
+    except SystemExit as e:
+        return e.code
+    return 0
+
+
+def test_cli_reports_bad_input(prep, tmp_path, capsys):
     save = str(tmp_path / "p")
+    # Bad data or options: one error message through cli.run_main, exit 1.
     for argv, fragment in (
         (["--data_folder", FSDD, "--save_folder", save, "--test_speaker",
           "bob"], "unknown speaker 'bob'"),
-        (["--data_folder", FSDD, "--save_folder", save, "--split", "x"],
-         "invalid choice: 'x'"),
-        (["--save_folder", save], "--data_folder"),
         (["--data_folder", FSDD, "--save_folder", save, "--split",
           "official", "--test_speaker", "theo"], "split='speaker' only"),
     ):
-        assert prep.main(argv) == 2, argv
+        assert _run_cli(prep, argv) == 1, argv
         captured = capsys.readouterr()
-        lines = captured.err.splitlines()
-        assert len(lines) == 1 and lines[0].startswith("prepare_fsdd: error")
-        assert fragment in lines[0] and captured.out == ""
+        assert captured.err.startswith("prepare_fsdd: error: ")
+        assert fragment in captured.err and captured.out == ""
+        assert "Traceback" not in captured.err
+    # A malformed command line: argparse's usage message, exit 2.
+    for argv, fragment in (
+        (["--data_folder", FSDD, "--save_folder", save, "--split", "x"],
+         "invalid choice: 'x'"),
+        (["--save_folder", save], "--data_folder"),
+    ):
+        assert _run_cli(prep, argv) == 2, argv
+        captured = capsys.readouterr()
+        assert fragment in captured.err.splitlines()[-1]
 
-    assert prep.main(["--data_folder", FSDD, "--save_folder", save,
-                      "--test_speaker", "nicolas"]) == 0
+    assert _run_cli(prep, ["--data_folder", FSDD, "--save_folder", save,
+                           "--test_speaker", "nicolas"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out == [f"{s}: {os.path.join(save, s)}.json"
                    for s in ("train", "valid", "test")]
 
-    # As a script: exit status 2, one line, no traceback.
+    # As a script: exit status 1, the problems listed, no traceback.
     proc = subprocess.run(
         [sys.executable, PREP_PATH, "--data_folder", str(tmp_path / "none"),
          "--save_folder", save],
@@ -374,8 +391,8 @@ def test_cli_reports_bad_input_on_one_line(prep, tmp_path, capsys):
                  PYTHONPATH=os.pathsep.join(
                      p for p in (REPO, os.environ.get("PYTHONPATH")) if p)),
     )
-    assert proc.returncode == 2
+    assert proc.returncode == 1
     assert proc.stderr.splitlines() == [
-        f"prepare_fsdd.py: error: 1 problem(s) preparing FSDD: "
-        f"{tmp_path / 'none'}: data folder not found"
+        "prepare_fsdd.py: error: 1 problem(s) preparing FSDD:",
+        f"  {tmp_path / 'none'}: data folder not found",
     ]

@@ -39,12 +39,11 @@ Authors
 """
 
 import csv
-import json
 import logging
 import os
 import random
 
-from speechbrain_relevance.cli import ArgumentParser, UserError, run_main
+from speechbrain_relevance.cli import ArgumentParser, ConfigError, run_main
 from speechbrain_relevance.data.audio import (
     AudioFileError,
     audio_info,
@@ -53,7 +52,14 @@ from speechbrain_relevance.data.audio import (
 )
 from speechbrain_relevance.data.layouts import DCASE_DIRNAME as DATASET_DIRNAME
 from speechbrain_relevance.data.layouts import DCASE_SCENES as SCENES
-from speechbrain_relevance.data.manifests import files_fingerprint
+from speechbrain_relevance.data.preparation import (
+    PreparationError,
+    files_fingerprint,
+    header_problems,
+    manifest_paths,
+    up_to_date,
+    write_manifests,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -61,8 +67,6 @@ META_COLUMNS = ("filename", "scene_label", "identifier", "source_label")
 FOLD_COLUMNS = ("filename", "scene_label")
 TRAIN_CSV = os.path.join("evaluation_setup", "fold1_train.csv")
 EVALUATE_CSV = os.path.join("evaluation_setup", "fold1_evaluate.csv")
-OPTIONS_FILENAME = "prepare_dcase2020_options.json"
-SPLITS = ("train", "valid", "test")
 CHECK_AUDIO_MODES = ("header", "full")
 CLIP_SECONDS = 10.0
 # One analysis frame of the recipe (2048 samples at 44.1 kHz): anything
@@ -70,7 +74,7 @@ CLIP_SECONDS = 10.0
 MIN_SECONDS = 2048 / 44100
 
 
-class DatasetError(UserError, ValueError):
+class DatasetError(PreparationError):
     """The dataset is incomplete or malformed.
 
     Arguments
@@ -90,13 +94,11 @@ class DatasetError(UserError, ValueError):
     [('a.wav', 'file not found')]
     """
 
-    def __init__(self, problems, header=None):
-        self.problems = list(problems)
-        header = header or (
-            f"DCASE2020 dataset has {len(self.problems)} problem(s):"
-        )
-        lines = [f"  {path}: {reason}" for path, reason in self.problems]
-        super().__init__("\n".join([header, *lines]))
+    dataset = "DCASE2020"
+
+    def default_header(self):
+        """Return the first line of the message."""
+        return f"DCASE2020 dataset has {len(self.problems)} problem(s):"
 
 
 def find_dataset_folder(data_folder):
@@ -311,13 +313,9 @@ def _check_audio(entry, expected_sample_rate, check_audio, short=None):
         info = audio_info(path)
     except AudioFileError as e:
         return e.reason
-    if expected_sample_rate is not None and (
-        info.sample_rate != expected_sample_rate
-    ):
-        return (f"sample rate {info.sample_rate} Hz, expected "
-                f"{expected_sample_rate} Hz")
-    if info.channels != 1:
-        return f"{info.channels} channels, expected mono"
+    reasons = header_problems(info, expected_sample_rate)
+    if reasons:
+        return reasons[0]
     reject, warn = clip_length_problem(info, MIN_SECONDS, CLIP_SECONDS)
     if reject:
         return reject
@@ -369,8 +367,7 @@ def split_by_location(entries, valid_locations_fraction, seed):
     >>> len(held)
     2
     """
-    if not 0 <= valid_locations_fraction < 1:
-        raise ValueError("valid_locations_fraction must be in [0, 1)")
+    _check_fraction(valid_locations_fraction)
     scenes_of = {}
     for entry in entries.values():
         scenes_of.setdefault(entry["identifier"], set()).add(entry["scene"])
@@ -416,15 +413,9 @@ def split_by_location(entries, valid_locations_fraction, seed):
     return held
 
 
-def _write_json(path, data):
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=2)
-    os.replace(tmp, path)
-
-
-def _manifest_paths(save_folder):
-    return {s: os.path.join(save_folder, f"{s}.json") for s in SPLITS}
+def _check_fraction(valid_locations_fraction):
+    if not 0 <= valid_locations_fraction < 1:
+        raise ConfigError("valid_locations_fraction must be in [0, 1)")
 
 
 def prepare_dcase2020(
@@ -447,7 +438,7 @@ def prepare_dcase2020(
     ``test`` is ``fold1_evaluate.csv``; ``fold1_train.csv`` is split into
     ``train`` and ``valid`` by recording location (see
     :func:`split_by_location`), never by clip. The options are stored in
-    ``prepare_dcase2020_options.json``; calling again with the same
+    ``prepare_options.json``; calling again with the same
     options (and unchanged csv files) keeps the existing manifests.
 
     Arguments
@@ -493,15 +484,14 @@ def prepare_dcase2020(
     ['city', 'device', 'duration', 'identifier', 'scene', 'wav']
     """
     if check_audio not in CHECK_AUDIO_MODES:
-        raise ValueError(
+        raise ConfigError(
             f"check_audio must be one of {CHECK_AUDIO_MODES}, got "
             f"{check_audio!r}"
         )
-    if not 0 <= valid_locations_fraction < 1:
-        raise ValueError("valid_locations_fraction must be in [0, 1)")
+    _check_fraction(valid_locations_fraction)
     folder = find_dataset_folder(data_folder)
     save_folder = os.path.abspath(save_folder)
-    paths = _manifest_paths(save_folder)
+    paths = manifest_paths(save_folder)
     options = {
         "data_folder": folder,
         "valid_locations_fraction": float(valid_locations_fraction),
@@ -513,14 +503,36 @@ def prepare_dcase2020(
             folder, ["meta.csv", TRAIN_CSV, EVALUATE_CSV]
         ),
     }
-    options_path = os.path.join(save_folder, OPTIONS_FILENAME)
-    if _same_options(options_path, options) and all(
-        os.path.isfile(p) for p in paths.values()
-    ):
+    # A validation split may be empty by request (fraction 0).
+    if up_to_date(save_folder, options, paths, allow_empty=("valid",)):
         logger.info("DCASE2020 manifests in %s are up to date, skipping "
                     "preparation", save_folder)
         return paths
 
+    folds, problems = _read_folds(folder)
+    problems += _check_clips(folds, expected_sample_rate, check_audio)
+    _report(problems, skip_bad_files)
+    _refuse_empty_folds(folder, folds)
+    train, valid = _split_train_valid(
+        _key_by_stem(folds["train"]), valid_locations_fraction, seed
+    )
+    manifests = {
+        "train": train, "valid": valid, "test": _key_by_stem(folds["test"])
+    }
+    # DCASE2020 manifests have always ended without a newline.
+    write_manifests(save_folder, manifests, options, paths, newline=False)
+    for split, data in manifests.items():
+        logger.info("Wrote %s (%d clips, %d locations)", paths[split],
+                    len(data), len({e["identifier"] for e in data.values()}))
+    return paths
+
+
+def _read_folds(folder):
+    """Read meta.csv and the two fold csv files.
+
+    Returns the usable entries of each fold (``train``, ``test``) and the
+    problems of the other rows; a missing or malformed csv raises.
+    """
     fatal, problems = [], []
     meta = _read_meta(folder, fatal, problems)
     if fatal:
@@ -540,10 +552,14 @@ def prepare_dcase2020(
         problems.append((name, "listed in both fold1_train.csv and "
                                "fold1_evaluate.csv"))
         del folds["train"][name], folds["test"][name]
+    return folds, problems
 
+
+def _check_clips(folds, expected_sample_rate, check_audio):
+    """Check every clip's audio; drop the unusable ones, return why."""
     logger.info("Checking %d audio files (%s)", len(folds["train"])
                 + len(folds["test"]), check_audio)
-    short = []
+    problems, short = [], []
     for entries in folds.values():
         for name in sorted(entries):
             reason = _check_audio(entries[name], expected_sample_rate,
@@ -559,14 +575,23 @@ def prepare_dcase2020(
             "(cut short?), e.g. %s", len(short), CLIP_SECONDS,
             "; ".join(f"{p}: {w}" for p, w in short[:3]),
         )
+    return problems
 
-    if problems:
-        if not skip_bad_files:
-            raise DatasetError(problems)
-        for path, reason in problems:
-            logger.warning("Skipping %s: %s", path, reason)
-        logger.warning("Skipped %d unusable file(s) of the DCASE2020 set",
-                       len(problems))
+
+def _report(problems, skip_bad_files):
+    """Raise the problems, or log each one skipped."""
+    if not problems:
+        return
+    if not skip_bad_files:
+        raise DatasetError(problems)
+    for path, reason in problems:
+        logger.warning("Skipping %s: %s", path, reason)
+    logger.warning("Skipped %d unusable file(s) of the DCASE2020 set",
+                   len(problems))
+
+
+def _refuse_empty_folds(folder, folds):
+    """Raise if a fold has no usable clip left."""
     # A header-only csv (or one whose every clip was skipped) would
     # otherwise surface as a bare IndexError inside SpeechBrain's dataset.
     empty = [
@@ -577,34 +602,16 @@ def prepare_dcase2020(
     if empty:
         raise DatasetError(empty)
 
-    train = _key_by_stem(folds["train"])
-    test = _key_by_stem(folds["test"])
+
+def _split_train_valid(train, valid_locations_fraction, seed):
+    """Hold out whole recording locations of ``train`` for validation."""
     held = split_by_location(train, valid_locations_fraction, seed)
     valid = {k: v for k, v in train.items() if v["identifier"] in held}
     train = {k: v for k, v in train.items() if v["identifier"] not in held}
     if valid_locations_fraction > 0 and not valid:
         logger.warning("Too few recording locations for a validation split;"
                        " valid.json is empty")
-
-    os.makedirs(save_folder, exist_ok=True)
-    # Drop the stale options first: an interrupted rewrite must not be
-    # taken for an up-to-date one.
-    if os.path.isfile(options_path):
-        os.remove(options_path)
-    for split, data in zip(SPLITS, (train, valid, test)):
-        _write_json(paths[split], data)
-        logger.info("Wrote %s (%d clips, %d locations)", paths[split],
-                    len(data), len({e["identifier"] for e in data.values()}))
-    _write_json(options_path, options)
-    return paths
-
-
-def _same_options(path, options):
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f) == options
-    except (OSError, ValueError):
-        return False
+    return train, valid
 
 
 def _key_by_stem(entries):
@@ -626,6 +633,9 @@ def _key_by_stem(entries):
 def main(argv=None):
     """Command line for :func:`prepare_dcase2020`.
 
+    ``--data_folder`` and ``--save_folder``, as for every recipe; the two
+    folders may also be given as positional arguments (the earlier form).
+
     Arguments
     ---------
     argv : list of str, optional
@@ -639,10 +649,13 @@ def main(argv=None):
     parser = ArgumentParser(
         description="Write SpeechBrain manifests for DCASE2020 Task 1A."
     )
-    parser.add_argument("data_folder",
+    parser.add_argument("--data_folder",
                         help="TAU-urban-acoustic-scenes-2020-mobile-"
                              "development or its parent")
-    parser.add_argument("save_folder", help="where the manifests go")
+    parser.add_argument("--save_folder", help="where the manifests go")
+    parser.add_argument("folders", nargs="*", metavar="FOLDER",
+                        help="data_folder and save_folder, positionally "
+                             "(instead of the two options)")
     parser.add_argument("--valid_locations_fraction", type=float,
                         default=0.1)
     parser.add_argument("--seed", type=int, default=1234)
@@ -652,15 +665,32 @@ def main(argv=None):
     parser.add_argument("--check_audio", choices=CHECK_AUDIO_MODES,
                         default="full")
     args = parser.parse_args(argv)
+    data_folder, save_folder = _folders(parser, args)
     return prepare_dcase2020(
-        args.data_folder,
-        args.save_folder,
+        data_folder,
+        save_folder,
         valid_locations_fraction=args.valid_locations_fraction,
         seed=args.seed,
         expected_sample_rate=args.expected_sample_rate or None,
         skip_bad_files=args.skip_bad_files,
         check_audio=args.check_audio,
     )
+
+
+def _folders(parser, args):
+    """Return the two folders, from the options or positionally."""
+    flags = [args.data_folder, args.save_folder]
+    if len(args.folders) > 2:
+        parser.error(f"unrecognized arguments: {' '.join(args.folders[2:])}")
+    if args.folders and any(f is not None for f in flags):
+        parser.error("give the folders as --data_folder/--save_folder or "
+                     "positionally, not both")
+    if args.folders:
+        flags = [*args.folders, None][:2]
+    for name, value in zip(("--data_folder", "--save_folder"), flags):
+        if value is None:
+            parser.error(f"the following arguments are required: {name}")
+    return flags
 
 
 if __name__ == "__main__":

@@ -44,7 +44,7 @@ by the file stem (``"7_jackson_32"``), each entry::
 
 The options and a fingerprint of the recordings (names, sizes and
 modification times of the ``.wav`` files) are stored next to them in
-``prepare_fsdd_options.json``; a later call with the same options on
+``prepare_options.json``; a later call with the same options on
 unchanged recordings reuses the manifests, anything else re-prepares them.
 
 Audio policy
@@ -65,22 +65,17 @@ Authors
  * speechbrain-relevance developers
 """
 
-import argparse
 import hashlib
-import json
 import logging
 import numbers
 import os
 import re
-import sys
 
-from speechbrain_relevance.cli import UserError
+from speechbrain_relevance.cli import ArgumentParser, ConfigError, run_main
 from speechbrain_relevance.data.audio import (
     AudioFileError,
     audio_info,
-    fit_length,
     load_audio,
-    peak_normalize,
 )
 from speechbrain_relevance.data.layouts import (
     FSDD_DIGITS,
@@ -90,24 +85,29 @@ from speechbrain_relevance.data.layouts import (
     FSDD_SAMPLE_RATE,
     FSDD_SPEAKERS,
 )
+from speechbrain_relevance.data.preparation import (
+    SPLITS,
+    PreparationError,
+    header_problems,
+    load_clip,
+    manifest_paths,
+    up_to_date,
+    write_manifests,
+)
 
 logger = logging.getLogger(__name__)
 
-SPLITS = ("train", "valid", "test")
 SPLIT_MODES = ("speaker", "official")
 CHECK_MODES = ("header", "full")
-OPTIONS_FILE = "prepare_fsdd_options.json"
 SAMPLE_RATE = FSDD_SAMPLE_RATE
 CLIP_SECONDS = 1.0
 #: Bumped when the manifests' content changes, so old ones are redone.
 _FORMAT_VERSION = 1
-#: How many problems the one-line summary (the CLI's message) lists.
-_SUMMARY_LIMIT = 10
 
 _NAME = re.compile(r"^(\d+)_([A-Za-z][A-Za-z0-9]*)_(\d+)\.wav$")
 
 
-class FSDDError(UserError, ValueError):
+class FSDDError(PreparationError):
     """The FSDD copy cannot be prepared as asked.
 
     Arguments
@@ -126,35 +126,10 @@ class FSDDError(UserError, ValueError):
     '2 problem(s) preparing FSDD: a.wav: bad; b.wav: worse'
     """
 
+    dataset = "FSDD"
+
     def __init__(self, problems):
-        self.problems = list(problems)
-        lines = [f"  {path}: {reason}" for path, reason in self.problems]
-        super().__init__(
-            f"{len(self.problems)} problem(s) preparing FSDD:\n"
-            + "\n".join(lines)
-        )
-
-    def summary(self, limit=_SUMMARY_LIMIT):
-        """Describe the problems on one line (the first ``limit`` of them).
-
-        Arguments
-        ---------
-        limit : int
-            Most problems listed; the others are counted.
-
-        Returns
-        -------
-        str
-            One line.
-        """
-        shown = [f"{p}: {r}" for p, r in self.problems[:limit]]
-        more = len(self.problems) - len(shown)
-        if more:
-            shown.append(f"... and {more} more")
-        return (
-            f"{len(self.problems)} problem(s) preparing FSDD: "
-            + "; ".join(shown)
-        ).replace("\n", " ")
+        super().__init__(problems)
 
 
 def load_fsdd_clip(path, sample_rate=SAMPLE_RATE, duration=CLIP_SECONDS,
@@ -206,14 +181,7 @@ def load_fsdd_clip(path, sample_rate=SAMPLE_RATE, duration=CLIP_SECONDS,
     >>> load_fsdd_clip(path, pad=False).shape
     torch.Size([4000])
     """
-    n_samples = int(round(sample_rate * duration))
-    if n_samples <= 0:
-        raise ValueError(f"duration {duration} s gives no samples")
-    wav = load_audio(path, sample_rate=sample_rate, mono=True, strict=True)
-    wav = peak_normalize(wav)
-    if not pad:
-        return wav[:n_samples]
-    return fit_length(wav, n_samples, mode="pad")
+    return load_clip(path, sample_rate, duration, pad=pad, strict=True)
 
 
 def find_recordings(data_folder):
@@ -328,7 +296,7 @@ def _as_speaker_list(name, value):
     out = list(value)
     for v in out:
         if not isinstance(v, str):
-            raise ValueError(f"{name}: {v!r} is not a speaker name (str)")
+            raise ConfigError(f"{name}: {v!r} is not a speaker name (str)")
     return out
 
 
@@ -423,13 +391,7 @@ def _check_audio(path, check_audio, min_duration):
         info = audio_info(path)
     except AudioFileError as e:
         return None, [e.reason]
-    reasons = []
-    if info.sample_rate != SAMPLE_RATE:
-        reasons.append(
-            f"sample rate {info.sample_rate} Hz, expected {SAMPLE_RATE} Hz"
-        )
-    if info.channels != 1:
-        reasons.append(f"{info.channels} channels, expected mono")
+    reasons = header_problems(info, SAMPLE_RATE)
     if info.duration < min_duration:
         reasons.append(
             f"{info.duration:.4f} s long, shorter than min_duration "
@@ -444,36 +406,6 @@ def _check_audio(path, check_audio, min_duration):
     if not bool(wav.abs().max() > 0):
         reasons.append("audio is all zeros (silence)")
     return info, reasons
-
-
-def _manifests_ok(paths):
-    """Check that every manifest exists, parses and holds >= 1 entry."""
-    for path in paths.values():
-        try:
-            with open(path, encoding="utf-8") as f:
-                if not json.load(f):
-                    return False
-        except (OSError, ValueError):
-            return False
-    return True
-
-
-def _read_json(path):
-    """Return the content of a JSON file, or None."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return None
-
-
-def _write_json(path, obj):
-    """Write ``obj`` atomically, so an interrupted run leaves no half file."""
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(obj, f, indent=2)
-        f.write("\n")
-    os.replace(tmp, path)
 
 
 def prepare_fsdd(
@@ -519,8 +451,8 @@ def prepare_fsdd(
 
     Raises
     ------
-    ValueError
-        If the options themselves are invalid.
+    speechbrain_relevance.cli.ConfigError
+        (a ValueError) If the options themselves are invalid.
     FSDDError
         (a ValueError) listing every problem with the data or the speakers.
 
@@ -541,31 +473,9 @@ def prepare_fsdd(
     >>> sorted(test), test["3_bob_1"]["take"], test["3_bob_1"]["duration"]
     (['3_bob_0', '3_bob_1'], 1, 0.1)
     """
-    if split not in SPLIT_MODES:
-        raise ValueError(f"split must be 'speaker' or 'official', got "
-                         f"{split!r}")
-    if check_audio not in CHECK_MODES:
-        raise ValueError(
-            f"check_audio must be 'header' or 'full', got {check_audio!r}"
-        )
-    if (
-        isinstance(min_duration, bool)
-        or not isinstance(min_duration, numbers.Real)
-        or not min_duration >= 0
-    ):
-        raise ValueError(
-            f"min_duration must be a number >= 0, got {min_duration!r}"
-        )
-    if test_speaker is not None and not isinstance(test_speaker, str):
-        raise ValueError(f"test_speaker {test_speaker!r} is not a str")
-    valid_speakers = _as_speaker_list("valid_speakers", valid_speakers)
-    if split == "official" and (
-        test_speaker is not None or valid_speakers is not None
-    ):
-        raise ValueError(
-            "test_speaker and valid_speakers apply to split='speaker' only"
-        )
-
+    valid_speakers = _check_options(
+        split, test_speaker, valid_speakers, check_audio, min_duration
+    )
     recordings = find_recordings(data_folder)
     entries = _scan(recordings)
     if not entries:
@@ -576,7 +486,7 @@ def prepare_fsdd(
         )])
     save_folder = os.path.abspath(save_folder)
     os.makedirs(save_folder, exist_ok=True)
-    paths = {s: os.path.join(save_folder, f"{s}.json") for s in SPLITS}
+    paths = manifest_paths(save_folder)
     options = {
         "version": _FORMAT_VERSION,
         "recordings": os.path.realpath(recordings),
@@ -587,15 +497,65 @@ def prepare_fsdd(
         "min_duration": float(min_duration),
         "fingerprint": _fingerprint(entries),
     }
-    options_path = os.path.join(save_folder, OPTIONS_FILE)
-    if _read_json(options_path) == options and _manifests_ok(paths):
+    if up_to_date(save_folder, options, paths):
         logger.info("FSDD manifests in %s are up to date; reusing them",
                     save_folder)
         return paths
 
-    problems = []
-    parsed = []
-    owner = {}
+    parsed, problems = _parse_names(entries)
+    split_for, split_problems = _assign_splits(
+        parsed, split, test_speaker, valid_speakers, recordings
+    )
+    manifests, audio_problems = _read_clips(
+        parsed, split_for, check_audio, min_duration
+    )
+    problems += split_problems + audio_problems
+    if problems:
+        raise FSDDError(problems)
+    write_manifests(save_folder, manifests, options, paths)
+    for s in SPLITS:
+        logger.info("Wrote %d %s entries to %s", len(manifests[s]), s,
+                    paths[s])
+    return paths
+
+
+def _check_options(split, test_speaker, valid_speakers, check_audio,
+                   min_duration):
+    """Refuse invalid options; return ``valid_speakers`` as a list."""
+    if split not in SPLIT_MODES:
+        raise ConfigError(f"split must be 'speaker' or 'official', got "
+                          f"{split!r}")
+    if check_audio not in CHECK_MODES:
+        raise ConfigError(
+            f"check_audio must be 'header' or 'full', got {check_audio!r}"
+        )
+    if (
+        isinstance(min_duration, bool)
+        or not isinstance(min_duration, numbers.Real)
+        or not min_duration >= 0
+    ):
+        raise ConfigError(
+            f"min_duration must be a number >= 0, got {min_duration!r}"
+        )
+    if test_speaker is not None and not isinstance(test_speaker, str):
+        raise ConfigError(f"test_speaker {test_speaker!r} is not a str")
+    valid_speakers = _as_speaker_list("valid_speakers", valid_speakers)
+    if split == "official" and (
+        test_speaker is not None or valid_speakers is not None
+    ):
+        raise ConfigError(
+            "test_speaker and valid_speakers apply to split='speaker' only"
+        )
+    return valid_speakers
+
+
+def _parse_names(entries):
+    """Parse the recordings' names: ``(path, digit, speaker, take)`` each.
+
+    Also returns the problems: entries that are not regular files, names
+    off the layout, and repeated digit, speaker and take.
+    """
+    problems, parsed, owner = [], [], {}
     for name, path, _, _, is_file in entries:
         if not is_file:
             problems.append((path, "not a regular file"))
@@ -614,48 +574,53 @@ def prepare_fsdd(
             continue
         owner[key] = name
         parsed.append((path, digit, speaker, take))
+    return parsed, problems
 
+
+def _assign_splits(parsed, split, test_speaker, valid_speakers, recordings):
+    """Map each recording's path to its split.
+
+    Returns the mapping (None when no split could be chosen: no valid
+    file name at all, every file then already reported, or bad speakers)
+    and the problems: unknown speakers, splits left empty.
+    """
     speakers = sorted({speaker for _, _, speaker, _ in parsed})
     extra = [s for s in speakers if s not in FSDD_SPEAKERS]
     if extra:
         logger.info("Speakers beyond the %d of the FSDD release: %s",
                     len(FSDD_SPEAKERS), ", ".join(extra))
-    # Recording path -> split, once the split is known (with no valid
-    # file name at all, every file is already reported).
-    split_for = None
     if not parsed:
-        pass
-    elif split == "speaker":
+        return None, []
+    if split == "official":
+        split_for = {p[0]: _official_split(p[3]) for p in parsed}
+        what = {"test": "takes 0-4", "valid": "takes 5-9",
+                "train": "takes 10 and above"}
+    else:
         try:
             chosen = assign_speakers(speakers, test_speaker, valid_speakers)
         except FSDDError as e:
-            problems.extend(e.problems)
-        else:
-            by_speaker = {s: k for k, ss in chosen.items() for s in ss}
-            split_for = {p[0]: by_speaker[p[2]] for p in parsed}
-            logger.info("Speakers: test %s, valid %s, train %s",
-                        chosen["test"], chosen["valid"], chosen["train"])
-    else:
-        split_for = {p[0]: _official_split(p[3]) for p in parsed}
+            return None, list(e.problems)
+        by_speaker = {s: k for k, ss in chosen.items() for s in ss}
+        split_for = {p[0]: by_speaker[p[2]] for p in parsed}
+        logger.info("Speakers: test %s, valid %s, train %s",
+                    chosen["test"], chosen["valid"], chosen["train"])
+        what = {
+            s: f"speakers: {', '.join(chosen[s]) or 'none'}" for s in SPLITS
+        }
+    problems = [
+        (recordings, f"split {s} ({what[s]}) would be empty")
+        for s in SPLITS
+        if s not in split_for.values()
+    ]
+    return split_for, problems
 
-    if split_for is not None:
-        for s in SPLITS:
-            if s in split_for.values():
-                continue
-            if split == "speaker":
-                what = f"speakers: {', '.join(chosen[s]) or 'none'}"
-            else:
-                what = "takes " + {
-                    "test": "0-4", "valid": "5-9", "train": "10 and above"
-                }[s]
-            problems.append(
-                (recordings, f"split {s} ({what}) would be empty")
-            )
 
+def _read_clips(parsed, split_for, check_audio, min_duration):
+    """Check every recording's audio; fill the manifests of its split."""
     manifests = {s: {} for s in SPLITS}
+    problems = []
     order = sorted(parsed, key=lambda p: (p[2], int(p[1]), p[3]))
-    for item in order:
-        path, digit, speaker, take = item
+    for path, digit, speaker, take in order:
         info, reasons = _check_audio(path, check_audio, min_duration)
         if reasons:
             problems.extend((path, r) for r in reasons)
@@ -670,35 +635,17 @@ def prepare_fsdd(
             "speaker": speaker,
             "take": take,
         }
-    if problems:
-        raise FSDDError(problems)
-
-    for s in SPLITS:
-        _write_json(paths[s], manifests[s])
-        logger.info("Wrote %d %s entries to %s", len(manifests[s]), s,
-                    paths[s])
-    # Written last: an interrupted run is redone, never reused.
-    _write_json(options_path, options)
-    return paths
-
-
-class _ArgumentError(Exception):
-    """A command-line error, reported by :func:`main` on one line."""
-
-
-class _Parser(argparse.ArgumentParser):
-    """Argument parser whose errors are one line, not usage + message."""
-
-    def error(self, message):
-        """Raise instead of printing the usage and exiting."""
-        raise _ArgumentError(message)
+    return manifests, problems
 
 
 def main(argv=None):
     """Command-line entry point (``--help`` lists the options).
 
-    Bad input (a missing or bad option, a missing folder, bad files,
-    unknown speakers) prints one ``error:`` line and returns 2.
+    Bad input (a missing folder, bad files, unknown speakers, options that
+    do not go together) ends in one ``error:`` message and exit status 1
+    through :func:`speechbrain_relevance.cli.run_main`, as for every
+    script of the project; a malformed command line in argparse's usage
+    message and status 2.
 
     Arguments
     ---------
@@ -707,10 +654,10 @@ def main(argv=None):
 
     Returns
     -------
-    int
-        Exit status: 0, or 2 on bad input.
+    dict
+        Split name to manifest path.
     """
-    parser = _Parser(
+    parser = ArgumentParser(
         description="Write SpeechBrain manifests (train/valid/test.json) "
         "for the Free Spoken Digit Dataset."
     )
@@ -730,28 +677,19 @@ def main(argv=None):
                         default="full")
     parser.add_argument("--min_duration", type=float, default=0.05,
                         help="shortest accepted clip in seconds")
-    prog = os.path.basename(sys.argv[0]) if argv is None else "prepare_fsdd"
-    try:
-        args = parser.parse_args(argv)
-        logging.basicConfig(level=logging.INFO,
-                            format="%(levelname)s %(message)s")
-        paths = prepare_fsdd(
-            args.data_folder, args.save_folder, split=args.split,
-            test_speaker=args.test_speaker,
-            valid_speakers=args.valid_speakers,
-            check_audio=args.check_audio, min_duration=args.min_duration,
-        )
-    except FSDDError as e:
-        print(f"{prog}: error: {e.summary()}", file=sys.stderr)
-        return 2
-    except (_ArgumentError, ValueError) as e:
-        message = str(e).replace("\n", " ")
-        print(f"{prog}: error: {message}", file=sys.stderr)
-        return 2
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO,
+                        format="%(levelname)s %(message)s")
+    paths = prepare_fsdd(
+        args.data_folder, args.save_folder, split=args.split,
+        test_speaker=args.test_speaker,
+        valid_speakers=args.valid_speakers,
+        check_audio=args.check_audio, min_duration=args.min_duration,
+    )
     for split, path in paths.items():
         print(f"{split}: {path}")
-    return 0
+    return paths
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)

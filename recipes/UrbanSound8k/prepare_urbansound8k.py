@@ -66,42 +66,45 @@ Authors
 """
 
 import csv
-import json
 import logging
 import numbers
 import os
 import re
 
-from speechbrain_relevance.cli import ArgumentParser, UserError, run_main
+from speechbrain_relevance.cli import ArgumentParser, ConfigError, run_main
 from speechbrain_relevance.data.audio import (
     AudioFileError,
     audio_info,
     clip_length_problem,
-    fit_length,
     load_audio,
-    peak_normalize,
 )
 from speechbrain_relevance.data.layouts import (
     URBANSOUND_CLASSES,
     URBANSOUND_CSV_COLUMNS,
     URBANSOUND_N_FOLDS,
 )
-from speechbrain_relevance.data.manifests import files_fingerprint
+from speechbrain_relevance.data.preparation import (
+    SPLITS,
+    PreparationError,
+    files_fingerprint,
+    load_clip,
+    manifest_paths,
+    up_to_date,
+    write_manifests,
+)
 
 logger = logging.getLogger(__name__)
 
 CLASSES = URBANSOUND_CLASSES
 CSV_COLUMNS = URBANSOUND_CSV_COLUMNS
 N_FOLDS = URBANSOUND_N_FOLDS
-SPLITS = ("train", "valid", "test")
-OPTIONS_FILE = "prepare_urbansound8k_options.json"
 SAMPLE_RATE = 44100
 CLIP_SECONDS = 4.0
 
 _NAME = re.compile(r"^(\d+)-(\d+)-(\d+)-(\d+)\.wav$")
 
 
-class UrbanSound8KError(UserError, ValueError):
+class UrbanSound8KError(PreparationError):
     """The UrbanSound8K copy cannot be prepared as asked.
 
     Arguments
@@ -110,18 +113,19 @@ class UrbanSound8KError(UserError, ValueError):
         ``(path, reason)`` for every problem found.
     hint : str
         Appended to the message (e.g. how to skip bad files).
+
+    Example
+    -------
+    >>> print(UrbanSound8KError([("a.wav", "file not found")], hint="Fix."))
+    1 problem(s) preparing UrbanSound8K:
+      a.wav: file not found
+    Fix.
     """
 
+    dataset = "UrbanSound8K"
+
     def __init__(self, problems, hint=""):
-        self.problems = list(problems)
-        lines = [f"  {path}: {reason}" for path, reason in self.problems]
-        message = (
-            f"{len(self.problems)} problem(s) preparing UrbanSound8K:\n"
-            + "\n".join(lines)
-        )
-        if hint:
-            message += "\n" + hint
-        super().__init__(message)
+        super().__init__(problems, hint=hint)
 
 
 def load_urbansound_clip(path, sample_rate=SAMPLE_RATE, duration=CLIP_SECONDS):
@@ -158,11 +162,9 @@ def load_urbansound_clip(path, sample_rate=SAMPLE_RATE, duration=CLIP_SECONDS):
     >>> load_urbansound_clip(path).shape
     torch.Size([176400])
     """
-    wav = load_audio(path, sample_rate=sample_rate, mono=True)
     # The peak is taken over the whole clip, as in the reference; real
     # clips are at most 4 s, so cropping almost never happens.
-    wav = peak_normalize(wav)
-    return fit_length(wav, int(round(sample_rate * duration)), mode="pad")
+    return load_clip(path, sample_rate, duration)
 
 
 def find_urbansound8k(data_folder):
@@ -220,14 +222,14 @@ def _normalize_folds(name, folds):
         elif isinstance(f, str) and f.strip().isdigit():
             fold = int(f)
         else:
-            raise ValueError(f"{name}: fold {f!r} is not an integer")
+            raise ConfigError(f"{name}: fold {f!r} is not an integer")
         if not 1 <= fold <= N_FOLDS:
-            raise ValueError(f"{name}: fold {fold} is not in 1..{N_FOLDS}")
+            raise ConfigError(f"{name}: fold {fold} is not in 1..{N_FOLDS}")
         if fold in out:
-            raise ValueError(f"{name}: fold {fold} is listed twice")
+            raise ConfigError(f"{name}: fold {fold} is listed twice")
         out.append(fold)
     if not out:
-        raise ValueError(f"{name} names no fold; each split needs >= 1")
+        raise ConfigError(f"{name} names no fold; each split needs >= 1")
     return sorted(out)
 
 
@@ -250,8 +252,9 @@ def check_folds(train_folds, valid_folds, test_folds):
 
     Raises
     ------
-    ValueError
-        If a fold is out of range, repeated, or in two splits.
+    speechbrain_relevance.cli.ConfigError
+        (a ValueError) If a fold is out of range, repeated, or in two
+        splits.
 
     Example
     -------
@@ -260,7 +263,8 @@ def check_folds(train_folds, valid_folds, test_folds):
     >>> check_folds([1, 2], [2], [4])
     Traceback (most recent call last):
     ...
-    ValueError: folds must be disjoint: fold 2 is in train and valid
+    speechbrain_relevance.cli.ConfigError: folds must be disjoint: fold 2 \
+is in train and valid
     """
     splits = {
         "train": _normalize_folds("train_folds", train_folds),
@@ -271,7 +275,7 @@ def check_folds(train_folds, valid_folds, test_folds):
     for split, folds in splits.items():
         for fold in folds:
             if fold in owner:
-                raise ValueError(
+                raise ConfigError(
                     f"folds must be disjoint: fold {fold} is in "
                     f"{owner[fold]} and {split}"
                 )
@@ -442,27 +446,6 @@ def _csv_duration(row):
         return None
 
 
-def _manifests_ok(paths):
-    """Check that every manifest exists, parses and holds >= 1 entry."""
-    for path in paths.values():
-        try:
-            with open(path, encoding="utf-8") as f:
-                if not json.load(f):
-                    return False
-        except (OSError, ValueError):
-            return False
-    return True
-
-
-def _write_json(path, obj):
-    """Write ``obj`` atomically, so an interrupted run leaves no half file."""
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(obj, f, indent=2)
-        f.write("\n")
-    os.replace(tmp, path)
-
-
 def prepare_urbansound8k(data_folder, save_folder, train_folds, valid_folds,
                          test_folds, skip_bad_files=False,
                          check_audio="header"):
@@ -499,8 +482,8 @@ def prepare_urbansound8k(data_folder, save_folder, train_folds, valid_folds,
 
     Raises
     ------
-    ValueError
-        If the fold lists are invalid.
+    speechbrain_relevance.cli.ConfigError
+        (a ValueError) If the fold lists are invalid.
     UrbanSound8KError
         (a ValueError) listing every bad file with its reason, if any and
         not ``skip_bad_files``; or if the metadata csv is missing or
@@ -524,13 +507,13 @@ def prepare_urbansound8k(data_folder, save_folder, train_folds, valid_folds,
     """
     splits = check_folds(train_folds, valid_folds, test_folds)
     if check_audio not in ("header", "full"):
-        raise ValueError(
+        raise ConfigError(
             f"check_audio must be 'header' or 'full', got {check_audio!r}"
         )
     us8k = find_urbansound8k(data_folder)
     save_folder = os.path.abspath(save_folder)
     os.makedirs(save_folder, exist_ok=True)
-    paths = {s: os.path.join(save_folder, f"{s}.json") for s in SPLITS}
+    paths = manifest_paths(save_folder)
     options = {
         "data_folder": os.path.realpath(us8k),
         "splits": splits,
@@ -542,38 +525,54 @@ def prepare_urbansound8k(data_folder, save_folder, train_folds, valid_folds,
             us8k, [os.path.join("metadata", "UrbanSound8K.csv")]
         ),
     }
-    options_path = os.path.join(save_folder, OPTIONS_FILE)
-    if os.path.isfile(options_path) and _manifests_ok(paths):
-        try:
-            with open(options_path, encoding="utf-8") as f:
-                previous = json.load(f)
-        except (OSError, ValueError):
-            previous = None
-        if previous == options:
-            logger.info("UrbanSound8K manifests in %s are up to date; "
-                        "reusing them", save_folder)
-            return paths
+    if up_to_date(save_folder, options, paths):
+        logger.info("UrbanSound8K manifests in %s are up to date; "
+                    "reusing them", save_folder)
+        return paths
 
     csv_path, rows = _read_metadata(us8k)
     where = _index_audio(us8k)
+    manifests, problems = _read_clips(
+        us8k, csv_path, rows, where, splits, check_audio
+    )
+    if problems and not skip_bad_files:
+        raise UrbanSound8KError(
+            problems,
+            hint="Fix the files, or pass skip_bad_files=True to skip them.",
+        )
+    for path, reason in problems:
+        logger.warning("Skipping %s: %s", path, reason)
+    _warn_unlisted(us8k, rows, where)
+    _warn_leaks(manifests)
+    empty = [s for s in SPLITS if not manifests[s]]
+    if empty:
+        raise UrbanSound8KError(
+            [(us8k, f"split {s} (folds {splits[s]}) would be empty")
+             for s in empty],
+            hint="Refusing to write an empty manifest.",
+        )
+    write_manifests(save_folder, manifests, options, paths)
+    for split in SPLITS:
+        logger.info("Wrote %d %s entries (folds %s) to %s",
+                    len(manifests[split]), split, splits[split],
+                    paths[split])
+    return paths
+
+
+def _read_clips(us8k, csv_path, rows, where, splits, check_audio):
+    """Check the rows of the requested folds and read their headers.
+
+    Returns the manifest of each split and the ``(path, reason)`` of every
+    unusable row.
+    """
     fold_to_split = {f: s for s, folds in splits.items() for f in folds}
     manifests = {s: {} for s in SPLITS}
-    problems, seen, fs_folds = [], {}, {}
+    problems, seen = [], {}
     for line, row in rows:
         path, parsed, reasons = _check_row(
             us8k, csv_path, line, row, where, seen
         )
-        name = (row.get("slice_file_name") or "").strip()
-        csv_fold = _int(row.get("fold"))
-        # Rows that belong to no requested fold, by the csv or by the
-        # folder the file is in, are not read and cannot spoil this split;
-        # rows whose fold cannot be parsed are always reported.
-        relevant = (
-            csv_fold not in range(1, N_FOLDS + 1)
-            or csv_fold in fold_to_split
-            or any(f in fold_to_split for f in where.get(name, []))
-        )
-        if not relevant:
+        if not _relevant(row, where, fold_to_split):
             continue
         if parsed is not None:
             try:
@@ -585,7 +584,6 @@ def prepare_urbansound8k(data_folder, save_folder, train_folds, valid_folds,
         if reasons:
             problems.extend((path, r) for r in reasons)
             continue
-        fs_folds.setdefault(parsed["fsID"], set()).add(parsed["fold"])
         stem = os.path.splitext(os.path.basename(path))[0]
         manifests[fold_to_split[parsed["fold"]]][stem] = {
             "wav": path,
@@ -598,15 +596,27 @@ def prepare_urbansound8k(data_folder, save_folder, train_folds, valid_folds,
             "sample_rate": info.sample_rate,
             "channels": info.channels,
         }
+    return manifests, problems
 
-    if problems and not skip_bad_files:
-        raise UrbanSound8KError(
-            problems,
-            hint="Fix the files, or pass skip_bad_files=True to skip them.",
-        )
-    for path, reason in problems:
-        logger.warning("Skipping %s: %s", path, reason)
 
+def _relevant(row, where, fold_to_split):
+    """Whether a csv row concerns a requested fold.
+
+    Rows that belong to no requested fold, by the csv or by the folder the
+    file is in, are not read and cannot spoil this split; rows whose fold
+    cannot be parsed are always reported.
+    """
+    name = (row.get("slice_file_name") or "").strip()
+    csv_fold = _int(row.get("fold"))
+    return (
+        csv_fold not in range(1, N_FOLDS + 1)
+        or csv_fold in fold_to_split
+        or any(f in fold_to_split for f in where.get(name, []))
+    )
+
+
+def _warn_unlisted(us8k, rows, where):
+    """Warn about wav files that the metadata csv does not list."""
     listed = {(row.get("slice_file_name") or "").strip() for _, row in rows}
     unlisted = sorted(set(where) - listed)
     if unlisted:
@@ -614,6 +624,14 @@ def prepare_urbansound8k(data_folder, save_folder, train_folds, valid_folds,
             "%d wav file(s) under %s are not in the metadata csv and are "
             "ignored, e.g. %s", len(unlisted), us8k, ", ".join(unlisted[:5])
         )
+
+
+def _warn_leaks(manifests):
+    """Warn about recordings (fsIDs) whose slices are in several folds."""
+    fs_folds = {}
+    for manifest in manifests.values():
+        for entry in manifest.values():
+            fs_folds.setdefault(entry["fsID"], set()).add(entry["fold"])
     leaking = sorted(k for k, v in fs_folds.items() if len(v) > 1)
     if leaking:
         # The official folds keep each recording in one fold; a copy that
@@ -623,22 +641,6 @@ def prepare_urbansound8k(data_folder, save_folder, train_folds, valid_folds,
             "%d fsID(s) appear in several folds, e.g. %s",
             len(leaking), ", ".join(leaking[:5]),
         )
-
-    empty = [s for s in SPLITS if not manifests[s]]
-    if empty:
-        raise UrbanSound8KError(
-            [(us8k, f"split {s} (folds {splits[s]}) would be empty")
-             for s in empty],
-            hint="Refusing to write an empty manifest.",
-        )
-    for split in SPLITS:
-        _write_json(paths[split], manifests[split])
-        logger.info("Wrote %d %s entries (folds %s) to %s",
-                    len(manifests[split]), split, splits[split],
-                    paths[split])
-    # Written last: an interrupted run is redone, never reused.
-    _write_json(options_path, options)
-    return paths
 
 
 def main(argv=None):

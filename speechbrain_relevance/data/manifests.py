@@ -17,7 +17,6 @@ Authors
  * speechbrain-relevance developers
 """
 
-import hashlib
 import json
 import os
 
@@ -30,7 +29,6 @@ from speechbrain_relevance.data.audio import AudioFileError
 __all__ = [
     "ManifestError",
     "build_datasets",
-    "files_fingerprint",
     "read_manifest",
 ]
 
@@ -91,50 +89,6 @@ is empty (...json). Use more data.
             f"The {split} split is empty ({path}). {hint}".rstrip()
         )
     return data
-
-
-def files_fingerprint(folder, rel_paths):
-    """Content hashes of a dataset's metadata files, to detect edits.
-
-    Stored with the manifests: preparation is redone when a csv changes,
-    even if an edit kept its size and modification time (``cp -p``,
-    ``rsync -t``).
-
-    Arguments
-    ---------
-    folder : str
-        The dataset's root folder.
-    rel_paths : list of str
-        The files, relative to ``folder``.
-
-    Returns
-    -------
-    dict
-        Relative path to SHA-256 hex digest (None if the file is missing).
-
-    Example
-    -------
-    >>> import tempfile
-    >>> folder = tempfile.mkdtemp()
-    >>> _ = open(os.path.join(folder, "meta.csv"), "w").write("a,b")
-    >>> before = files_fingerprint(folder, ["meta.csv", "gone.csv"])
-    >>> before["gone.csv"] is None
-    True
-    >>> _ = open(os.path.join(folder, "meta.csv"), "w").write("a,c")
-    >>> files_fingerprint(folder, ["meta.csv", "gone.csv"]) == before
-    False
-    """
-    stamp = {}
-    for rel in rel_paths:
-        digest = hashlib.sha256()
-        try:
-            with open(os.path.join(folder, rel), "rb") as f:
-                for block in iter(lambda: f.read(1 << 20), b""):
-                    digest.update(block)
-            stamp[rel] = digest.hexdigest()
-        except OSError:
-            stamp[rel] = None
-    return stamp
 
 
 def _checked_audio(load):
