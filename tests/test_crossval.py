@@ -209,7 +209,7 @@ def test_failures_name_the_fold(hparams, tmp_path):
 def test_fsdd_wrapper(fsdd_cv, hparams, tmp_path):
     assert fsdd_cv.CROSSVAL.folds == FSDD_SPEAKERS
     assert fsdd_cv.TRAIN_SCRIPT == FSDD_TRAIN
-    cmd = fsdd_cv.fold_command("h.yaml", "theo", ["--lr=1"])
+    cmd = cv.fold_command(fsdd_cv.TRAIN_SCRIPT, "h.yaml", "theo", ["--lr=1"])
     assert cmd == [sys.executable, FSDD_TRAIN, "h.yaml", "--lr=1",
                    "--test_fold=theo"]
     opts, rest = fsdd_cv.parse_args(["h.yaml", "--data_folder=d"])
@@ -244,6 +244,6 @@ def test_urbansound_wrapper_keeps_its_protocol():
     assert us8k.aggregate_folds is cv.aggregate_folds
     assert us8k.parse_args(["h.yaml"])[0].folds == list(range(1, 11))
     agg = cv.aggregate_folds({1: _summary(1, 2)})
-    md = us8k.to_markdown(agg, "Mel")
+    md = cv.to_markdown(agg, "Mel", **us8k.CROSSVAL.markdown_options())
     assert md.startswith("# UrbanSound8k cross-validation: Mel")
     assert "(paper Table 2;\nAvg is the mean" in md

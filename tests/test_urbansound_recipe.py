@@ -320,10 +320,10 @@ def test_crossval_skips_folds_with_results(crossval, tmp_path):
 
 
 def test_crossval_command_lines(crossval):
-    cmd = crossval.fold_command("h.yaml", 7, ["--lr=0.1"])
+    cmd = crossval.fold_command(TRAIN, "h.yaml", 7, ["--lr=0.1"])
     assert cmd == [sys.executable, TRAIN, "h.yaml", "--lr=0.1",
                    "--test_fold=7"]
-    ddp = crossval.fold_command("h.yaml", 7, [], nproc_per_node=2,
+    ddp = crossval.fold_command(TRAIN, "h.yaml", 7, [], nproc_per_node=2,
                                 distributed_backend="gloo")
     assert ddp[1:5] == ["-m", "torch.distributed.run", "--standalone",
                         "--nproc_per_node=2"]

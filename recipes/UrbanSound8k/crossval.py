@@ -36,7 +36,7 @@ Example
 >>> opts, train_args = parse_args(["h.yaml", "--folds", "3", "1", "--lr=0.1"])
 >>> opts.folds, train_args
 ([3, 1], ['--lr=0.1'])
->>> fold_command("h.yaml", 3, train_args)[-2:]
+>>> fold_command(TRAIN_SCRIPT, "h.yaml", 3, train_args)[-2:]
 ['--lr=0.1', '--test_fold=3']
 
 Authors
@@ -50,6 +50,9 @@ from speechbrain_relevance.data.layouts import URBANSOUND_N_FOLDS
 from speechbrain_relevance.training.crossval import (
     CrossValidation,
     aggregate_folds,
+    fold_command,
+    to_markdown,
+    write_results,
 )
 
 __all__ = [
@@ -81,12 +84,11 @@ CROSSVAL = CrossValidation(
     "other arguments go to train.py.",
 )
 
-# The recipe's entry points are the shared driver's, bound to its protocol.
-fold_command = CROSSVAL.fold_command
+# The recipe's entry points are the shared driver's, bound to its protocol;
+# fold_command, to_markdown and write_results are the driver's functions
+# (give them TRAIN_SCRIPT, or **CROSSVAL.markdown_options()).
 parse_args = CROSSVAL.parse_args
 run_crossval = CROSSVAL.run
-to_markdown = CROSSVAL.to_markdown
-write_results = CROSSVAL.write_results
 main = CROSSVAL.main
 
 

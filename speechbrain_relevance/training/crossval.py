@@ -725,7 +725,7 @@ class CrossValidation:
     ...                             "--lr=0.1"])
     >>> opts.folds, rest
     (['cy', 'ann'], ['--lr=0.1'])
-    >>> cv.fold_command("h.yaml", "cy", rest)[1:]
+    >>> fold_command(cv.train_script, "h.yaml", "cy", rest)[1:]
     ['train.py', 'h.yaml', '--lr=0.1', '--test_fold=cy']
     """
 
@@ -804,49 +804,6 @@ class CrossValidation:
                 + ", ".join(str(f) for f in out)
             )
         return out
-
-    def fold_command(
-        self,
-        hparams_file,
-        fold,
-        args,
-        nproc_per_node=None,
-        distributed_backend=None,
-    ):
-        """Build the command that trains and tests one fold.
-
-        Arguments
-        ---------
-        hparams_file : str
-            The hyperparameter file.
-        fold : int or str
-            The test fold.
-        args : list of str
-            Arguments passed on to ``train.py`` unchanged.
-        nproc_per_node : int, optional
-            Launch with ``torchrun`` and this many processes.
-        distributed_backend : str, optional
-            Backend of ``torchrun`` runs.
-
-        Returns
-        -------
-        list of str
-            The command (see :func:`fold_command`).
-
-        Example
-        -------
-        >>> cv = CrossValidation("t.py", ["a", "b"], "X")
-        >>> cv.fold_command("h.yaml", "b", [])[-1]
-        '--test_fold=b'
-        """
-        return fold_command(
-            self.train_script,
-            hparams_file,
-            fold,
-            args,
-            nproc_per_node,
-            distributed_backend,
-        )
 
     def parse_args(self, argv):
         """Split the command line into driver options and train.py ones.
@@ -927,50 +884,21 @@ class CrossValidation:
             rest.append(f"--distributed_backend={opts.distributed_backend}")
         return opts, rest
 
-    def to_markdown(self, agg, name="System", abbreviations=None):
-        """Render aggregated results as this recipe's markdown.
-
-        Arguments
-        ---------
-        agg : dict
-            From :func:`aggregate_folds`.
-        name : str
-            Row label of the class-wise table.
-        abbreviations : dict, optional
-            Label -> column name.
+    def markdown_options(self):
+        """Return this recipe's keyword arguments of :func:`to_markdown`.
 
         Returns
         -------
-        str
-            Markdown text (:func:`to_markdown`).
-        """
-        return to_markdown(agg, name, abbreviations, **self._markdown())
+        dict
+            ``title``, ``n_folds`` and ``class_caption``, for
+            :func:`to_markdown` and :func:`write_results`.
 
-    def write_results(self, folder, agg, name="System", abbreviations=None):
-        """Write this recipe's ``crossval_results.md`` and ``.json``.
-
-        Arguments
-        ---------
-        folder : str
-            Output folder.
-        agg : dict
-            From :func:`aggregate_folds`.
-        name : str
-            Row label of the class-wise table.
-        abbreviations : dict, optional
-            Label -> column name.
-
-        Returns
+        Example
         -------
-        tuple of str
-            Paths of the markdown and JSON files.
+        >>> CrossValidation("t.py", ["a", "b"], "Toy").markdown_options()[
+        ...     "title"]
+        'Toy cross-validation'
         """
-        return write_results(
-            folder, agg, name, abbreviations, **self._markdown()
-        )
-
-    def _markdown(self):
-        """Keyword arguments of :func:`to_markdown` for this recipe."""
         return {
             "title": f"{self.title} cross-validation",
             "n_folds": len(self.folds),
@@ -1022,7 +950,8 @@ class CrossValidation:
                         fold, ", ".join(changed), fold_folder,
                     )
                 continue
-            cmd = self.fold_command(
+            cmd = fold_command(
+                self.train_script,
                 opts.hparams_file,
                 fold,
                 rest,
@@ -1055,11 +984,12 @@ class CrossValidation:
         agg = aggregate_folds(results, patch_results, valid)
 
         first = settings[opts.folds[0]]
-        md_path, _ = self.write_results(
+        md_path, _ = write_results(
             first["output_folder"],
             agg,
             name=first.get("system_name") or "System",
             abbreviations=first.get("abbreviations"),
+            **self.markdown_options(),
         )
         logger.info(
             "Accuracy over %d fold(s): %.1f%% ± %.1f (sample std); wrote %s",
