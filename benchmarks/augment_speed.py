@@ -99,12 +99,10 @@ def main(argv=None):
         estimate_device_responses,
     )
     from speechbrain_relevance.data.audio import audio_info
-    from speechbrain_relevance.data.synthetic_dcase import (
-        generate_synthetic_dcase,
-    )
 
     sys.path.insert(0, os.path.join(ROOT, "recipes", "DCASE2020"))
     from prepare_dcase2020 import prepare_dcase2020
+    from synthetic_dcase2020 import generate_synthetic_dcase
 
     sys.path.insert(0, HERE)
     from train_step import machine_info

@@ -29,8 +29,9 @@ Peak memory is measured on one extra, untimed step per system:
   before the step (tensors only, not the caching allocator's reserve).
 
 The loader is timed separately: small synthetic data in the official
-layouts (``speechbrain_relevance.data.synthetic_dcase`` and
-``synthetic_urbansound``; the vendored FSDD subset in ``tests/data/fsdd``)
+layouts (``recipes/DCASE2020/synthetic_dcase2020.py`` and
+``recipes/UrbanSound8k/synthetic_urbansound8k.py``; the vendored FSDD
+subset in ``tests/data/fsdd``)
 goes through the recipe's ``prepare_manifests`` and ``dataio_prep`` into
 SpeechBrain's ``make_dataloader`` with the recipe's training loader options
 (its ``batch_size`` and ``num_workers``). The training manifest is repeated
@@ -411,9 +412,8 @@ def bench_steps(recipe, systems, precision, device, batch_size, steps,
 def synthetic_data(recipe, root):
     """Return a data folder of the recipe in its official layout."""
     if recipe == "DCASE2020":
-        from speechbrain_relevance.data.synthetic_dcase import (
-            generate_synthetic_dcase,
-        )
+        sys.path.insert(0, os.path.join(ROOT, "recipes", "DCASE2020"))
+        from synthetic_dcase2020 import generate_synthetic_dcase
 
         return str(generate_synthetic_dcase(
             root=os.path.join(root, "dcase"), n_cities=2,
@@ -421,9 +421,8 @@ def synthetic_data(recipe, root):
             duration=10.0, seed=0,
         ))
     if recipe == "UrbanSound8k":
-        from speechbrain_relevance.data.synthetic_urbansound import (
-            generate_synthetic_urbansound,
-        )
+        sys.path.insert(0, os.path.join(ROOT, "recipes", "UrbanSound8k"))
+        from synthetic_urbansound8k import generate_synthetic_urbansound
 
         # Sources at 8 to 96 kHz, mono and stereo, 8 to 32 bit.
         return str(generate_synthetic_urbansound(

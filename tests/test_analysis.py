@@ -20,10 +20,18 @@ from speechbrain_relevance.analysis import load_trained
 from speechbrain_relevance.analysis.__main__ import analyse
 from speechbrain_relevance.analysis.__main__ import main as analysis_main
 from speechbrain_relevance.analysis.figures import representation_panels
-from speechbrain_relevance.data import synthetic_dcase
 from speechbrain_relevance.data.audio import load_audio, peak_normalize
 from speechbrain_relevance.lobes.functional import mel_center_frequencies
 from speechbrain_relevance.training.metrics import DCASE2020_ABBREVIATIONS
+
+# Recipe modules, found by name as the recipes' own scripts find them.
+_RECIPES = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "recipes"
+)
+sys.path[:0] = [
+    os.path.join(_RECIPES, "DCASE2020"),
+]
+import synthetic_dcase2020 as synthetic_dcase  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RECIPE = os.path.join(ROOT, "recipes", "DCASE2020")

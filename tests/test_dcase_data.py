@@ -7,12 +7,20 @@ import logging
 import os
 import re
 import shutil
+import sys
 
 import numpy as np
 import pytest
 import soundfile as sf
 
-from speechbrain_relevance.data import synthetic_dcase as synth
+# Recipe modules, found by name as the recipes' own scripts find them.
+_RECIPES = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "recipes"
+)
+sys.path[:0] = [
+    os.path.join(_RECIPES, "DCASE2020"),
+]
+import synthetic_dcase2020 as synth  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PREP_PATH = os.path.join(REPO, "recipes", "DCASE2020", "prepare_dcase2020.py")

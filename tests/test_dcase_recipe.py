@@ -17,7 +17,14 @@ import time
 
 import pytest
 
-from speechbrain_relevance.data import synthetic_dcase
+# Recipe modules, found by name as the recipes' own scripts find them.
+_RECIPES = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "recipes"
+)
+sys.path[:0] = [
+    os.path.join(_RECIPES, "DCASE2020"),
+]
+import synthetic_dcase2020 as synthetic_dcase  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RECIPE = os.path.join(ROOT, "recipes", "DCASE2020")

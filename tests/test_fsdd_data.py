@@ -18,7 +18,15 @@ import torch
 
 from speechbrain_relevance.cli import run_main
 from speechbrain_relevance.data.audio import AudioFileError
-from speechbrain_relevance.data.layouts import FSDD_DIGITS, FSDD_SPEAKERS
+
+# Recipe modules, found by name as the recipes' own scripts find them.
+_RECIPES = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "recipes"
+)
+sys.path[:0] = [
+    os.path.join(_RECIPES, "FSDD"),
+]
+from prepare_fsdd import FSDD_DIGITS, FSDD_SPEAKERS  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PREP_PATH = os.path.join(REPO, "recipes", "FSDD", "prepare_fsdd.py")

@@ -21,8 +21,16 @@ import torch
 
 from speechbrain_relevance.analysis import load_trained
 from speechbrain_relevance.analysis.movement import filter_movement
-from speechbrain_relevance.data.layouts import FSDD_SPEAKERS
 from speechbrain_relevance.lobes import CosGaussFilterbank
+
+# Recipe modules, found by name as the recipes' own scripts find them.
+_RECIPES = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "recipes"
+)
+sys.path[:0] = [
+    os.path.join(_RECIPES, "FSDD"),
+]
+from prepare_fsdd import FSDD_SPEAKERS  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RECIPE = os.path.join(REPO, "recipes", "FSDD")

@@ -30,14 +30,23 @@ from hyperpyyaml import load_hyperpyyaml
 from speechbrain.dataio.encoder import CategoricalEncoder
 
 from speechbrain_relevance.data.audio import AudioFileError
-from speechbrain_relevance.data.synthetic_dcase import generate_synthetic_dcase
-from speechbrain_relevance.data.synthetic_urbansound import (
-    generate_synthetic_urbansound,
-)
 from speechbrain_relevance.export import export_model, main
 from speechbrain_relevance.inference import RelevanceClassifier
 from speechbrain_relevance.models import aggregate_patch_posteriors
 from speechbrain_relevance.training.checkpoints import CheckpointFileError
+
+# Recipe modules, found by name as the recipes' own scripts find them.
+_RECIPES = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "recipes"
+)
+sys.path[:0] = [
+    os.path.join(_RECIPES, "DCASE2020"),
+    os.path.join(_RECIPES, "UrbanSound8k"),
+]
+from synthetic_dcase2020 import generate_synthetic_dcase  # noqa: E402
+from synthetic_urbansound8k import (  # noqa: E402
+    generate_synthetic_urbansound,
+)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DCASE = os.path.join(REPO, "recipes", "DCASE2020")

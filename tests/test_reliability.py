@@ -16,9 +16,19 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from speechbrain_relevance.data import synthetic_dcase, synthetic_urbansound
 from speechbrain_relevance.data.audio import AudioFileError, audio_info
 from speechbrain_relevance.data.manifests import ManifestError
+
+# Recipe modules, found by name as the recipes' own scripts find them.
+_RECIPES = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "recipes"
+)
+sys.path[:0] = [
+    os.path.join(_RECIPES, "DCASE2020"),
+    os.path.join(_RECIPES, "UrbanSound8k"),
+]
+import synthetic_dcase2020 as synthetic_dcase  # noqa: E402
+import synthetic_urbansound8k as synthetic_urbansound  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DCASE = os.path.join(ROOT, "recipes", "DCASE2020")

@@ -9,14 +9,23 @@ import logging
 import os
 import re
 import shutil
+import sys
 
 import numpy as np
 import pytest
 import soundfile as sf
 import torch
 
-from speechbrain_relevance.data import synthetic_urbansound as synth
 from speechbrain_relevance.data.audio import AudioFileError, load_audio
+
+# Recipe modules, found by name as the recipes' own scripts find them.
+_RECIPES = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "recipes"
+)
+sys.path[:0] = [
+    os.path.join(_RECIPES, "UrbanSound8k"),
+]
+import synthetic_urbansound8k as synth  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PREP_PATH = os.path.join(

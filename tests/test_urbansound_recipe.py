@@ -21,7 +21,14 @@ import sys
 import pytest
 import torch
 
-from speechbrain_relevance.data.synthetic_urbansound import (
+# Recipe modules, found by name as the recipes' own scripts find them.
+_RECIPES = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "recipes"
+)
+sys.path[:0] = [
+    os.path.join(_RECIPES, "UrbanSound8k"),
+]
+from synthetic_urbansound8k import (  # noqa: E402
     generate_synthetic_urbansound,
 )
 

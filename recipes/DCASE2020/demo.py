@@ -146,9 +146,8 @@ def write_figures(args, test):
 def main(argv=None):
     """Generate data, train both systems, compare with chance."""
     args = parse_args(argv)
-    from speechbrain_relevance.data.synthetic_dcase import (
-        generate_synthetic_dcase,
-    )
+    # This folder is on sys.path: demo.py runs as a script.
+    from synthetic_dcase2020 import generate_synthetic_dcase
 
     start = time.time()
     print("== generating the synthetic DCASE2020 development set")

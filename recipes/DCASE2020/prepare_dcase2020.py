@@ -25,8 +25,7 @@ each.
 Example
 -------
 >>> import tempfile
->>> from speechbrain_relevance.data.synthetic_dcase import (
-...     generate_synthetic_dcase)
+>>> from synthetic_dcase2020 import generate_synthetic_dcase
 >>> data = generate_synthetic_dcase(
 ...     tempfile.mkdtemp(), n_cities=2, n_segments_per_location=1,
 ...     duration=0.2, scenes=("bus", "tram"), devices=("a", "b"))
@@ -42,6 +41,7 @@ import csv
 import logging
 import os
 import random
+import sys
 
 from speechbrain_relevance.cli import ArgumentParser, ConfigError, run_main
 from speechbrain_relevance.data.audio import (
@@ -50,8 +50,6 @@ from speechbrain_relevance.data.audio import (
     clip_length_problem,
     load_audio,
 )
-from speechbrain_relevance.data.layouts import DCASE_DIRNAME as DATASET_DIRNAME
-from speechbrain_relevance.data.layouts import DCASE_SCENES as SCENES
 from speechbrain_relevance.data.preparation import (
     PreparationError,
     files_fingerprint,
@@ -61,8 +59,35 @@ from speechbrain_relevance.data.preparation import (
     write_manifests,
 )
 
+# Recipe modules import their siblings by name, as train.py does.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
 logger = logging.getLogger(__name__)
 
+#: Folder of the DCASE2020 Task 1A development set.
+DCASE_DIRNAME = "TAU-urban-acoustic-scenes-2020-mobile-development"
+
+#: The ten acoustic scenes, in the order of the paper's Table 1.
+DCASE_SCENES = (
+    "airport",
+    "bus",
+    "metro",
+    "metro_station",
+    "park",
+    "public_square",
+    "shopping_mall",
+    "street_pedestrian",
+    "street_traffic",
+    "tram",
+)
+
+#: Recording devices; s4-s6 appear only in the evaluation split.
+DCASE_DEVICES = ("a", "b", "c", "s1", "s2", "s3", "s4", "s5", "s6")
+DCASE_EVAL_ONLY_DEVICES = ("s4", "s5", "s6")
+DCASE_REFERENCE_DEVICE = "a"
+
+DATASET_DIRNAME = DCASE_DIRNAME
+SCENES = DCASE_SCENES
 META_COLUMNS = ("filename", "scene_label", "identifier", "source_label")
 FOLD_COLUMNS = ("filename", "scene_label")
 TRAIN_CSV = os.path.join("evaluation_setup", "fold1_train.csv")
@@ -473,8 +498,7 @@ def prepare_dcase2020(
     Example
     -------
     >>> import json, tempfile
-    >>> from speechbrain_relevance.data.synthetic_dcase import (
-    ...     generate_synthetic_dcase)
+    >>> from synthetic_dcase2020 import generate_synthetic_dcase
     >>> data = generate_synthetic_dcase(
     ...     tempfile.mkdtemp(), n_cities=2, n_segments_per_location=1,
     ...     duration=0.2, scenes=("park",), devices=("a",))

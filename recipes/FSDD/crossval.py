@@ -54,7 +54,6 @@ Authors
 import os
 import sys
 
-from speechbrain_relevance.data.layouts import FSDD_SPEAKERS
 from speechbrain_relevance.training.crossval import (
     CrossValidation,
     aggregate_folds,
@@ -76,6 +75,11 @@ __all__ = [
 ]
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+# The layout's names come from the data preparation, found by name as
+# train.py finds it (the training script itself is never imported).
+sys.path.insert(0, HERE)
+from prepare_fsdd import FSDD_SPEAKERS  # noqa: E402
+
 #: The recipe's training script (run in a subprocess, never imported).
 TRAIN_SCRIPT = os.path.join(HERE, "train.py")
 #: The folds: one per speaker, named after it.

@@ -77,14 +77,6 @@ from speechbrain_relevance.data.audio import (
     audio_info,
     load_audio,
 )
-from speechbrain_relevance.data.layouts import (
-    FSDD_DIGITS,
-    FSDD_OFFICIAL_TEST_TAKES,
-    FSDD_OFFICIAL_VALID_TAKES,
-    FSDD_RECORDINGS_DIRNAME,
-    FSDD_SAMPLE_RATE,
-    FSDD_SPEAKERS,
-)
 from speechbrain_relevance.data.preparation import (
     SPLITS,
     PreparationError,
@@ -96,6 +88,26 @@ from speechbrain_relevance.data.preparation import (
 )
 
 logger = logging.getLogger(__name__)
+
+#: Folder of the Free Spoken Digit Dataset (FSDD) that holds the clips,
+#: named ``{digit}_{speaker}_{take}.wav``.
+FSDD_RECORDINGS_DIRNAME = "recordings"
+
+#: The six speakers of the FSDD release, sorted (more may be added; the
+#: data preparation discovers the speakers from the file names).
+FSDD_SPEAKERS = ("george", "jackson", "lucas", "nicolas", "theo", "yweweler")
+
+#: The ten class labels: the spoken digits, as strings.
+FSDD_DIGITS = ("0", "1", "2", "3", "4", "5", "6", "7", "8", "9")
+
+#: Every FSDD clip is mono 16-bit PCM at this rate.
+FSDD_SAMPLE_RATE = 8000
+
+#: Takes of every speaker and digit in the official test split (the
+#: dataset's README); the recipe carves its validation split from takes
+#: 5-9 and trains on takes 10 and above.
+FSDD_OFFICIAL_TEST_TAKES = (0, 1, 2, 3, 4)
+FSDD_OFFICIAL_VALID_TAKES = (5, 6, 7, 8, 9)
 
 SPLIT_MODES = ("speaker", "official")
 CHECK_MODES = ("header", "full")

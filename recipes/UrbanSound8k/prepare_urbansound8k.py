@@ -70,6 +70,7 @@ import logging
 import numbers
 import os
 import re
+import sys
 
 from speechbrain_relevance.cli import ArgumentParser, ConfigError, run_main
 from speechbrain_relevance.data.audio import (
@@ -77,11 +78,6 @@ from speechbrain_relevance.data.audio import (
     audio_info,
     clip_length_problem,
     load_audio,
-)
-from speechbrain_relevance.data.layouts import (
-    URBANSOUND_CLASSES,
-    URBANSOUND_CSV_COLUMNS,
-    URBANSOUND_N_FOLDS,
 )
 from speechbrain_relevance.data.preparation import (
     SPLITS,
@@ -93,7 +89,42 @@ from speechbrain_relevance.data.preparation import (
     write_manifests,
 )
 
+# Recipe modules import their siblings by name, as train.py does.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
 logger = logging.getLogger(__name__)
+
+#: Folder of the UrbanSound8K dataset.
+URBANSOUND_DIRNAME = "UrbanSound8K"
+
+#: Official UrbanSound8K class names, indexed by their official classID.
+URBANSOUND_CLASSES = (
+    "air_conditioner",
+    "car_horn",
+    "children_playing",
+    "dog_bark",
+    "drilling",
+    "engine_idling",
+    "gun_shot",
+    "jackhammer",
+    "siren",
+    "street_music",
+)
+
+#: Columns of ``metadata/UrbanSound8K.csv``, in the official order.
+URBANSOUND_CSV_COLUMNS = (
+    "slice_file_name",
+    "fsID",
+    "start",
+    "end",
+    "salience",
+    "fold",
+    "classID",
+    "class",
+)
+
+#: The predefined cross-validation folds.
+URBANSOUND_N_FOLDS = 10
 
 CLASSES = URBANSOUND_CLASSES
 CSV_COLUMNS = URBANSOUND_CSV_COLUMNS
@@ -492,8 +523,7 @@ def prepare_urbansound8k(data_folder, save_folder, train_folds, valid_folds,
     Example
     -------
     >>> import json, os, tempfile
-    >>> from speechbrain_relevance.data.synthetic_urbansound import (
-    ...     generate_synthetic_urbansound)
+    >>> from synthetic_urbansound8k import generate_synthetic_urbansound
     >>> root = tempfile.mkdtemp()
     >>> _ = generate_synthetic_urbansound(
     ...     root, 1, max_duration=0.1, min_duration=0.05)

@@ -1,1 +1,1 @@
-"""Data: audio reading, synthetic datasets in official layouts."""
+"""Data: audio reading, manifests, the recipes' shared data preparation."""

@@ -60,7 +60,10 @@ import numpy as np
 import soundfile as sf
 
 from speechbrain_relevance.cli import ArgumentParser
-from speechbrain_relevance.data.layouts import (
+
+# Recipe modules import their siblings by name, as train.py does.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from prepare_dcase2020 import (  # noqa: E402
     DCASE_DEVICES,
     DCASE_DIRNAME,
     DCASE_EVAL_ONLY_DEVICES,

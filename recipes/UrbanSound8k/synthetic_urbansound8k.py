@@ -37,12 +37,16 @@ Authors
 import csv
 import os
 import shutil
+import sys
 
 import numpy as np
 import soundfile as sf
 
 from speechbrain_relevance.cli import ArgumentParser
-from speechbrain_relevance.data.layouts import (
+
+# Recipe modules import their siblings by name, as train.py does.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from prepare_urbansound8k import (  # noqa: E402
     URBANSOUND_CLASSES,
     URBANSOUND_CSV_COLUMNS,
     URBANSOUND_N_FOLDS,
