@@ -36,32 +36,36 @@ import hashlib
 import logging
 import os
 import pathlib
-from typing import NamedTuple, Optional
 
 import torch
-import torch.nn.functional as F
 from speechbrain.dataio.encoder import CategoricalEncoder
 from speechbrain.inference.interfaces import Pretrained
 from speechbrain.utils.fetching import FetchFrom, FetchSource, guess_source
 from speechbrain.utils.parameter_transfer import Pretrainer
 
-from speechbrain_relevance.data.audio import (
-    fit_length,
-    load_audio,
-    peak_normalize,
-)
-from speechbrain_relevance.lobes.functional import valid_deltas
-from speechbrain_relevance.lobes.normalization import normalize_features
-from speechbrain_relevance.models import (
-    aggregate_patch_posteriors,
-    cut_patches,
+from speechbrain_relevance.data.audio import fit_length, load_audio
+from speechbrain_relevance.pipeline import (
+    CLASSIFIER_INPUTS,
+    MODULE_NAMES,
+    ClassificationPipeline,
+    ClipPolicy,
+    Representation,
 )
 from speechbrain_relevance.training.checkpoints import load_checkpoint_file
 
-logger = logging.getLogger(__name__)
+__all__ = [
+    "CLASSIFIER_INPUTS",
+    "HPARAMS_FILE",
+    "LABEL_ENCODER_FILE",
+    "ModelFolderPretrainer",
+    "RelevanceClassifier",
+    "Representation",
+    "load_label_encoder",
+    "load_module_weights",
+    "refresh_savedir",
+]
 
-#: How the classifier reads the per-head representation.
-CLASSIFIER_INPUTS = ("deltas", "sequence")
+logger = logging.getLogger(__name__)
 
 #: Files a model folder must hold besides the module checkpoints.
 HPARAMS_FILE = "hyperparams.yaml"
@@ -394,31 +398,6 @@ def _check_savedir_source(source, savedir):
         )
 
 
-class Representation(NamedTuple):
-    """What the model computes before the classifier, for a batch.
-
-    Arguments
-    ---------
-    features : torch.Tensor
-        ``[batch, frames, bands]`` front-end output (the learned
-        representation, e.g. Cos-Gauss log band energies).
-    masks : torch.Tensor or None
-        ``[batch, frames, bands]`` relevance weights in (0, 1); None for
-        models without relevance weighting.
-    weighted : torch.Tensor
-        ``[batch, frames, bands]`` the classifier's input representation:
-        weighted (with the skip-add) and min-max scaled per head, or, for
-        models without relevance, the min-max scaled features.
-    lengths : torch.Tensor
-        ``[batch]`` relative lengths (1.0 for the longest example).
-    """
-
-    features: torch.Tensor
-    masks: Optional[torch.Tensor]
-    weighted: torch.Tensor
-    lengths: torch.Tensor
-
-
 class RelevanceClassifier(Pretrained):
     """Classify audio with a front-end + relevance + classifier model.
 
@@ -493,7 +472,7 @@ class RelevanceClassifier(Pretrained):
     (torch.Size([1, 101, 16]), None, torch.Size([1, 101, 16]))
     """
 
-    HPARAMS_NEEDED = ["sample_rate", "labels", "classifier_input"]
+    HPARAMS_NEEDED = ["sample_rate", "labels"]
     MODULES_NEEDED = ["compute_features", "classifier"]
 
     def __init__(self, *args, **kwargs):
@@ -506,21 +485,72 @@ class RelevanceClassifier(Pretrained):
                     f"(got {sorted(self.mods)})"
                 )
         hp = self.hparams
-        if hp.classifier_input not in CLASSIFIER_INPUTS:
-            raise ValueError(
-                f"classifier_input must be one of {CLASSIFIER_INPUTS}, got "
-                f"{hp.classifier_input!r}"
-            )
         self.labels = list(hp.labels)
         self.sample_rate = int(hp.sample_rate)
-        self.clip_duration = getattr(hp, "clip_duration", None)
-        self.min_duration = getattr(hp, "min_duration", None) or 0.0
-        self.patch_frames = getattr(hp, "patch_frames", None)
-        self.patch_hop = getattr(hp, "patch_hop", None)
-        self.patch_aggregation = getattr(
-            hp, "patch_aggregation", "mean_log_prob"
-        )
+        self.pipeline = self._make_pipeline()
+        policy = self.pipeline.clip_policy
+        if policy.sample_rate != self.sample_rate:
+            raise ValueError(
+                f"The pipeline's clip_policy runs at {policy.sample_rate} Hz, "
+                f"the model's sample_rate is {self.sample_rate} Hz"
+            )
         self.label_encoder = self._make_label_encoder()
+
+    def _make_pipeline(self):
+        """Return the model's pipeline, on the loaded modules.
+
+        Exported folders define it (``pipeline``, built from the training
+        run's own); folders exported before it existed give its settings
+        as separate keys (``classifier_input``, ``feature_norm``,
+        ``clip_duration``, ``min_duration``, ``patch_*``), read here.
+        """
+        hp = self.hparams
+        pipeline = getattr(hp, "pipeline", None)
+        modules = {n: self.mods[n] for n in MODULE_NAMES if n in self.mods}
+        if pipeline is not None:
+            for name in MODULE_NAMES:
+                module = getattr(pipeline, name, None)
+                if module is not None and module is not modules.get(name):
+                    raise ValueError(
+                        f"The pipeline's {name} is not modules[{name!r}]: "
+                        "it would run weights that are never loaded"
+                    )
+            if pipeline.clip_policy is None:
+                raise ValueError(
+                    "The pipeline has no clip_policy: inference needs the "
+                    "training run's audio policy"
+                )
+            return pipeline
+        if getattr(hp, "classifier_input", None) is None:
+            raise ValueError(
+                f"{type(self).__name__} needs a 'pipeline' (or, in folders "
+                "exported before it, 'classifier_input') in its "
+                "hyperparameters"
+            )
+        clip_duration = getattr(hp, "clip_duration", None)
+        return ClassificationPipeline(
+            compute_features=modules["compute_features"],
+            relevance=modules.get("relevance"),
+            classifier=modules["classifier"],
+            feature_norm=getattr(hp, "feature_norm", None) or "minmax",
+            classifier_input=hp.classifier_input,
+            patch_frames=getattr(hp, "patch_frames", None),
+            patch_hop=getattr(hp, "patch_hop", None),
+            patch_aggregation=getattr(
+                hp, "patch_aggregation", "mean_log_prob"
+            ),
+            clip_policy=ClipPolicy(
+                sample_rate=self.sample_rate,
+                clip_duration=clip_duration,
+                # Those folders wrote min_duration beside a fixed clip
+                # length, which it never affected.
+                min_duration=(
+                    None
+                    if clip_duration
+                    else getattr(hp, "min_duration", None) or None
+                ),
+            ),
+        )
 
     def _make_label_encoder(self):
         """Return the loaded label encoder, checked against ``labels``."""
@@ -736,60 +766,13 @@ class RelevanceClassifier(Pretrained):
         return wav.unsqueeze(0)
 
     def _fit_clip(self, wav, normalize):
-        """Normalise and fit one clip's real samples to the audio policy."""
-        if normalize:
-            wav = peak_normalize(wav)
-        if self.clip_duration:
-            # The UrbanSound8k recipe pads or crops every clip to this.
-            return fit_length(
-                wav, int(round(self.clip_duration * self.sample_rate))
-            )
-        minimum = int(round(self.min_duration * self.sample_rate))
-        if wav.shape[0] < minimum:
-            return fit_length(wav, minimum)
-        return wav
-
-    def _represent(self, wavs, lens):
-        """Front-end, relevance and scaling of a prepared batch."""
-        feats = self.mods.compute_features(wavs)
-        norm = getattr(self.hparams, "feature_norm", None)
-        if "relevance" in self.mods:
-            weighted, masks = self.mods.relevance(
-                feats, lens, return_masks=True
-            )
-            if norm not in (None, "minmax"):
-                weighted = normalize_features(weighted, lens, norm)
-        else:
-            weighted = normalize_features(feats, lens, norm)
-            masks = None
-        return Representation(feats, masks, weighted, lens)
-
-    def _heads(self, weighted):
-        """Split ``[batch, frames, bands]`` into the per-head tensors."""
-        if "relevance" not in self.mods:
-            return [weighted]
-        return [
-            weighted.index_select(2, torch.tensor(idx, device=weighted.device))
-            for idx in self.mods.relevance.head_bands()
-        ]
-
-    def _log_posteriors(self, rep):
-        """Classifier log-posteriors ``[batch, n_classes]``."""
-        heads = self._heads(rep.weighted)
-        if self.hparams.classifier_input == "deltas":
-            x = torch.cat([valid_deltas(h) for h in heads], dim=2)
-            return F.log_softmax(self.mods.classifier(x), dim=-1)
-        x = torch.cat(heads, dim=2)
-        if not self.patch_frames:
-            return F.log_softmax(self.mods.classifier(x, rep.lengths), dim=-1)
-        patches, owner, plens = cut_patches(
-            x, rep.lengths, self.patch_frames, self.patch_hop
-        )
-        logits = self.mods.classifier(patches, plens)
-        _, scores = aggregate_patch_posteriors(
-            logits, owner, method=self.patch_aggregation
-        )
-        return scores
+        """Prepare one clip's real samples with the run's clip policy."""
+        policy = self.pipeline.clip_policy
+        if normalize == policy.normalize:
+            return policy(wav)
+        # Waveforms the caller already normalised: the policy's lengths
+        # without its normalisation.
+        return ClipPolicy(**dict(policy.settings(), normalize=normalize))(wav)
 
     @torch.no_grad()
     def representation_batch(self, wavs, wav_lens=None, normalize=True):
@@ -812,7 +795,7 @@ class RelevanceClassifier(Pretrained):
             scaled representation, and relative lengths.
         """
         wavs, lens = self.prepare_batch(wavs, wav_lens, normalize)
-        return self._represent(wavs, lens)
+        return self.pipeline.represent(wavs, lens)
 
     def representation_file(self, path):
         """Compute the learned representation of an audio file.
@@ -872,8 +855,11 @@ class RelevanceClassifier(Pretrained):
         text_lab : list of str
             The best classes' labels.
         """
-        rep = self._represent(*self.prepare_batch(wavs, wav_lens, normalize))
-        out_prob = self._log_posteriors(rep)
+        # Clips of different lengths are classified one at a time: the
+        # result for a clip does not depend on its batch-mates.
+        out_prob = self.pipeline(
+            *self.prepare_batch(wavs, wav_lens, normalize)
+        )
         score, index = torch.max(out_prob, dim=-1)
         text_lab = self.label_encoder.decode_torch(index)
         return out_prob, score, index, text_lab

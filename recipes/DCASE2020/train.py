@@ -25,14 +25,12 @@ import os
 import sys
 
 import speechbrain as sb
-import torch
 from speechbrain.utils.distributed import run_on_main
 
 from speechbrain_relevance.augment import random_crop, spec_augment
 from speechbrain_relevance.cli import load_hparams, run_main
 from speechbrain_relevance.data.audio import load_audio, peak_normalize
 from speechbrain_relevance.data.manifests import build_datasets
-from speechbrain_relevance.lobes import valid_deltas
 from speechbrain_relevance.training.brain import RelevanceBrain, fit_and_test
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -50,21 +48,20 @@ class SceneBrain(RelevanceBrain):
     concatenated along the band axis and mixed up.
     """
 
-    def classify(self, heads, lens, stage):
-        """Deltas, augmentation, concatenation, mixup and the FCN."""
-        xs = [valid_deltas(h) for h in heads]
-        if stage == sb.Stage.TRAIN:
-            xs = spec_augment(
-                xs,
-                freq_mask_max=self.hparams.freq_mask_max,
-                time_mask_max=self.hparams.time_mask_max,
-                aligned=self.hparams.aligned_specaug,
-                freq_positions=self.hparams.specaug_freq_positions,
-            )
-            xs = random_crop(xs, n_frames=self.hparams.crop_frames)
-        x = torch.cat(xs, dim=2)
-        x = self.mix(x, self._labels, stage)
-        return self.modules.classifier(x)
+    classifier_input = "deltas"
+
+    def augment_representation(self, heads, lens, stage):
+        """SpecAugment and a random crop of the deltas, in training."""
+        if stage != sb.Stage.TRAIN:
+            return heads
+        xs = spec_augment(
+            heads,
+            freq_mask_max=self.hparams.freq_mask_max,
+            time_mask_max=self.hparams.time_mask_max,
+            aligned=self.hparams.aligned_specaug,
+            freq_positions=self.hparams.specaug_freq_positions,
+        )
+        return random_crop(xs, n_frames=self.hparams.crop_frames)
 
 
 def dataio_prep(hparams, manifests):

@@ -42,7 +42,6 @@ from speechbrain_relevance.cli import load_hparams, run_main
 from speechbrain_relevance.data.manifests import build_datasets
 from speechbrain_relevance.models import (
     aggregate_patch_posteriors,
-    cut_patches,
 )
 from speechbrain_relevance.training.brain import RelevanceBrain, fit_and_test
 from speechbrain_relevance.training.metrics import ClassificationReport
@@ -96,7 +95,8 @@ def default_folds(test_fold, valid_folds=None, train_folds=None):
     >>> default_folds(3, valid_folds=3)
     Traceback (most recent call last):
     ...
-    ValueError: folds must be disjoint: fold 3 is in valid and test
+    speechbrain_relevance.cli.ConfigError: folds must be disjoint: fold 3 \
+is in valid and test
     """
     if valid_folds is None:
         valid_folds = [(int(test_fold) - 2) % N_FOLDS + 1]
@@ -139,13 +139,12 @@ class UrbanSoundBrain(RelevanceBrain):
         """Concatenate the heads and run the CNN-LSTM on clips or patches."""
         if not self.patch_mode:
             return super().classify(heads, lens, stage)
-        x = torch.cat(heads, dim=2)
-        patches, owner, plens = cut_patches(
-            x, lens, self.hparams.patch_frames, self.hparams.patch_hop
-        )
+        pipeline = self.pipeline
+        x = pipeline.join(pipeline.head_inputs(heads))
+        patches, owner, plens = pipeline.patches(x, lens)
         self._owner = owner
         patches = self.mix(patches, self._labels[owner], stage)
-        return self.modules.classifier(patches, plens)
+        return pipeline.logits(patches, plens)
 
     def compute_objectives(self, predictions, batch, stage):
         """Patch-level loss and reports in patch mode; else the parent's."""

@@ -34,7 +34,12 @@ from speechbrain.utils.distributed import if_main_process
 
 from speechbrain_relevance.augment import mixup, mixup_loss, spec_augment
 from speechbrain_relevance.cli import ConfigError
-from speechbrain_relevance.lobes.normalization import normalize_features
+from speechbrain_relevance.pipeline import (
+    MODULE_NAMES,
+    ClassificationPipeline,
+    clip_lengths_differ,
+    each_clip,
+)
 from speechbrain_relevance.training.checkpoints import (
     RandomState,
     load_checkpoint_file,
@@ -66,7 +71,75 @@ class RelevanceBrain(SyncBatchNormControl, sb.Brain):
     front-end's own parameter group).
     """
 
-    #: Only the relevance lobe knows its heads; DDP hides the module.
+    #: How the classifier reads the heads when the yaml defines no
+    #: ``pipeline`` (a recipe's yaml always does; see
+    #: :class:`~speechbrain_relevance.pipeline.ClassificationPipeline`).
+    classifier_input = "sequence"
+
+    @property
+    def pipeline(self):
+        """The run's :class:`ClassificationPipeline`, on the Brain's modules.
+
+        The yaml's ``pipeline`` entry (built around the yaml's modules) is
+        run through ``self.modules``, which DDP wraps. A yaml without one
+        gets the pipeline of ``modules`` and the ``feature_norm`` and
+        patch keys, read the way the class attribute
+        ``classifier_input`` says.
+        """
+        base = getattr(self.hparams, "pipeline", None)
+        if base is None:
+            base = getattr(self, "_default_pipeline", None)
+            if base is None:
+                base = self._default_pipeline = self._build_pipeline()
+        else:
+            self._check_pipeline_modules(base)
+        modules = {
+            name: self.modules[name]
+            for name in MODULE_NAMES
+            if name in self.modules
+        }
+        cached = getattr(self, "_pipeline_cache", None)
+        if (
+            cached is None
+            or cached[0] is not base
+            or any(cached[1].get(k) is not v for k, v in modules.items())
+        ):
+            self._pipeline_cache = (base, modules, base.with_modules(modules))
+        return self._pipeline_cache[2]
+
+    def _build_pipeline(self):
+        """Build the pipeline of a yaml without a ``pipeline`` entry."""
+        hp = self.hparams
+        return ClassificationPipeline(
+            compute_features=self.modules["compute_features"],
+            relevance=(
+                self.modules["relevance"]
+                if "relevance" in self.modules
+                else None
+            ),
+            classifier=self.modules["classifier"],
+            feature_norm=getattr(hp, "feature_norm", None) or "minmax",
+            classifier_input=self.classifier_input,
+            patch_frames=getattr(hp, "patch_frames", None),
+            patch_hop=getattr(hp, "patch_hop", None),
+            patch_aggregation=getattr(
+                hp, "patch_aggregation", "mean_log_prob"
+            ),
+        )
+
+    def _check_pipeline_modules(self, pipeline):
+        """Refuse a yaml whose pipeline and ``modules`` differ in modules."""
+        for name in MODULE_NAMES:
+            inside = getattr(pipeline, name, None) is not None
+            if inside != (name in self.modules):
+                where = "pipeline" if inside else "modules"
+                raise ConfigError(
+                    f"{name} is in the yaml's {where} but not in its "
+                    f"{'modules' if inside else 'pipeline'}: a module the "
+                    "pipeline runs must be trained and checkpointed, and "
+                    "the other way round"
+                )
+
     def head_bands(self, n_bands):
         """Return the band indices of each head.
 
@@ -80,10 +153,7 @@ class RelevanceBrain(SyncBatchNormControl, sb.Brain):
         list of list of int
             Band indices per head.
         """
-        relevance = getattr(self.hparams, "relevance", None)
-        if relevance is None or "relevance" not in self.modules:
-            return [list(range(n_bands))]
-        return relevance.head_bands()
+        return self.pipeline.head_bands(n_bands)
 
     def representation(self, wavs, lens, return_masks=False):
         """Front-end, relevance weighting and scaling, split per head.
@@ -104,35 +174,20 @@ class RelevanceBrain(SyncBatchNormControl, sb.Brain):
         torch.Tensor or None
             ``[batch, frames, bands]`` masks, with ``return_masks``.
         """
-        feats = self.modules.compute_features(wavs)
-        masks = None
-        norm = getattr(self.hparams, "feature_norm", None)
-        if "relevance" in self.modules:
-            # The relevance lobe min-max scales each head itself.
-            feats, masks = self.modules.relevance(
-                feats, lens, return_masks=True
-            )
-            if norm not in (None, "minmax"):
-                feats = normalize_features(feats, lens, norm)
-        else:
-            feats = normalize_features(feats, lens, norm)
-        heads = [
-            feats.index_select(
-                2, torch.tensor(idx, device=feats.device)
-            )
-            for idx in self.head_bands(feats.shape[2])
-        ]
+        rep = self.pipeline.represent(wavs, lens)
+        heads = self.pipeline.split_heads(rep.weighted)
         if return_masks:
-            return heads, masks
+            return heads, rep.masks
         return heads
 
     def classify(self, heads, lens, stage):
         """Map the per-head representations to logits.
 
-        By default the heads are concatenated along the band axis (in head
-        order), mixed up in training if ``mixup_alpha`` is set, and given
-        to ``modules.classifier(x, lens)``, a ``[batch, frames, bands]``
-        classifier. Recipes with other classifier inputs override this.
+        The pipeline's stages with the training augmentation in between:
+        the classifier's input per head (deltas for the FCN), SpecAugment
+        (:meth:`augment_representation`, training only), the heads joined
+        along the band axis, mixup (training, ``mixup_alpha``), the
+        classifier.
 
         Arguments
         ---------
@@ -148,10 +203,12 @@ class RelevanceBrain(SyncBatchNormControl, sb.Brain):
         torch.Tensor
             ``[batch, n_classes]`` logits.
         """
-        heads = self.augment_representation(heads, lens, stage)
-        x = torch.cat(heads, dim=2)
+        pipeline = self.pipeline
+        xs = pipeline.head_inputs(heads)
+        xs = self.augment_representation(xs, lens, stage)
+        x = pipeline.join(xs)
         x = self.mix(x, self._labels, stage)
-        return self.modules.classifier(x, lens)
+        return pipeline.logits(x, lens)
 
     def augment_waveforms(self, wavs, lens, stage):
         """Apply ``wav_augment`` to training waveforms (if configured).
@@ -200,7 +257,8 @@ class RelevanceBrain(SyncBatchNormControl, sb.Brain):
         Arguments
         ---------
         heads : list of torch.Tensor
-            ``[batch, frames, bands_h]`` per head.
+            ``[batch, frames, bands_h]`` (or ``[batch, channels, bands_h,
+            frames]``) per head.
         lens : torch.Tensor
             Relative lengths.
         stage : sb.Stage
@@ -216,13 +274,17 @@ class RelevanceBrain(SyncBatchNormControl, sb.Brain):
         if stage != sb.Stage.TRAIN or (freq_max <= 0 and time_max <= 0):
             return heads
         # spec_augment works on [batch, channels, bands, frames].
+        sequence = heads[0].dim() == 3
         masked = spec_augment(
-            [h.transpose(1, 2).unsqueeze(1) for h in heads],
+            [h.transpose(1, 2).unsqueeze(1) if sequence else h
+             for h in heads],
             freq_mask_max=freq_max,
             time_mask_max=time_max,
             aligned=getattr(self.hparams, "aligned_specaug", True),
             lengths=lens,
         )
+        if not sequence:
+            return masked
         return [m.squeeze(1).transpose(1, 2) for m in masked]
 
     def mix(self, x, labels, stage):
@@ -251,13 +313,35 @@ class RelevanceBrain(SyncBatchNormControl, sb.Brain):
         return x
 
     def compute_forward(self, batch, stage):
-        """Waveforms to logits."""
+        """Waveforms to logits.
+
+        In the test stage (which also writes ``valid_results``), a batch
+        of clips of different lengths is classified one clip at a time:
+        a clip's posteriors then do not depend on its batch-mates (in a
+        padded batch the frames at a shorter clip's end see the padding)
+        and equal what inference gives for the clip alone.
+        """
         batch = batch.to(self.device)
         wavs, lens = batch.sig
         self._labels = batch.label.data.view(-1)
+        if stage == sb.Stage.TEST and self.clipwise(lens):
+            return torch.cat([
+                self.classify(self.representation(clip, one), one, stage)
+                for clip, one in each_clip(wavs, lens)
+            ])
         wavs, lens = self.augment_waveforms(wavs, lens, stage)
         heads = self.representation(wavs, lens)
         return self.classify(heads, lens, stage)
+
+    def clipwise(self, lens):
+        """Whether a test batch is classified clip by clip (lengths differ).
+
+        Recipes whose classifier works on several examples per clip
+        (patches) keep whole batches.
+        """
+        if getattr(self, "patch_mode", False):
+            return False
+        return clip_lengths_differ(lens)
 
     def compute_objectives(self, predictions, batch, stage):
         """Cross-entropy (mixed under mixup); collects eval predictions."""

@@ -1,0 +1,503 @@
+"""One classification pipeline, from waveform to log-posteriors.
+
+Training (:class:`~speechbrain_relevance.training.brain.RelevanceBrain`),
+inference (:class:`~speechbrain_relevance.inference.RelevanceClassifier`),
+the analyses (:mod:`speechbrain_relevance.analysis`) and the exporter all
+run a model through :class:`ClassificationPipeline`, so that they cannot
+drift apart::
+
+    waveform -> ClipPolicy (peak normalisation, crop, pad)
+             -> compute_features (any [batch, time] -> [batch, frames,
+                bands] front-end)
+             -> relevance (multi-head weighting, skip-add, min-max per
+                head) or, without it, the feature normalisation
+             -> head split -> classifier input (deltas for the FCN, the
+                frame sequence for the CNN-LSTM and the compact CNN)
+             -> classifier -> (patch posteriors combined per clip)
+
+The module holds no augmentation and no training state: the recipes'
+Brains call its stages one by one and augment in between, in the paper's
+order (weighting -> scaling -> deltas -> SpecAugment -> crop -> concat ->
+mixup). It is built in each recipe's yaml (the ``pipeline`` entry), saved
+with the run, and written into an exported model's ``hyperparams.yaml``
+by :meth:`ClassificationPipeline.settings`, so that an exported folder
+builds the same module as the run that trained it.
+
+Authors
+ * speechbrain-relevance developers
+"""
+
+import copy
+from typing import NamedTuple, Optional
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from speechbrain_relevance.cli import ConfigError
+from speechbrain_relevance.data.audio import fit_length, peak_normalize
+from speechbrain_relevance.lobes.functional import valid_deltas
+from speechbrain_relevance.lobes.normalization import normalize_features
+from speechbrain_relevance.models import (
+    aggregate_patch_posteriors,
+    cut_patches,
+)
+
+#: How the classifier reads the per-head representation.
+CLASSIFIER_INPUTS = ("deltas", "sequence")
+
+#: The modules of a pipeline, in order.
+MODULE_NAMES = ("compute_features", "relevance", "classifier")
+
+
+class ClipPolicy:
+    """How a clip's waveform is prepared, in training and at inference.
+
+    A clip (its real samples, at ``sample_rate``) is peak-normalised
+    (``x / (max|x| + 1e-4)``, over the whole clip), then either fitted
+    to ``clip_duration`` seconds (zero-padded or cropped: the
+    UrbanSound8k recipe's fixed clips), or cropped to ``max_duration``
+    and zero-padded to ``min_duration`` where those are set.
+
+    Arguments
+    ---------
+    sample_rate : int
+        Rate the model runs at (Hz).
+    clip_duration : float, optional
+        Every clip padded or cropped to this many seconds.
+    max_duration : float, optional
+        Longer clips are cropped to this many seconds.
+    min_duration : float, optional
+        Shorter clips are zero-padded to this many seconds (a classifier
+        that needs a minimum number of frames, e.g. the FCN).
+    normalize : bool
+        Peak-normalise each clip.
+
+    Example
+    -------
+    >>> policy = ClipPolicy(sample_rate=8000, max_duration=0.5)
+    >>> policy(torch.full((6000,), 0.5)).shape
+    torch.Size([4000])
+    >>> round(float(policy(torch.full((100,), 0.5)).max()), 3)
+    1.0
+    >>> ClipPolicy(8000, clip_duration=1.0)(torch.ones(100)).shape
+    torch.Size([8000])
+    """
+
+    def __init__(
+        self,
+        sample_rate,
+        clip_duration=None,
+        max_duration=None,
+        min_duration=None,
+        normalize=True,
+    ):
+        self.sample_rate = int(sample_rate)
+        self.clip_duration = clip_duration
+        self.max_duration = max_duration
+        self.min_duration = min_duration
+        self.normalize = bool(normalize)
+        for key in ("clip_duration", "max_duration", "min_duration"):
+            value = getattr(self, key)
+            if value is not None and not value > 0:
+                raise ConfigError(
+                    f"clip_policy: {key} must be a duration > 0 in seconds "
+                    f"or null, got {value!r}"
+                )
+        if clip_duration and (max_duration or min_duration):
+            raise ConfigError(
+                "clip_policy: clip_duration fixes every clip's length; "
+                "give it or max_duration/min_duration, not both"
+            )
+
+    def samples(self, seconds):
+        """Return a duration in samples at the policy's rate."""
+        return int(round(seconds * self.sample_rate))
+
+    def __call__(self, wav):
+        """Prepare one clip's real samples ``[time]``."""
+        if self.normalize:
+            wav = peak_normalize(wav)
+        if self.clip_duration:
+            return fit_length(wav, self.samples(self.clip_duration))
+        if self.max_duration:
+            wav = wav[..., : self.samples(self.max_duration)]
+        if self.min_duration and wav.shape[-1] < self.samples(
+            self.min_duration
+        ):
+            wav = fit_length(wav, self.samples(self.min_duration))
+        return wav
+
+    def settings(self):
+        """Return the constructor arguments (for the exported yaml)."""
+        return {
+            "sample_rate": self.sample_rate,
+            "clip_duration": self.clip_duration,
+            "max_duration": self.max_duration,
+            "min_duration": self.min_duration,
+            "normalize": self.normalize,
+        }
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.settings().items())
+        return f"ClipPolicy({args})"
+
+
+class Representation(NamedTuple):
+    """What the model computes before the classifier, for a batch.
+
+    Arguments
+    ---------
+    features : torch.Tensor
+        ``[batch, frames, bands]`` front-end output (the learned
+        representation, e.g. Cos-Gauss log band energies).
+    masks : torch.Tensor or None
+        ``[batch, frames, bands]`` relevance weights in (0, 1); None for
+        models without relevance weighting.
+    weighted : torch.Tensor
+        ``[batch, frames, bands]`` the classifier's input representation:
+        weighted (with the skip-add) and min-max scaled per head, or, for
+        models without relevance, the normalised features.
+    lengths : torch.Tensor
+        ``[batch]`` relative lengths (1.0 for the longest example).
+    """
+
+    features: torch.Tensor
+    masks: Optional[torch.Tensor]
+    weighted: torch.Tensor
+    lengths: torch.Tensor
+
+
+def _unwrapped(module):
+    """Return the module inside a DDP (or similar) wrapper."""
+    return getattr(module, "module", module)
+
+
+class ClassificationPipeline(nn.Module):
+    """Front-end, relevance, normalisation, heads and classifier as one.
+
+    ``forward(wavs, wav_lens)`` gives the log-posteriors of a batch of
+    prepared waveforms (see :class:`ClipPolicy`); the stages are public
+    so that a Brain can augment between them.
+
+    Arguments
+    ---------
+    compute_features : torch.nn.Module
+        Front-end, ``[batch, time] -> [batch, frames, bands]``.
+    classifier : torch.nn.Module
+        ``classifier(x)`` for ``classifier_input="deltas"``, else
+        ``classifier(x, lengths)``, giving logits.
+    relevance : torch.nn.Module, optional
+        :class:`~speechbrain_relevance.lobes.MultiHeadRelevance` (weighting,
+        skip-add and min-max scaling per head); None for the baselines.
+    feature_norm : str, optional
+        ``"minmax"`` (per example, to [0, 1], the paper; the relevance lobe
+        scales its heads itself) or ``"sentence"`` (per example and band,
+        zero mean and unit variance over the real frames, after the
+        relevance weighting when there is one).
+    classifier_input : str
+        ``"deltas"``: ``[x, delta, delta-delta]`` of each head in valid
+        mode, heads concatenated along the bands (DCASE2020's FCN).
+        ``"sequence"``: the heads concatenated along the bands,
+        ``[batch, frames, bands]`` with relative lengths (UrbanSound8k's
+        CNN-LSTM, FSDD's compact CNN).
+    patch_frames : int, optional
+        With ``"sequence"``: classify patches of this many frames and
+        combine their posteriors per clip (``patch_aggregation``).
+    patch_hop : int, optional
+        Hop between patches (default: ``patch_frames``).
+    patch_aggregation : str
+        ``"mean_log_prob"``, ``"mean_prob"`` or ``"vote"`` (see
+        :func:`~speechbrain_relevance.models.aggregate_patch_posteriors`).
+    clip_policy : ClipPolicy, optional
+        How clips are prepared (training's data loading and inference).
+
+    Example
+    -------
+    >>> from speechbrain_relevance.lobes import (
+    ...     CosGaussFilterbank, MultiHeadRelevance)
+    >>> from speechbrain_relevance.models import CompactCNN
+    >>> pipeline = ClassificationPipeline(
+    ...     compute_features=CosGaussFilterbank(
+    ...         n_filters=8, sample_rate=8000, win_length=200,
+    ...         hop_length=80, kernel_size=129),
+    ...     relevance=MultiHeadRelevance(n_bands=8, n_heads=2, context=2),
+    ...     classifier=CompactCNN(n_bands=8, n_classes=3, channels=[4]),
+    ...     clip_policy=ClipPolicy(sample_rate=8000, max_duration=1.5),
+    ... ).eval()
+    >>> pipeline(torch.randn(2, 4000), torch.tensor([1.0, 0.6])).shape
+    torch.Size([2, 3])
+    >>> rep = pipeline.represent(torch.randn(1, 4000), torch.ones(1))
+    >>> rep.features.shape, rep.masks.shape
+    (torch.Size([1, 51, 8]), torch.Size([1, 51, 8]))
+    >>> [h.shape[2] for h in pipeline.split_heads(rep.weighted)]
+    [4, 4]
+    """
+
+    def __init__(
+        self,
+        compute_features,
+        classifier,
+        relevance=None,
+        feature_norm="minmax",
+        classifier_input="sequence",
+        patch_frames=None,
+        patch_hop=None,
+        patch_aggregation="mean_log_prob",
+        clip_policy=None,
+    ):
+        super().__init__()
+        if classifier_input not in CLASSIFIER_INPUTS:
+            raise ConfigError(
+                f"classifier_input must be one of {CLASSIFIER_INPUTS}, got "
+                f"{classifier_input!r}"
+            )
+        if patch_frames is not None and classifier_input != "sequence":
+            raise ConfigError(
+                "patch_frames needs classifier_input='sequence' (patches of "
+                "the frame sequence)"
+            )
+        if feature_norm not in (None, "minmax", "sentence") and not callable(
+            feature_norm
+        ):
+            raise ConfigError(
+                "feature_norm must be 'minmax', 'sentence' or a callable "
+                f"norm(feats, lens), got {feature_norm!r}"
+            )
+        self.compute_features = compute_features
+        self.relevance = relevance
+        self.classifier = classifier
+        self.feature_norm = feature_norm
+        self.classifier_input = classifier_input
+        self.patch_frames = patch_frames
+        self.patch_hop = patch_hop
+        self.patch_aggregation = patch_aggregation
+        self.clip_policy = clip_policy
+
+    # ------------------------------------------------------------------
+    # Serialisation
+    def settings(self):
+        """Return everything but the modules, as plain values.
+
+        Returns
+        -------
+        dict
+            The constructor's keyword arguments other than the modules
+            (``clip_policy`` as its own settings, or None): what an
+            exported ``hyperparams.yaml`` writes to build this pipeline
+            again around the exported modules.
+        """
+        return {
+            "feature_norm": self.feature_norm,
+            "classifier_input": self.classifier_input,
+            "patch_frames": self.patch_frames,
+            "patch_hop": self.patch_hop,
+            "patch_aggregation": self.patch_aggregation,
+            "clip_policy": (
+                None if self.clip_policy is None
+                else self.clip_policy.settings()
+            ),
+        }
+
+    def with_modules(self, modules):
+        """Return the same pipeline running other module objects.
+
+        A Brain under DDP holds wrapped modules; the pipeline built by the
+        yaml holds the bare ones. This gives a pipeline that calls the
+        wrappers (so that gradients are synchronised), sharing settings.
+
+        Arguments
+        ---------
+        modules : mapping
+            Module name (``compute_features``, ``relevance``,
+            ``classifier``) to the module to use; missing names keep
+            this pipeline's module.
+
+        Returns
+        -------
+        ClassificationPipeline
+            A shallow copy.
+        """
+        other = copy.copy(self)
+        other._modules = dict(self._modules)
+        for name in MODULE_NAMES:
+            if name in modules and self._modules.get(name) is not None:
+                other._modules[name] = modules[name]
+        return other
+
+    # ------------------------------------------------------------------
+    # Stages
+    def represent(self, wavs, wav_lens):
+        """Front-end, relevance weighting and normalisation.
+
+        Arguments
+        ---------
+        wavs : torch.Tensor
+            ``[batch, time]`` prepared waveforms.
+        wav_lens : torch.Tensor
+            ``[batch]`` relative lengths.
+
+        Returns
+        -------
+        Representation
+            Features, masks (None without relevance), the weighted and
+            normalised representation, and the lengths.
+        """
+        feats = self.compute_features(wavs)
+        norm = self.feature_norm
+        if self.relevance is not None:
+            # The relevance lobe min-max scales each head itself.
+            weighted, masks = self.relevance(
+                feats, wav_lens, return_masks=True
+            )
+            if norm not in (None, "minmax"):
+                weighted = normalize_features(weighted, wav_lens, norm)
+        else:
+            weighted = normalize_features(feats, wav_lens, norm)
+            masks = None
+        return Representation(feats, masks, weighted, wav_lens)
+
+    def head_bands(self, n_bands):
+        """Return the band indices of each head (one head without relevance).
+
+        Arguments
+        ---------
+        n_bands : int
+            Bands of the representation.
+
+        Returns
+        -------
+        list of list of int
+            Band indices per head.
+        """
+        if self.relevance is None:
+            return [list(range(n_bands))]
+        return [list(b) for b in _unwrapped(self.relevance).head_bands()]
+
+    def split_heads(self, weighted):
+        """Split ``[batch, frames, bands]`` into the per-head tensors."""
+        if self.relevance is None:
+            return [weighted]
+        return [
+            weighted.index_select(
+                2, torch.tensor(idx, device=weighted.device)
+            )
+            for idx in self.head_bands(weighted.shape[2])
+        ]
+
+    def head_inputs(self, heads):
+        """Turn each head into what the classifier reads.
+
+        ``"deltas"``: ``[batch, 3, bands_h, frames - 8]`` (valid-mode
+        deltas and delta-deltas); ``"sequence"``: unchanged.
+        """
+        if self.classifier_input == "deltas":
+            return [valid_deltas(h) for h in heads]
+        return list(heads)
+
+    @staticmethod
+    def join(heads):
+        """Concatenate the heads along the band axis (in head order)."""
+        return torch.cat(heads, dim=2)
+
+    def logits(self, x, lengths):
+        """Run the classifier on its (joined) input.
+
+        Arguments
+        ---------
+        x : torch.Tensor
+            The joined head inputs (or patches of them).
+        lengths : torch.Tensor
+            Relative lengths (unused by the FCN).
+
+        Returns
+        -------
+        torch.Tensor
+            ``[batch, n_classes]`` logits.
+        """
+        if self.classifier_input == "deltas":
+            return self.classifier(x)
+        return self.classifier(x, lengths)
+
+    def patches(self, x, lengths):
+        """Cut the joined sequence into patches (``patch_frames``).
+
+        Returns
+        -------
+        tuple
+            ``(patches, owner, patch_lengths)`` as
+            :func:`~speechbrain_relevance.models.cut_patches`.
+        """
+        return cut_patches(x, lengths, self.patch_frames, self.patch_hop)
+
+    # ------------------------------------------------------------------
+    # Whole pipeline
+    def log_posteriors_of(self, rep):
+        """Log-posteriors ``[batch, n_classes]`` of a representation."""
+        x = self.join(self.head_inputs(self.split_heads(rep.weighted)))
+        if self.patch_frames:
+            patches, owner, plens = self.patches(x, rep.lengths)
+            _, scores = aggregate_patch_posteriors(
+                self.logits(patches, plens),
+                owner,
+                method=self.patch_aggregation,
+            )
+            return scores
+        return F.log_softmax(self.logits(x, rep.lengths), dim=-1)
+
+    def forward(self, wavs, wav_lens=None):
+        """Log-posteriors of a batch, each clip independent of the others.
+
+        In a padded batch the frames at a shorter clip's end would see its
+        batch-mates' padding; a batch of clips of different lengths is
+        therefore classified one clip at a time, exactly as each clip
+        alone.
+
+        Arguments
+        ---------
+        wavs : torch.Tensor
+            ``[batch, time]`` prepared waveforms.
+        wav_lens : torch.Tensor, optional
+            ``[batch]`` relative lengths (None: all full length).
+
+        Returns
+        -------
+        torch.Tensor
+            ``[batch, n_classes]`` log-posteriors.
+        """
+        if wav_lens is None:
+            wav_lens = torch.ones(wavs.shape[0], device=wavs.device)
+        if not clip_lengths_differ(wav_lens):
+            return self.log_posteriors_of(self.represent(wavs, wav_lens))
+        return torch.cat([
+            self.log_posteriors_of(self.represent(clip, one))
+            for clip, one in each_clip(wavs, wav_lens)
+        ])
+
+
+def clip_lengths_differ(wav_lens):
+    """Whether a batch holds clips of different lengths (padding).
+
+    Example
+    -------
+    >>> clip_lengths_differ(torch.tensor([1.0, 1.0]))
+    False
+    >>> clip_lengths_differ(torch.tensor([1.0, 0.5]))
+    True
+    """
+    return bool((wav_lens != wav_lens[0]).any())
+
+
+def each_clip(wavs, wav_lens):
+    """Yield every clip of a padded batch alone: ``([1, n], ones(1))``.
+
+    Example
+    -------
+    >>> clips = list(each_clip(torch.ones(2, 10), torch.tensor([1.0, 0.3])))
+    >>> [tuple(c.shape) for c, _ in clips]
+    [(1, 10), (1, 3)]
+    """
+    n_samples = torch.round(wav_lens * wavs.shape[1]).long().tolist()
+    one = torch.ones(1, device=wavs.device)
+    for i, n in enumerate(n_samples):
+        yield wavs[i:i + 1, :max(1, n)], one
