@@ -2,8 +2,8 @@ r"""Speed of the offline DCASE2020 audio augmentation, by worker count.
 
 Generates a small synthetic DCASE2020 development set in the official
 layout (10 s clips at 44.1 kHz, parallel device recordings), writes its
-manifests with the recipe's data preparation, then runs
-``speechbrain_relevance.augment.audio.augment_manifest`` with the recipe's
+manifests with the recipe's data preparation, then runs the recipe's
+``augment_manifest`` (``recipes/DCASE2020/augment_dcase2020.py``) with its
 defaults (all five methods, one copy each, n_fft 2048, PCM_16) once per
 ``--num_workers`` value, each into a fresh output folder. Reports clips
 written per second of wall time, whole call included (source checks and
@@ -94,13 +94,11 @@ def main(argv=None):
     args = parse_args(argv)
     import torch
 
-    from speechbrain_relevance.augment.audio import (
-        augment_manifest,
-        estimate_device_responses,
-    )
+    from speechbrain_relevance.augment.audio import estimate_device_responses
     from speechbrain_relevance.data.audio import audio_info
 
     sys.path.insert(0, os.path.join(ROOT, "recipes", "DCASE2020"))
+    from augment_dcase2020 import augment_manifest
     from prepare_dcase2020 import prepare_dcase2020
     from synthetic_dcase2020 import generate_synthetic_dcase
 

@@ -1,6 +1,5 @@
 """Tests of the offline audio-level augmentations (paper section 4.1)."""
 
-import importlib.util
 import json
 import math
 import os
@@ -18,6 +17,10 @@ import speechbrain_relevance.augment.audio as aug
 from speechbrain_relevance.data.audio import AudioFileError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# Recipe modules, found by name as the recipes' own scripts find them.
+RECIPE = os.path.join(ROOT, "recipes", "DCASE2020")
+sys.path[:0] = [RECIPE]
+import augment_dcase2020 as writer  # noqa: E402
 
 
 def peak_frequency(y, sample_rate):
@@ -315,12 +318,21 @@ def make_dataset(folder):
 def run(manifest, out, **kwargs):
     options = dict(sample_rate=SR, n_fft=N_FFT, seed=7)
     options.update(kwargs)
-    return aug.augment_manifest(manifest, out, **options)
+    return writer.augment_manifest(manifest, out, **options)
 
 
 def load_json(path):
     with open(path) as f:
         return json.load(f)
+
+
+#: Every function through which the writer reads audio: its own reads and
+#: the device-response estimation's in the package.
+READERS = (
+    (writer, "load_audio"),
+    (writer, "audio_info"),
+    (aug, "load_audio"),
+)
 
 
 @pytest.fixture
@@ -334,7 +346,7 @@ def test_augment_manifest_schema_and_files(dataset, tmp_path):
     assert out == str(tmp_path / "aug" / "augmented.json")
     data = load_json(out)
     n_a = sum(e["device"] == "a" for e in train.values())
-    per_method = {m: 0 for m in aug.METHODS}
+    per_method = {m: 0 for m in writer.METHODS}
     for key, entry in data.items():
         method = entry["augmentation"]
         per_method[method] += 1
@@ -446,8 +458,8 @@ def test_augment_manifest_reuses_and_resumes(dataset, tmp_path, monkeypatch):
         raise AssertionError("finished output was not reused")
 
     with monkeypatch.context() as m:
-        m.setattr(aug, "load_audio", no_reading)
-        m.setattr(aug, "audio_info", no_reading)
+        for module, name in READERS:
+            m.setattr(module, name, no_reading)
         assert run(manifest, out_folder, methods=("pitch", "mix")) == out
     assert {k: os.stat(e["wav"]).st_mtime_ns for k, e in data.items()} == (
         mtimes
@@ -477,14 +489,14 @@ def test_augment_manifest_reads_only_its_manifest(
     manifest, train, outside = dataset
     allowed = {e["wav"] for e in train.values()}
     read = []
-    for name in ("load_audio", "audio_info"):
-        original = getattr(aug, name)
+    for module, name in READERS:
+        original = getattr(module, name)
 
         def spy(path, *args, _original=original, **kwargs):
             read.append(os.path.abspath(path))
             return _original(path, *args, **kwargs)
 
-        monkeypatch.setattr(aug, name, spy)
+        monkeypatch.setattr(module, name, spy)
     # The evaluation files are corrupt, so reading one would also fail.
     run(manifest, str(tmp_path / "aug"))
     assert read and set(read) <= allowed
@@ -526,7 +538,7 @@ def test_merge_manifests(dataset, tmp_path):
     manifest, train, _ = dataset
     out = run(manifest, str(tmp_path / "aug"), methods=("noise",))
     merged_path = str(tmp_path / "merged" / "all.json")
-    merged = aug.merge_manifests([manifest, out], merged_path)
+    merged = writer.merge_manifests([manifest, out], merged_path)
     assert len(merged) == 2 * len(train)
     assert load_json(merged_path) == merged
     clash = str(tmp_path / "clash.json")
@@ -534,17 +546,13 @@ def test_merge_manifests(dataset, tmp_path):
     with open(clash, "w") as f:
         json.dump({key: {"wav": "elsewhere.wav"}}, f)
     with pytest.raises(ValueError, match=key):
-        aug.merge_manifests([manifest, clash], merged_path)
+        writer.merge_manifests([manifest, clash], merged_path)
 
 
 def test_cli(dataset, tmp_path):
     manifest, train, _ = dataset
-    path = os.path.join(ROOT, "recipes", "DCASE2020", "augment_dcase2020.py")
-    spec = importlib.util.spec_from_file_location("augment_dcase2020", path)
-    cli = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(cli)
     merged = str(tmp_path / "merged.json")
-    out = cli.main([
+    out = writer.main([
         "--train-manifest", manifest, "--out-folder", str(tmp_path / "aug"),
         "--methods", "pitch", "stretch", "--copies", "1",
         "--method-copies", "stretch=2", "--seed", "5",
@@ -555,7 +563,7 @@ def test_cli(dataset, tmp_path):
     assert len(data) == 3 * len(train)
     assert len(load_json(merged)) == 4 * len(train)
     with pytest.raises(SystemExit):
-        cli.main(["--train-manifest", manifest, "--out-folder", "x",
+        writer.main(["--train-manifest", manifest, "--out-folder", "x",
                   "--methods", "pitch", "--method-copies", "mix=1"])
 
 
@@ -601,12 +609,14 @@ def test_two_workers_write_the_same_files_as_one(dataset, tmp_path):
 KILL_SCRIPT = """
 import os, signal, sys
 import soundfile as sf
-import speechbrain_relevance.augment.audio as aug
 
-manifest, out, sr, n_fft = sys.argv[1], sys.argv[2], int(sys.argv[3]), \\
-    int(sys.argv[4])
+manifest, out, sr, n_fft, recipe = sys.argv[1], sys.argv[2], \\
+    int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+sys.path.insert(0, recipe)
+import augment_dcase2020 as writer
+
 written = []
-original = aug._write_wav
+original = writer._write_wav
 
 
 def dying_write(path, wav, sample_rate, subtype):
@@ -618,9 +628,9 @@ def dying_write(path, wav, sample_rate, subtype):
     original(path, wav, sample_rate, subtype)
 
 
-aug._write_wav = dying_write
-aug.augment_manifest(manifest, out, sample_rate=sr, n_fft=n_fft, seed=7,
-                     copies=2)
+writer._write_wav = dying_write
+writer.augment_manifest(manifest, out, sample_rate=sr, n_fft=n_fft, seed=7,
+                        copies=2)
 """
 
 
@@ -630,7 +640,7 @@ def test_resume_after_kill_gives_identical_output(dataset, tmp_path):
     out = tmp_path / "killed"
     proc = subprocess.run(
         [sys.executable, "-c", KILL_SCRIPT, manifest, str(out), str(SR),
-         str(N_FFT)],
+         str(N_FFT), RECIPE],
         capture_output=True, text=True, timeout=120,
     )
     assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
@@ -675,7 +685,7 @@ def test_cli_kill_9_with_workers_then_resume(dataset, tmp_path):
     options = ["--sample_rate", str(SR), "--n_fft", str(N_FFT), "--seed",
                "7", "--copies", "6", "--methods", "pitch", "stretch",
                "noise"]
-    cli = os.path.join(ROOT, "recipes", "DCASE2020", "augment_dcase2020.py")
+    cli = os.path.join(RECIPE, "augment_dcase2020.py")
     reference = str(tmp_path / "ref")
     subprocess.run(
         [sys.executable, cli, "--train_manifest", manifest, "--out_folder",
