@@ -722,6 +722,38 @@ def generate_synthetic_dcase(
     >>> open(os.path.join(path, "meta.csv")).readline().split()
     ['filename', 'scene_label', 'identifier', 'source_label']
     """
+    options = _checked_options(
+        n_cities, n_locations_per_city, n_segments_per_location, duration,
+        devices, parallel_fraction, evaluate_fraction, scenes, sample_rate,
+        seed,
+    )
+    folder = os.path.join(os.path.abspath(root), DATASET_DIRNAME)
+    options_path = os.path.join(folder, OPTIONS_FILENAME)
+    if _is_generated(options_path, options):
+        logger.info("Synthetic DCASE set already at %s, reusing", folder)
+        return folder
+    _clear_folder(folder, overwrite)
+    os.makedirs(os.path.join(folder, "audio"), exist_ok=True)
+    os.makedirs(os.path.join(folder, "evaluation_setup"), exist_ok=True)
+    plan = _plan(options["scenes"], CITIES[:n_cities], n_locations_per_city,
+                 n_segments_per_location, options["devices"],
+                 parallel_fraction, evaluate_fraction, seed)
+    meta_rows, fold_rows = _write_clips(folder, plan, options)
+    _write_metadata(folder, meta_rows, fold_rows)
+    # Written last: an interrupted run is never mistaken for a finished one.
+    with open(options_path, "w", encoding="utf-8") as f:
+        json.dump(options, f, indent=2, sort_keys=True)
+    logger.info(
+        "Wrote %d clips (%d train, %d evaluate) to %s", len(meta_rows),
+        len(fold_rows["train"]), len(fold_rows["evaluate"]), folder,
+    )
+    return folder
+
+
+def _checked_options(n_cities, n_locations_per_city, n_segments_per_location,
+                     duration, devices, parallel_fraction, evaluate_fraction,
+                     scenes, sample_rate, seed):
+    """Check the generator's arguments; return them as the options dict."""
     devices = list(dict.fromkeys(devices))
     scenes = list(dict.fromkeys(scenes))
     unknown = [d for d in devices if d not in _DEVICE_PROFILES]
@@ -744,54 +776,58 @@ def generate_synthetic_dcase(
         )
     # Devices and scenes keep their canonical order, so a reordered list
     # gives the same set.
-    devices = [d for d in DEVICES if d in devices]
-    scenes = [s for s in SCENES if s in scenes]
-    options = {
+    return {
         "n_cities": int(n_cities),
         "n_locations_per_city": int(n_locations_per_city),
         "n_segments_per_location": int(n_segments_per_location),
         "duration": float(duration),
-        "devices": devices,
+        "devices": [d for d in DEVICES if d in devices],
         "parallel_fraction": float(parallel_fraction),
         "evaluate_fraction": float(evaluate_fraction),
-        "scenes": scenes,
+        "scenes": [s for s in SCENES if s in scenes],
         "sample_rate": int(sample_rate),
         "seed": int(seed),
     }
-    folder = os.path.join(os.path.abspath(root), DATASET_DIRNAME)
-    options_path = os.path.join(folder, OPTIONS_FILENAME)
-    if os.path.isfile(options_path):
-        with open(options_path, encoding="utf-8") as f:
-            previous = json.load(f)
-        if previous == options:
-            logger.info("Synthetic DCASE set already at %s, reusing", folder)
-            return folder
-    if os.path.isdir(folder) and os.listdir(folder):
-        if not overwrite:
-            raise FileExistsError(
-                f"{folder} exists and was not generated with these options;"
-                " pass overwrite=True to replace it"
-            )
-        # Remove only what this generator writes.
-        for name in ("audio", "evaluation_setup"):
-            shutil.rmtree(os.path.join(folder, name), ignore_errors=True)
-        for name in ("meta.csv", OPTIONS_FILENAME):
-            if os.path.isfile(os.path.join(folder, name)):
-                os.remove(os.path.join(folder, name))
 
-    audio_dir = os.path.join(folder, "audio")
-    setup_dir = os.path.join(folder, "evaluation_setup")
-    os.makedirs(audio_dir, exist_ok=True)
-    os.makedirs(setup_dir, exist_ok=True)
-    cities = CITIES[:n_cities]
-    n = int(round(duration * sample_rate))
-    plan = _plan(scenes, cities, n_locations_per_city,
-                 n_segments_per_location, devices, parallel_fraction,
-                 evaluate_fraction, seed)
+
+def _is_generated(options_path, options):
+    """Tell whether a finished set with these options is on disk."""
+    if not os.path.isfile(options_path):
+        return False
+    with open(options_path, encoding="utf-8") as f:
+        return json.load(f) == options
+
+
+def _clear_folder(folder, overwrite):
+    """Remove what an earlier set with other options wrote in ``folder``."""
+    if not (os.path.isdir(folder) and os.listdir(folder)):
+        return
+    if not overwrite:
+        raise FileExistsError(
+            f"{folder} exists and was not generated with these options;"
+            " pass overwrite=True to replace it"
+        )
+    # Remove only what this generator writes.
+    for name in ("audio", "evaluation_setup"):
+        shutil.rmtree(os.path.join(folder, name), ignore_errors=True)
+    for name in ("meta.csv", OPTIONS_FILENAME):
+        if os.path.isfile(os.path.join(folder, name)):
+            os.remove(os.path.join(folder, name))
+
+
+def _write_clips(folder, plan, options):
+    """Render and record every segment of ``plan`` on its devices.
+
+    Returns the ``meta.csv`` rows and the ``{split: rows}`` of the fold
+    files, unsorted.
+    """
+    seed = options["seed"]
+    sample_rate = options["sample_rate"]
+    n = int(round(options["duration"] * sample_rate))
     n_clips = sum(len(seg["devices"]) for seg in plan)
     logger.info("Generating %d clips of %.2f s (about %.0f MB) in %s",
-                n_clips, duration, n_clips * n * 3 / 1e6, folder)
-    city_vars = [_city_variation(seed, i) for i in range(len(cities))]
+                n_clips, options["duration"], n_clips * n * 3 / 1e6, folder)
+    city_vars = [_city_variation(seed, i) for i in range(options["n_cities"])]
     loc_vars = {}
     meta_rows, fold_rows = [], {"train": [], "evaluate": []}
     n_clipped = 0
@@ -821,6 +857,12 @@ def generate_synthetic_dcase(
     if n_clipped:
         logger.warning("%d samples clipped while writing %s", n_clipped,
                        folder)
+    return meta_rows, fold_rows
+
+
+def _write_metadata(folder, meta_rows, fold_rows):
+    """Write ``meta.csv`` and the fold-1 files of ``evaluation_setup``."""
+    setup_dir = os.path.join(folder, "evaluation_setup")
     _write_tsv(os.path.join(folder, "meta.csv"),
                ("filename", "scene_label", "identifier", "source_label"),
                sorted(meta_rows))
@@ -830,14 +872,6 @@ def generate_synthetic_dcase(
                ("filename", "scene_label"), sorted(fold_rows["evaluate"]))
     _write_tsv(os.path.join(setup_dir, "fold1_test.csv"), ("filename",),
                [(row[0],) for row in sorted(fold_rows["evaluate"])])
-    # Written last: an interrupted run is never mistaken for a finished one.
-    with open(options_path, "w", encoding="utf-8") as f:
-        json.dump(options, f, indent=2, sort_keys=True)
-    logger.info(
-        "Wrote %d clips (%d train, %d evaluate) to %s", len(meta_rows),
-        len(fold_rows["train"]), len(fold_rows["evaluate"]), folder,
-    )
-    return folder
 
 
 def main(argv=None):
