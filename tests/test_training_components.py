@@ -16,7 +16,6 @@ from speechbrain_relevance.augment import (
     spec_augment,
 )
 from speechbrain_relevance.training import (
-    DCASE2020_ABBREVIATIONS,
     ClassificationReport,
     StepDecayScheduler,
     SyncBatchNormControl,
@@ -341,7 +340,7 @@ def test_step_decay_values():
 def tiny_report():
     labels = ["airport", "bus", "metro"]
     report = ClassificationReport(
-        labels, DCASE2020_ABBREVIATIONS, inputs="probs"
+        labels, {"airport": "AP", "bus": "BS", "metro": "MT"}, inputs="probs"
     )
     probs = torch.tensor(
         [

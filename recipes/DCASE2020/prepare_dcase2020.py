@@ -81,6 +81,21 @@ DCASE_SCENES = (
     "tram",
 )
 
+#: The scenes' column names in the paper's Table 1 (the recipe's yamls
+#: give the same as ``abbreviations``).
+DCASE_ABBREVIATIONS = {
+    "airport": "AP",
+    "bus": "BS",
+    "metro": "MT",
+    "metro_station": "MS",
+    "park": "PK",
+    "public_square": "PS",
+    "shopping_mall": "SM",
+    "street_pedestrian": "SP",
+    "street_traffic": "ST",
+    "tram": "TM",
+}
+
 #: Recording devices; s4-s6 appear only in the evaluation split.
 DCASE_DEVICES = ("a", "b", "c", "s1", "s2", "s3", "s4", "s5", "s6")
 DCASE_EVAL_ONLY_DEVICES = ("s4", "s5", "s6")

@@ -19,8 +19,6 @@ import math
 import os
 import re
 
-from speechbrain_relevance.training.metrics import DCASE2020_ABBREVIATIONS
-
 
 def load_results(folder, prefix="test_results"):
     """Read ``<folder>/<prefix>.json`` written by the recipes.
@@ -98,8 +96,9 @@ def class_accuracy_table(runs, abbreviations=None, percent=True):
         ``(name, results)`` pairs, ``results`` as in ``test_results.json``
         (``class_accuracy``, ``macro_accuracy``, ``accuracy``, ``n``).
     abbreviations : dict, optional
-        Label -> column name (default: the DCASE2020 scene abbreviations
-        of the paper; other labels keep their name).
+        Label -> column name, e.g. the runs' ``abbreviations``
+        hyperparameter (the DCASE2020 yamls give the paper's scene
+        abbreviations); labels without an entry keep their name.
     percent : bool
         Accuracies in % with one decimal, else fractions.
 
@@ -112,13 +111,13 @@ def class_accuracy_table(runs, abbreviations=None, percent=True):
     -------
     >>> res = {"class_accuracy": {"bus": 1.0, "tram": 0.5},
     ...        "macro_accuracy": 0.75, "accuracy": 0.8, "n": 5}
-    >>> print(class_accuracy_table([("Mel", res)]))
-    | Representation | BS | TM | Avg | Overall | N |
+    >>> print(class_accuracy_table([("Mel", res)], {"bus": "BS"}))
+    | Representation | BS | tram | Avg | Overall | N |
     |---|---:|---:|---:|---:|---:|
     | Mel | 100.0 | 50.0 | 75.0 | 80.0 | 5 |
     """
     if abbreviations is None:
-        abbreviations = DCASE2020_ABBREVIATIONS
+        abbreviations = {}
     labels = _union(list(r["class_accuracy"]) for _, r in runs)
     cols = [abbreviations.get(lab, lab) for lab in labels]
     lines = [

@@ -6,10 +6,7 @@ from speechbrain_relevance.training.distributed import (
     resolve_sync_batchnorm,
     wrap_modules_for_ddp,
 )
-from speechbrain_relevance.training.metrics import (
-    DCASE2020_ABBREVIATIONS,
-    ClassificationReport,
-)
+from speechbrain_relevance.training.metrics import ClassificationReport
 from speechbrain_relevance.training.schedulers import (
     EpochLRScheduler,
     StepDecayScheduler,
@@ -19,7 +16,6 @@ from speechbrain_relevance.training.schedulers import (
 
 __all__ = [
     "AtomicCheckpointer",
-    "DCASE2020_ABBREVIATIONS",
     "ClassificationReport",
     "EpochLRScheduler",
     "StepDecayScheduler",

@@ -23,20 +23,6 @@ from speechbrain.utils.distributed import (
     is_distributed_initialized,
 )
 
-#: Table 1 abbreviations of the DCASE2020 Task 1A scene labels.
-DCASE2020_ABBREVIATIONS = {
-    "airport": "AP",
-    "bus": "BS",
-    "metro": "MT",
-    "metro_station": "MS",
-    "park": "PK",
-    "public_square": "PS",
-    "shopping_mall": "SM",
-    "street_pedestrian": "SP",
-    "street_traffic": "ST",
-    "tram": "TM",
-}
-
 
 def _to_list(values):
     """Tensor, array or sequence -> list of python scalars / objects."""
@@ -58,8 +44,8 @@ class ClassificationReport:
         Class names, indexed by the integer targets. Defaults to
         ``"0", "1", ...`` for as many classes as the outputs have.
     abbreviations : dict, optional
-        Label -> column name for the markdown table (e.g.
-        :data:`DCASE2020_ABBREVIATIONS`); labels without an entry keep
+        Label -> column name for the markdown table (a recipe's
+        ``abbreviations`` hyperparameter); labels without an entry keep
         their name.
     inputs : str
         What :meth:`append` receives: ``"logits"`` (or log-probabilities:
@@ -302,7 +288,7 @@ class ClassificationReport:
         Example
         -------
         >>> report = ClassificationReport(
-        ...     labels=["bus", "tram"], abbreviations=DCASE2020_ABBREVIATIONS
+        ...     ["bus", "tram"], abbreviations={"bus": "BS", "tram": "TM"}
         ... )
         >>> probs = torch.tensor([[0.9, 0.1], [0.6, 0.4]])
         >>> report.append([1, 2], probs.log(), [0, 1])
