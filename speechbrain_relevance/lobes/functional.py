@@ -421,9 +421,10 @@ def frame_window(win_length, device=None, dtype=torch.float32):
 def spectral_fft_size(win_length, kernel_size):
     """Smallest even 2-3-5-smooth FFT size holding a full linear convolution.
 
-    Even, because a real FFT of odd length is several times slower (1875
-    points take about 3x as long as 1920 on CPU: UrbanSound8k's 1102-sample
-    frames and 705-tap kernels need at least 1806).
+    Even, because a real FFT of odd length is much slower than one of a
+    nearby even length (UrbanSound8k's 1102-sample frames and 705-tap
+    kernels need at least 1806 points: 1920, not the odd 1875; the
+    timings are in the README, "Training throughput").
 
     Arguments
     ---------
@@ -542,8 +543,9 @@ def dft_band_energy(frames, kernels, cos, sin, n_fft):
     """:func:`spectral_band_energy` with a real DFT basis instead of FFTs.
 
     Same result (Parseval on an ``n_fft``-point grid), computed with matrix
-    products only, for ONNX export and graph compilers; about 10x slower
-    than the FFT path on CPU.
+    products only, for ONNX export and graph compilers. Slower than the
+    FFT path, since each frame's FFT becomes two dense products with the
+    ``[win_length, n_fft // 2 + 1]`` basis (README, "Front-end modes").
 
     Arguments
     ---------
