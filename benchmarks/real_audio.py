@@ -692,7 +692,12 @@ def stability_table(data, old):
         old_systems = dict(old.get("systems", {}))
         old_systems.update(old.get("screened", {}))
     rows = []
-    speakers = None
+    speakers = sorted({
+        fold
+        for e in data["systems"].values()
+        for folds in e["fold_accuracies"].values()
+        for fold in folds
+    })
     for name in headline_names(data):
         new = data["systems"].get(name)
         if new is None:
@@ -701,7 +706,6 @@ def stability_table(data, old):
         before = {}
         if name in old_systems:
             before = seed_spread(old_systems[name]["fold_accuracies"])
-        speakers = speakers or sorted(after)
         n_old = len(old_systems.get(name, {}).get("seeds", []))
         cells = [
             f"{_pct(before.get(spk))} → {_pct(after.get(spk))}"

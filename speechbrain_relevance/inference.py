@@ -33,6 +33,7 @@ Authors
 """
 
 import hashlib
+import inspect
 import logging
 import os
 import pathlib
@@ -249,6 +250,8 @@ class ModelFolderPretrainer(Pretrainer):
         dict
             Loadable key to local path.
         """
+        _refuse_other_interface()
+        expected = {}
         if default_source is not None:
             expected = self.expected_files()
             folder = _local_folder(default_source)
@@ -257,7 +260,19 @@ class ModelFolderPretrainer(Pretrainer):
             for name, filename in expected.items():
                 if name in self.filenames:
                     self.paths[name] = _join_source(default_source, filename)
-        return super().collect_files(default_source=default_source, **kwargs)
+        try:
+            return super().collect_files(
+                default_source=default_source, **kwargs
+            )
+        except Exception as e:
+            missing = _named_in_chain(e, expected.values())
+            if not missing:
+                raise
+            # The hub's "not found" is deep in the chain: say it first.
+            raise FileNotFoundError(
+                f"Model {default_source} lacks {missing} (or it could not "
+                f"be fetched): {type(e).__name__}: {_first_line(e)}"
+            ) from e
 
     def load_collected(self):
         """Load every collected file with a safe hook."""
@@ -269,6 +284,52 @@ class ModelFolderPretrainer(Pretrainer):
             elif isinstance(obj, CategoricalEncoder):
                 self.custom_hooks[name] = load_label_encoder
         super().load_collected()
+
+
+def _first_line(error):
+    """Return the first line of an exception's message."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else ""
+
+
+def _named_in_chain(error, filenames):
+    """Return the first of ``filenames`` an exception chain mentions."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        text = str(error)
+        for name in filenames:
+            if name in text:
+                return name
+        error = error.__cause__ or error.__context__
+    return None
+
+
+def _refuse_other_interface():
+    """Stop SpeechBrain's own interfaces from loading a project folder.
+
+    ``EncoderClassifier.from_hparams`` loads a project model folder
+    without complaint and then fails in ``classify_file`` on a module it
+    expects (``mean_var_norm``). The pretrainer runs inside
+    ``from_hparams``, whose frame holds the interface class (``cls``):
+    anything but a :class:`RelevanceClassifier` is refused here, at load.
+    """
+    frame = inspect.currentframe()
+    for _ in range(8):
+        frame = frame.f_back if frame is not None else None
+        if frame is None:
+            return
+        cls = frame.f_locals.get("cls")
+        if isinstance(cls, type) and issubclass(cls, Pretrained):
+            if not issubclass(cls, RelevanceClassifier):
+                raise ValueError(
+                    f"This model folder is a {RelevanceClassifier.__name__} "
+                    "model (speechbrain_relevance), not a "
+                    f"{cls.__name__} one: load it with "
+                    "speechbrain_relevance.inference.RelevanceClassifier."
+                    "from_hparams(source=...)"
+                )
+            return
 
 
 def _local_folder(source):
@@ -528,17 +589,9 @@ class RelevanceClassifier(Pretrained):
                 "hyperparameters"
             )
         clip_duration = getattr(hp, "clip_duration", None)
-        return ClassificationPipeline(
-            compute_features=modules["compute_features"],
-            relevance=modules.get("relevance"),
-            classifier=modules["classifier"],
-            feature_norm=getattr(hp, "feature_norm", None) or "minmax",
-            classifier_input=hp.classifier_input,
-            patch_frames=getattr(hp, "patch_frames", None),
-            patch_hop=getattr(hp, "patch_hop", None),
-            patch_aggregation=getattr(
-                hp, "patch_aggregation", "mean_log_prob"
-            ),
+        return ClassificationPipeline.from_keys(
+            modules,
+            hp,
             clip_policy=ClipPolicy(
                 sample_rate=self.sample_rate,
                 clip_duration=clip_duration,

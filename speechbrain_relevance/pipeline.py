@@ -35,7 +35,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from speechbrain_relevance.cli import ConfigError
-from speechbrain_relevance.data.audio import fit_length, peak_normalize
+from speechbrain_relevance.data.audio import (
+    fit_length,
+    load_audio,
+    peak_normalize,
+)
 from speechbrain_relevance.lobes.functional import valid_deltas
 from speechbrain_relevance.lobes.normalization import normalize_features
 from speechbrain_relevance.models import (
@@ -127,6 +131,28 @@ class ClipPolicy:
         ):
             wav = fit_length(wav, self.samples(self.min_duration))
         return wav
+
+    def load(self, path, strict=False):
+        """Read an audio file and prepare it (training's data loading).
+
+        Arguments
+        ---------
+        path : str
+            Audio file.
+        strict : bool
+            Refuse a file at another rate or with several channels (the
+            data preparation already checked them), instead of resampling
+            and downmixing it (what inference does with any file).
+
+        Returns
+        -------
+        torch.Tensor
+            ``[time]`` prepared waveform.
+        """
+        wav = load_audio(
+            str(path), sample_rate=self.sample_rate, mono=True, strict=strict
+        )
+        return self(wav)
 
     def settings(self):
         """Return the constructor arguments (for the exported yaml)."""
@@ -273,6 +299,61 @@ class ClassificationPipeline(nn.Module):
         self.patch_hop = patch_hop
         self.patch_aggregation = patch_aggregation
         self.clip_policy = clip_policy
+
+    @classmethod
+    def from_keys(cls, modules, hparams, classifier_input=None,
+                  clip_policy=None):
+        """Build a pipeline from separate hyperparameter keys.
+
+        For yamls without a ``pipeline`` entry and model folders exported
+        before it existed: ``feature_norm``, ``classifier_input`` and the
+        ``patch_*`` keys, read as the recipes read them.
+
+        Arguments
+        ---------
+        modules : mapping
+            ``compute_features``, ``classifier`` and, optionally,
+            ``relevance``.
+        hparams : dict or namespace
+            The hyperparameters.
+        classifier_input : str, optional
+            Overrides ``hparams``' ``classifier_input``.
+        clip_policy : ClipPolicy, optional
+            The clip policy.
+
+        Returns
+        -------
+        ClassificationPipeline
+            The pipeline.
+
+        Example
+        -------
+        >>> modules = {"compute_features": nn.Identity(),
+        ...            "classifier": nn.Identity()}
+        >>> p = ClassificationPipeline.from_keys(
+        ...     modules, {"feature_norm": "sentence",
+        ...               "classifier_input": "deltas"})
+        >>> p.settings()["feature_norm"], p.settings()["classifier_input"]
+        ('sentence', 'deltas')
+        """
+
+        def get(key, default=None):
+            if isinstance(hparams, dict):
+                return hparams.get(key, default)
+            return getattr(hparams, key, default)
+
+        found = {n: modules[n] for n in MODULE_NAMES if n in modules}
+        return cls(
+            compute_features=found["compute_features"],
+            relevance=found.get("relevance"),
+            classifier=found["classifier"],
+            feature_norm=get("feature_norm") or "minmax",
+            classifier_input=classifier_input or get("classifier_input"),
+            patch_frames=get("patch_frames"),
+            patch_hop=get("patch_hop"),
+            patch_aggregation=get("patch_aggregation") or "mean_log_prob",
+            clip_policy=clip_policy,
+        )
 
     # ------------------------------------------------------------------
     # Serialisation
@@ -473,6 +554,38 @@ class ClassificationPipeline(nn.Module):
             self.log_posteriors_of(self.represent(clip, one))
             for clip, one in each_clip(wavs, wav_lens)
         ])
+
+
+def clip_policy_of(hparams):
+    """Return the clip policy of a recipe's hyperparameters.
+
+    Arguments
+    ---------
+    hparams : dict
+        Loaded hyperparameters holding ``pipeline`` (with a
+        ``clip_policy``), as every recipe yaml does.
+
+    Returns
+    -------
+    ClipPolicy
+        How the recipe prepares its clips.
+
+    Example
+    -------
+    >>> clip_policy_of({"pipeline": None})
+    Traceback (most recent call last):
+    ...
+    speechbrain_relevance.cli.ConfigError: the yaml has no 'pipeline' ...
+    """
+    pipeline = hparams.get("pipeline")
+    policy = getattr(pipeline, "clip_policy", None)
+    if policy is None:
+        raise ConfigError(
+            "the yaml has no 'pipeline' with a 'clip_policy': the data "
+            "loading, inference and export all prepare clips with it (see "
+            "the recipe's hparams files for the two entries)"
+        )
+    return policy
 
 
 def clip_lengths_differ(wav_lens):

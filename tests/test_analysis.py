@@ -22,7 +22,6 @@ from speechbrain_relevance.analysis.__main__ import main as analysis_main
 from speechbrain_relevance.analysis.figures import representation_panels
 from speechbrain_relevance.data.audio import load_audio, peak_normalize
 from speechbrain_relevance.lobes.functional import mel_center_frequencies
-from speechbrain_relevance.training.metrics import DCASE2020_ABBREVIATIONS
 
 # Recipe modules, found by name as the recipes' own scripts find them.
 _RECIPES = os.path.join(
@@ -32,6 +31,7 @@ sys.path[:0] = [
     os.path.join(_RECIPES, "DCASE2020"),
 ]
 import synthetic_dcase2020 as synthetic_dcase  # noqa: E402
+from prepare_dcase2020 import DCASE_ABBREVIATIONS  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RECIPE = os.path.join(ROOT, "recipes", "DCASE2020")
@@ -167,7 +167,7 @@ def test_tables_contain_every_class_and_device(runs):
         for line in text.splitlines()
         if line.startswith("| Representation")
     )
-    for abbr in DCASE2020_ABBREVIATIONS.values():
+    for abbr in DCASE_ABBREVIATIONS.values():
         assert f" {abbr} " in header
     assert "| Cos-Gauss + 2head-rel. |" in text
     assert "| Mel |" in text
@@ -200,9 +200,7 @@ def test_mel_baseline_skips_what_does_not_apply(runs, capsys):
 def test_representation_panels_of_trained_model(runs):
     model = load_trained(runs["rel"])
     wav = peak_normalize(load_audio(runs["clip"], sample_rate=44100))
-    out = representation_panels(
-        model.compute_features, model.relevance, wav, model.sample_rate
-    )
+    out = representation_panels(model.pipeline, wav, model.sample_rate)
     titles = [p["title"] for p in out["panels"]]
     assert [t[:3] for t in titles] == ["(a)", "(b)", "(c)", "(d)", "(e)"]
     assert "bands 0-39" in titles[2] and "bands 40-79" in titles[3]

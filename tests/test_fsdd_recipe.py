@@ -214,8 +214,9 @@ def test_cosgauss_options_end_to_end(train, tmp_path):
     fb = brain.modules.compute_features
     assert type(fb.compression).__name__ == "PCEN"
     # Sentence norm: every band of a real clip standardised over its frames.
-    wav = train.load_fsdd_clip(
-        os.path.join(RECORDINGS, "3_theo_0.wav"), 8000, 1.5, pad=False
+    # The clip as the recipe loads it: the yaml's pipeline's clip policy.
+    wav = brain.hparams.pipeline.clip_policy.load(
+        os.path.join(RECORDINGS, "3_theo_0.wav"), strict=True
     )
     brain.modules.eval()
     with torch.no_grad():

@@ -8,7 +8,11 @@ against the current directory would change the predictions). Its
 per-file predictions must equal those of the recipe's own ``SceneBrain``
 with the run's checkpoint, computed here from the run's
 ``hyperparams.yaml``. The same for a tiny UrbanSound8k fold trained on
-patches (CNN-LSTM, ``classifier_input: sequence``).
+patches (CNN-LSTM, ``classifier_input: sequence``) and a tiny FSDD fold
+on real speech (clips of different lengths, per-band standardisation),
+each exported with the exporter's defaults: every exported model must
+give its run's test accuracy exactly, and a batch of clips the same
+posteriors as the clips one by one.
 
 Subprocesses get ``OMP_NUM_THREADS=1``: on a small shared CPU machine,
 OpenMP threads spin-waiting for busy cores make tiny operations slow.
@@ -51,6 +55,10 @@ from synthetic_urbansound8k import (  # noqa: E402
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DCASE = os.path.join(REPO, "recipes", "DCASE2020")
 US8K = os.path.join(REPO, "recipes", "UrbanSound8k")
+FSDD = os.path.join(REPO, "recipes", "FSDD")
+FSDD_DATA = os.path.join(REPO, "tests", "data", "fsdd")
+#: Manifest field of each recipe's class name.
+LABEL_KEYS = {"dcase": "scene", "us8k": "class", "fsdd": "digit"}
 MODULE_FILES = ("compute_features.ckpt", "relevance.ckpt", "classifier.ckpt")
 
 #: The fresh process: for each (model folder given relative to its cwd,
@@ -153,6 +161,14 @@ def runs(tmp_path_factory):
             "--lstm_layers=1", "--fc_size=8", "--patch_frames=8",
             "--device=cpu", "--noprogressbar",
         ], cwd=str(root)),
+        _start([
+            sys.executable, os.path.join(FSDD, "train.py"),
+            os.path.join(FSDD, "hparams", "relevance_2head.yaml"),
+            f"--data_folder={FSDD_DATA}", "--test_fold=theo",
+            f"--output_folder={root / 'fsdd_run'}", "--number_of_epochs=2",
+            "--cnn_channels=[4]", "--feature_norm=sentence",
+            "--device=cpu", "--noprogressbar",
+        ], cwd=str(root)),
     ]
     for proc in procs:
         _finish(proc)
@@ -162,6 +178,7 @@ def runs(tmp_path_factory):
         "dcase_data": dcase_data,
         "us8k": os.path.join(us8k_out, "fold4"),
         "us8k_cv": us8k_out,
+        "fsdd": str(root / "fsdd_run" / "fold_theo"),
     }
 
 
@@ -172,7 +189,9 @@ def models(runs):
     assert main([runs["dcase"], dcase]) == 0
     us8k = str(runs["root"] / "us8k_model")
     export_model(runs["us8k"], us8k, verify=False)
-    return {"dcase": dcase, "us8k": us8k}
+    fsdd = str(runs["root"] / "fsdd_model")
+    export_model(runs["fsdd"], fsdd)
+    return {"dcase": dcase, "us8k": us8k, "fsdd": fsdd}
 
 
 @pytest.fixture(scope="module")
@@ -252,7 +271,7 @@ def round_trips(runs, models):
     loader = root / "loader.py"
     loader.write_text(LOADER)
     args = []
-    for name in ("dcase", "us8k"):
+    for name in ("dcase", "us8k", "fsdd"):
         source = os.path.relpath(models[name], cwd)
         assert not os.path.isabs(source)
         files_json = root / f"{name}_files.json"
@@ -265,6 +284,7 @@ def round_trips(runs, models):
             "us8k": _brain_probabilities(
                 US8K, "UrbanSoundBrain", runs["us8k"]
             ),
+            "fsdd": _brain_probabilities(FSDD, "DigitBrain", runs["fsdd"]),
         }
     finally:
         _finish(proc)
@@ -293,6 +313,14 @@ def _check_same_predictions(runs, round_trips, name):
     batch = np.array(result["batch"])
     single = np.array([result["files"][u]["prob"] for u in files])
     assert np.allclose(batch, single, atol=1e-5)
+    # Exactly the accuracy the run's test stage reported.
+    with open(os.path.join(runs[name], "manifests", "test.json")) as f:
+        truth = {u: str(e[LABEL_KEYS[name]]) for u, e in json.load(f).items()}
+    with open(os.path.join(runs[name], "test_results.json")) as f:
+        reported = json.load(f)
+    correct = sum(result["files"][u]["label"] == truth[u] for u in files)
+    assert correct / len(files) == pytest.approx(reported["accuracy"])
+    assert len(files) == reported["n"]
 
 
 def test_dcase_round_trip(runs, models, round_trips):
@@ -308,6 +336,21 @@ def test_us8k_patch_round_trip(runs, models, round_trips):
     assert "classifier_input: sequence" in text
     assert "patch_frames: 8" in text and "clip_duration: 0.3" in text
     _check_same_predictions(runs, round_trips, "us8k")
+
+
+def test_fsdd_round_trip_with_the_defaults(runs, models, round_trips):
+    """Clips of different lengths, exported with no option at all."""
+    with open(os.path.join(models["fsdd"], "hyperparams.yaml")) as f:
+        text = f.read()
+    # The run's own clip policy and normalisation: no padding to a
+    # minimum duration that training never applied.
+    assert "max_duration: 1.5" in text and "min_duration" not in text
+    assert "feature_norm: sentence" in text
+    _check_same_predictions(runs, round_trips, "fsdd")
+    lengths = {
+        sf.info(p).frames for p in _test_files(runs["fsdd"]).values()
+    }
+    assert len(lengths) > 5  # the batch check above mixed lengths
 
 
 def test_exported_files(runs, dcase_model):
@@ -521,3 +564,26 @@ def test_hub_source_fetches_every_file_from_the_hub(dcase_model, monkeypatch):
         ["hyperparams.yaml", "label_encoder.txt", *MODULE_FILES]
     )
     assert clf.labels[0] == "airport"
+
+
+def test_encoder_classifier_refuses_a_project_folder(models, tmp_path):
+    from speechbrain.inference.classifiers import EncoderClassifier
+
+    with pytest.raises(ValueError, match="RelevanceClassifier.from_hparams"):
+        EncoderClassifier.from_hparams(
+            source=models["fsdd"], savedir=str(tmp_path / "savedir")
+        )
+
+
+def test_a_run_without_a_pipeline_is_not_guessed(runs, tmp_path):
+    from speechbrain_relevance.export import ExportError
+
+    run = tmp_path / "old_run"
+    shutil.copytree(runs["fsdd"], run)
+    path = run / "hyperparams.yaml"
+    text = path.read_text()
+    start = text.index("\npipeline:")
+    end = text.index("\nmodules:")
+    path.write_text(text[:start] + text[end:])
+    with pytest.raises(ExportError, match="has no 'pipeline'"):
+        export_model(str(run), str(tmp_path / "model"))

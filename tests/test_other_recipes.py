@@ -450,3 +450,52 @@ def test_cosgauss_yaml_checkpoints_the_front_end(tmp_path):
 
 if __name__ == "__main__":
     sys.exit(pytest.main([__file__, "-q"]))
+
+
+def test_export_gives_the_test_stage_scores_and_accuracy(
+    trained, tmp_path, monkeypatch
+):
+    """Exported with the defaults, loaded elsewhere, file by file: the
+    scores of the recipe Brain's test stage and the run's test accuracy."""
+    import speechbrain as sb
+
+    run = trained["run"]
+    with open(run / "hyperparams.yaml", encoding="utf-8") as f:
+        hparams = load_hyperpyyaml(f)
+    brain = train_ecapa.EmbeddingClassifierBrain(
+        modules=hparams["modules"],
+        hparams=hparams,
+        run_opts={"device": "cpu"},
+        checkpointer=hparams["checkpointer"],
+    )
+    assert brain.checkpointer.recover_if_possible(min_key="error")
+    brain.modules.eval()
+    brain.features_take_lengths = train_ecapa.accepts_lengths(
+        brain.modules.compute_features
+    )
+    test = train_ecapa.dataio_prep(hparams)["test"]
+    expected = {}
+    with torch.no_grad():
+        for batch in sb.dataio.dataloader.make_dataloader(test, batch_size=1):
+            scores, _ = brain.compute_forward(batch, sb.Stage.TEST)
+            expected[batch.id[0]] = scores[0, 0]
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    model = EncoderClassifier.from_hparams(
+        source=os.path.relpath(trained["model"], elsewhere),
+        savedir=str(tmp_path / "savedir"),
+    )
+    with open(hparams["test_annotation"], encoding="utf-8") as f:
+        manifest = json.load(f)
+    correct = 0
+    for uid, entry in manifest.items():
+        path = entry["wav"].replace("{data_root}", hparams["data_folder"])
+        out_prob, _, _, label = model.classify_file(path)
+        assert torch.allclose(out_prob[0], expected[uid], atol=1e-5), uid
+        correct += label[0] == entry["class"]
+    with open(run / "test_results.json", encoding="utf-8") as f:
+        reported = json.load(f)
+    assert reported["n"] == len(manifest)
+    assert correct / len(manifest) == pytest.approx(reported["accuracy"])

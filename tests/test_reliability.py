@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -18,6 +19,7 @@ import soundfile as sf
 
 from speechbrain_relevance.data.audio import AudioFileError, audio_info
 from speechbrain_relevance.data.manifests import ManifestError
+from speechbrain_relevance.pipeline import ClipPolicy
 
 # Recipe modules, found by name as the recipes' own scripts find them.
 _RECIPES = os.path.join(
@@ -106,7 +108,10 @@ def test_empty_validation_split_is_named(dcase_prep, dcase_train, dcase_copy,
     paths = dcase_prep.prepare_dcase2020(
         dcase_copy, str(tmp_path / "m"), valid_locations_fraction=0
     )
-    hparams = {"sample_rate": 44100, "labels": ["bus", "park", "tram"]}
+    hparams = {
+        "sample_rate": 44100, "labels": ["bus", "park", "tram"],
+        "pipeline": SimpleNamespace(clip_policy=ClipPolicy(44100)),
+    }
     with pytest.raises(ManifestError) as info:
         dcase_train.dataio_prep(hparams, paths)
     message = str(info.value)
@@ -154,7 +159,10 @@ def test_nan_clip_read_in_training_names_the_file(
     # Headers only: the file passes preparation...
     paths = dcase_prep.prepare_dcase2020(dcase_copy, str(tmp_path / "m"),
                                          check_audio="header")
-    hparams = {"sample_rate": 44100, "labels": ["bus", "park", "tram"]}
+    hparams = {
+        "sample_rate": 44100, "labels": ["bus", "park", "tram"],
+        "pipeline": SimpleNamespace(clip_policy=ClipPolicy(44100)),
+    }
     stem = os.path.splitext(os.path.basename(nan_wav))[0]
     data = next(
         d for d in dcase_train.dataio_prep(hparams, paths).values()

@@ -21,6 +21,8 @@ import sys
 import pytest
 import torch
 
+from speechbrain_relevance.models import cut_patches
+
 # Recipe modules, found by name as the recipes' own scripts find them.
 _RECIPES = os.path.join(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "recipes"
@@ -371,7 +373,7 @@ def test_every_yaml_key_is_used(hparams):
 def test_cut_patches_respects_clip_lengths():
     train = _load("us8k_train_patches", TRAIN)
     x = torch.arange(2 * 31 * 3, dtype=torch.float32).view(2, 31, 3)
-    patches, owner, plens = train.cut_patches(x, torch.tensor([1.0, 0.5]), 8)
+    patches, owner, plens = cut_patches(x, torch.tensor([1.0, 0.5]), 8)
     # Clip 0: 31 frames -> 8 + 8 + 8 + 7; clip 1: 16 real frames -> 8 + 8.
     assert owner.tolist() == [0, 0, 0, 0, 1, 1]
     assert plens.tolist() == pytest.approx([1, 1, 1, 7 / 8, 1, 1])

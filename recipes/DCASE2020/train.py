@@ -29,8 +29,8 @@ from speechbrain.utils.distributed import run_on_main
 
 from speechbrain_relevance.augment import random_crop, spec_augment
 from speechbrain_relevance.cli import load_hparams, run_main
-from speechbrain_relevance.data.audio import load_audio, peak_normalize
 from speechbrain_relevance.data.manifests import build_datasets
+from speechbrain_relevance.pipeline import clip_policy_of
 from speechbrain_relevance.training.brain import RelevanceBrain, fit_and_test
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -66,14 +66,13 @@ class SceneBrain(RelevanceBrain):
 
 def dataio_prep(hparams, manifests):
     """Build the train/valid/test datasets from the JSON manifests."""
-    sample_rate = hparams["sample_rate"]
+    policy = clip_policy_of(hparams)
 
     def load_clip(wav):
-        # The data preparation already rejected other rates and channel
-        # counts; strict keeps a changed manifest from slipping through.
-        return peak_normalize(
-            load_audio(wav, sample_rate=sample_rate, strict=True)
-        )
+        # The pipeline's clip policy, as at inference. The data
+        # preparation already rejected other rates and channel counts;
+        # strict keeps a changed manifest from slipping through.
+        return policy.load(wav, strict=True)
 
     return build_datasets(
         manifests,
@@ -110,10 +109,7 @@ def prepare_manifests(hparams):
         for split in ("train", "valid", "test")
     }
     if hparams["audio_augmentation"]:
-        from speechbrain_relevance.augment.audio import (
-            augment_manifest,
-            merge_manifests,
-        )
+        from augment_dcase2020 import augment_manifest, merge_manifests
 
         aug_folder = hparams["augment_folder"]
         merged = os.path.join(aug_folder, "train_with_augmented.json")

@@ -36,10 +36,11 @@ from speechbrain.utils.distributed import run_on_main
 
 from speechbrain_relevance.cli import load_hparams, run_main
 from speechbrain_relevance.data.manifests import build_datasets
+from speechbrain_relevance.pipeline import clip_policy_of
 from speechbrain_relevance.training.brain import RelevanceBrain, fit_and_test
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from prepare_fsdd import load_fsdd_clip, prepare_fsdd  # noqa: E402
+from prepare_fsdd import prepare_fsdd  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
@@ -69,14 +70,14 @@ def dataio_prep(hparams, manifests):
         Split name to ``DynamicItemDataset`` providing ``id``, ``sig``,
         ``label`` and ``group`` (the speaker).
     """
-    sample_rate = hparams["sample_rate"]
-    max_duration = hparams["max_duration"]
+    policy = clip_policy_of(hparams)
 
     def load_clip(wav):
-        # Peak-normalised, cropped to max_duration, NOT padded: the batch
-        # pads to its longest clip and the relative lengths tell the
-        # front-end and the classifier where each clip ends.
-        return load_fsdd_clip(wav, sample_rate, max_duration, pad=False)
+        # The pipeline's clip policy (as at inference): peak-normalised,
+        # cropped to max_duration, NOT padded: the batch pads to its
+        # longest clip and the relative lengths tell the front-end and
+        # the classifier where each clip ends.
+        return policy.load(wav, strict=True)
 
     datasets = build_datasets(
         manifests, load_clip, "digit", hparams["labels"], "speaker"

@@ -43,6 +43,7 @@ from speechbrain_relevance.data.manifests import build_datasets
 from speechbrain_relevance.models import (
     aggregate_patch_posteriors,
 )
+from speechbrain_relevance.pipeline import clip_policy_of
 from speechbrain_relevance.training.brain import RelevanceBrain, fit_and_test
 from speechbrain_relevance.training.metrics import ClassificationReport
 
@@ -50,7 +51,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from prepare_urbansound8k import (  # noqa: E402
     N_FOLDS,
     check_folds,
-    load_urbansound_clip,
     prepare_urbansound8k,
 )
 
@@ -241,14 +241,14 @@ def dataio_prep(hparams, manifests):
         Split name to ``DynamicItemDataset`` providing ``id``, ``sig``,
         ``label`` and ``group``.
     """
-    sample_rate = hparams["sample_rate"]
-    duration = hparams["clip_duration"]
+    policy = clip_policy_of(hparams)
     group_by = hparams["group_by"]
 
     def load_clip(wav):
-        # Resampled to 44.1 kHz, downmixed, peak-normalised and padded to
-        # the clip duration: the corpus mixes rates, widths and channels.
-        return load_urbansound_clip(wav, sample_rate, duration)
+        # The pipeline's clip policy, as at inference: resampled to
+        # 44.1 kHz, downmixed, peak-normalised and padded to the clip
+        # duration (the corpus mixes rates, widths and channels).
+        return policy.load(wav)
 
     def group_name(value):
         if group_by == "salience":

@@ -79,6 +79,11 @@ class TrainedModel:
     other_modules : dict
         The yaml's other ``modules`` (e.g. ``embedding_model``), loaded
         from their ``<name>.ckpt`` where the folder has one.
+    pipeline : speechbrain_relevance.pipeline.ClassificationPipeline
+        The model's pipeline on the loaded modules: the yaml's
+        ``pipeline``, or, for a yaml without one (the ECAPA swap, runs of
+        earlier versions), the front-end, relevance and ``feature_norm``
+        as the recipes ran them.
     """
 
     compute_features: Any
@@ -96,6 +101,7 @@ class TrainedModel:
     other_modules: dict = dataclasses.field(
         default_factory=dict, repr=False
     )
+    pipeline: Optional[Any] = dataclasses.field(default=None, repr=False)
 
     def all_modules(self):
         """Every module of the model, by name, in pipeline order.
@@ -279,6 +285,7 @@ def load_trained(folder, checkpoint=None, device="cpu", max_key="acc"):
             raise FileNotFoundError(f"Missing {name}.ckpt in {ckpt_dir}")
         module.to(device).eval()
     other = _load_other_modules(modules, ckpt_dir, device)
+    pipeline = _pipeline_of(hparams, found)
 
     sample_rate = hparams.get("sample_rate")
     if sample_rate is None:
@@ -296,7 +303,29 @@ def load_trained(folder, checkpoint=None, device="cpu", max_key="acc"):
         hparams=hparams,
         initial_compute_features=initial,
         other_modules=other,
+        pipeline=pipeline,
     )
+
+
+def _pipeline_of(hparams, found):
+    """Return the yaml's pipeline (on the loaded modules), or build one."""
+    from speechbrain_relevance.pipeline import ClassificationPipeline
+
+    pipeline = hparams.get("pipeline")
+    if pipeline is not None:
+        for name, module in found.items():
+            if getattr(pipeline, name, None) is not module:
+                raise UserError(
+                    f"the yaml's pipeline runs another {name} than its "
+                    "modules: the loaded weights would not be used"
+                )
+        return pipeline.eval()
+    return ClassificationPipeline(
+        compute_features=found["compute_features"],
+        relevance=found["relevance"],
+        classifier=found["classifier"],
+        feature_norm=hparams.get("feature_norm") or "minmax",
+    ).eval()
 
 
 def _load_other_modules(modules, ckpt_dir, device):

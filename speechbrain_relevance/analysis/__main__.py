@@ -185,9 +185,15 @@ def write_figure3(model, audio_files, out):
         _say("No --audio given: skipping Figure 3")
     written = []
     for audio in audio_files:
-        wav = peak_normalize(load_audio(audio, sample_rate=model.sample_rate))
+        policy = model.pipeline.clip_policy
+        if policy is not None:
+            wav = policy.load(audio)
+        else:
+            wav = peak_normalize(
+                load_audio(audio, sample_rate=model.sample_rate)
+            )
         panels = F.representation_panels(
-            model.compute_features, model.relevance, wav, model.sample_rate
+            model.pipeline, wav, model.sample_rate
         )
         stem = os.path.splitext(os.path.basename(audio))[0]
         path = os.path.join(out, f"representation_{stem}.png")

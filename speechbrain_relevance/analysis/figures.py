@@ -28,7 +28,6 @@ from speechbrain_relevance.lobes.filterbanks import (
     CosGaussFilterbank,
     SincFilterbank,
 )
-from speechbrain_relevance.lobes.relevance import frame_mask, minmax_scale
 
 #: Curve colours of the paper's Figure 2 (mel orange, Cos-Gauss blue,
 #: SincNet green); other filterbanks get the next colour.
@@ -380,25 +379,24 @@ def mel_spectrogram(wav, sample_rate, frontend=None, n_mels=None):
         return mel(wav[None].float().cpu())[0].numpy()
 
 
-def representation_panels(
-    compute_features, relevance, wav, sample_rate, max_mask_panels=4
-):
+def representation_panels(pipeline, wav, sample_rate, max_mask_panels=4):
     """Compute the data of Figure 3 for one waveform.
 
-    Mirrors the recipes' representation: front-end, then the relevance
-    lobe (weighting, skip-add, per-head min-max scaling) or, without one,
-    min-max scaling of the whole representation; the heads are then
-    concatenated along the band axis as the classifier receives them
-    (before its deltas and augmentation).
+    Runs the model's own
+    :class:`~speechbrain_relevance.pipeline.ClassificationPipeline` up to
+    the classifier: front-end, then the relevance lobe (weighting,
+    skip-add, per-head min-max scaling) and the run's feature
+    normalisation; the heads are then concatenated along the band axis as
+    the classifier receives them (before its deltas and augmentation).
 
     Arguments
     ---------
-    compute_features : torch.nn.Module
-        Front-end.
-    relevance : torch.nn.Module or None
-        Relevance lobe (``MultiHeadRelevance``) or None.
+    pipeline : speechbrain_relevance.pipeline.ClassificationPipeline
+        The model (:attr:`TrainedModel.pipeline
+        <speechbrain_relevance.analysis.TrainedModel>`).
     wav : torch.Tensor
-        ``[time]`` waveform at ``sample_rate``.
+        ``[time]`` waveform at ``sample_rate``, prepared (peak-normalised)
+        as the model's clip policy does.
     sample_rate : int
         Sample rate in Hz.
     max_mask_panels : int
@@ -419,11 +417,13 @@ def representation_panels(
     Example
     -------
     >>> from speechbrain_relevance.lobes import MultiHeadRelevance
+    >>> from speechbrain_relevance.pipeline import ClassificationPipeline
     >>> bank = CosGaussFilterbank(n_filters=8, sample_rate=16000,
     ...                           win_length=400, hop_length=160,
     ...                           kernel_size=201)
     >>> rel = MultiHeadRelevance(n_bands=8, n_heads=2, context=2)
-    >>> out = representation_panels(bank, rel, torch.randn(8000), 16000)
+    >>> pipeline = ClassificationPipeline(bank, None, relevance=rel)
+    >>> out = representation_panels(pipeline, torch.randn(8000), 16000)
     >>> [p["title"][:3] for p in out["panels"]]
     ['(a)', '(b)', '(c)', '(d)', '(e)']
     >>> out["panels"][3]["title"], out["panels"][3]["first_band"]
@@ -431,22 +431,18 @@ def representation_panels(
     >>> out["panels"][-1]["data"].shape, out["panels"][-1]["boundaries"]
     ((51, 8), [4])
     """
+    compute_features = pipeline.compute_features
     wav = wav.reshape(-1).float()
     device = _device_of(compute_features)
     lens = torch.ones(1, device=device)
     with torch.no_grad():
-        feats = compute_features(wav[None].to(device))
-        if relevance is not None:
-            final, masks = relevance(feats, lens, return_masks=True)
-            head_bands = [list(b) for b in relevance.head_bands()]
-        else:
-            mask = frame_mask(lens, feats.shape[1], 1, feats.device)
-            final, masks, head_bands = minmax_scale(feats, mask), None, None
+        rep = pipeline.represent(wav[None].to(device), lens)
+        feats, masks = rep.features, rep.masks
+        head_bands = None
+        if pipeline.relevance is not None:
+            head_bands = pipeline.head_bands(feats.shape[2])
         bands = head_bands or [list(range(feats.shape[2]))]
-        concat = torch.cat(
-            [final[..., torch.tensor(b, device=final.device)] for b in bands],
-            dim=2,
-        )
+        concat = pipeline.join(pipeline.split_heads(rep.weighted))
     feats = feats[0].cpu().numpy()
     concat = concat[0].cpu().numpy()
     masks = masks[0].cpu().numpy() if masks is not None else None
@@ -485,7 +481,11 @@ def representation_panels(
             _panel(f"({next(letters)}) masks of all {len(bands)} heads", masks)
         )
     boundaries = [int(b) for b in np.cumsum([len(b) for b in bands])[:-1]]
-    what = "relevance-weighted, scaled" if masks is not None else "scaled"
+    what = (
+        "relevance-weighted, normalised"
+        if masks is not None
+        else "normalised"
+    )
     suffix = ", heads concatenated" if len(bands) > 1 else ""
     panels.append(
         _panel(

@@ -39,7 +39,7 @@ Command line (``sb-relevance-export`` once installed)::
 
     python -m speechbrain_relevance.export <run_folder> <model_folder> \
         [--max_key acc | --min_key error | --latest] \
-        [--classifier_input deltas] [--min_duration 1.0] [--overwrite]
+        [--overwrite]
 
 To share the model, upload the folder's files to a HuggingFace model
 repository; others then load it with ``from_hparams(source="<user>/<name>")``.
@@ -77,7 +77,6 @@ from speechbrain_relevance.export.hparams import (
     to_plain,
 )
 from speechbrain_relevance.inference import (
-    CLASSIFIER_INPUTS,
     HPARAMS_FILE,
     LABEL_ENCODER_FILE,
 )
@@ -97,19 +96,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-#: Classifier class name -> how it reads the representation.
-CLASSIFIER_INPUT_BY_CLASS = {
-    "FCN": "deltas",
-    "CNNLSTM": "sequence",
-    "CompactCNN": "sequence",
-}
-
-#: Shortest clip the exported model pads to (seconds), when the run does
-#: not fix the clip length. The FCN needs 16 front-end frames (8 after the
-#: valid-mode deltas), about 0.35 s at 44.1 kHz with hops of 1024 samples.
-DEFAULT_MIN_DURATION = 1.0
-
 
 class ExportError(UserError):
     """The run cannot be exported, or the export does not load back."""
@@ -385,26 +371,6 @@ def _choose_target(tree, hparams_path):
     return target, nodes
 
 
-def _detect_classifier_input(node, classifier_input):
-    """How a relevance recipe's classifier reads the representation."""
-    if classifier_input is None:
-        tag = to_plain(node).tag
-        name = tag.rsplit(".", 1)[-1]
-        if name not in CLASSIFIER_INPUT_BY_CLASS:
-            raise ExportError(
-                f"Cannot tell how classifier {tag} reads the "
-                "representation; give --classifier_input (one of "
-                f"{', '.join(CLASSIFIER_INPUTS)})"
-            )
-        classifier_input = CLASSIFIER_INPUT_BY_CLASS[name]
-    if classifier_input not in CLASSIFIER_INPUTS:
-        raise ExportError(
-            f"classifier_input must be one of {CLASSIFIER_INPUTS}, got "
-            f"{classifier_input!r}"
-        )
-    return classifier_input
-
-
 def _header(run, target, run_folder, ckpt, key_text):
     """First comment lines of the inference yaml."""
     name = (
@@ -451,18 +417,94 @@ def _check_portable(texts, run, run_folder):
                 )
 
 
+def _pick_checkpoint(run, run_folder, target, max_key, min_key, latest):
+    """Find the checkpoint to export and say how it was chosen."""
+    save_folder = _resolve_run_path(
+        run.get("save_folder"), run_folder, run.get("output_folder"), "save"
+    )
+    if latest:
+        max_key = min_key = None
+    elif max_key is None and min_key is None:
+        direction, key = target.best
+        max_key, min_key = (key, None) if direction == "max" else (None, key)
+    ckpt = find_best_checkpoint(save_folder, max_key=max_key, min_key=min_key)
+    if latest:
+        key_text = "latest"
+    else:
+        key_text = f"min {min_key}" if min_key else f"max {max_key}"
+    return ckpt, key_text, save_folder
+
+
+def _checkpoint_files(tree, nodes, target, ckpt):
+    """Map ``<module>.ckpt`` to the checkpoint's file of each module."""
+    required = target.weights_required or tuple(nodes)
+    files = {}
+    for key, node in nodes.items():
+        name = _find_recoverable(tree, node, key)
+        path = os.path.join(str(ckpt.path), f"{name}.ckpt")
+        if os.path.isfile(path):
+            # Fail here, not on the user's side, if a file is not plain
+            # tensors.
+            load_checkpoint_file(path)
+            files[f"{key}.ckpt"] = path
+        elif key in required:
+            raise FileNotFoundError(f"Checkpoint {ckpt.path} lacks {name}.ckpt")
+    return files
+
+
+def _run_labels(run, hparams_path):
+    """Return the class names of a project recipe's run, in index order."""
+    if "labels" not in run:
+        raise ExportError(f"{hparams_path} has no 'labels'")
+    return [str(label) for label in run["labels"]]
+
+
+def _run_pipeline(tree, hparams_path):
+    """Return the run's ``pipeline`` node: what the exported model runs."""
+    node = tree.get("pipeline")
+    if node is None:
+        raise ExportError(
+            f"{hparams_path} has no 'pipeline': the exported model would "
+            "have to guess how its classifier reads the representation and "
+            "how clips are prepared. Runs of the project's recipes define "
+            "it (speechbrain_relevance.pipeline.ClassificationPipeline "
+            "with its ClipPolicy); add the recipe's pipeline and "
+            "clip_policy entries to this file to export an older run"
+        )
+    return node
+
+
+def _encoder_labels(run, run_folder, save_folder):
+    """Read the labels and label file of an ``EncoderClassifier`` run."""
+    label_file = _resolve_run_path(
+        run.get("label_encoder_file"),
+        run_folder,
+        run.get("output_folder"),
+        os.path.join(os.path.relpath(save_folder, run_folder),
+                     "label_encoder.txt"),
+    )
+    if not os.path.isfile(label_file):
+        raise FileNotFoundError(f"Label encoder file {label_file} not found")
+    encoder = CategoricalEncoder()
+    encoder.load(label_file)
+    return [str(encoder.ind2lab[i]) for i in range(len(encoder))], label_file
+
+
 def export_model(
     run_folder,
     model_folder,
     max_key=None,
     min_key=None,
     latest=False,
-    classifier_input=None,
-    min_duration=None,
     overwrite=False,
     verify=True,
 ):
     """Export a finished recipe run as a model folder.
+
+    A project recipe's run is exported with its own ``pipeline``
+    (classifier input, normalisation, patches, clip policy): nothing is
+    re-derived or defaulted, so the exported model prepares and
+    classifies clips exactly as the run's test stage did.
 
     Arguments
     ---------
@@ -480,13 +522,6 @@ def export_model(
         swap.
     latest : bool
         Export the latest checkpoint.
-    classifier_input : str, optional
-        Project recipes only: ``deltas`` or ``sequence``; detected from
-        the classifier's class if None.
-    min_duration : float, optional
-        Project recipes only: clips shorter than this (seconds) are
-        zero-padded at inference, unless the run fixes the clip length
-        (``clip_duration``). Default :data:`DEFAULT_MIN_DURATION`.
     overwrite : bool
         Replace the files of an existing model folder.
     verify : bool
@@ -521,75 +556,29 @@ def export_model(
     target, nodes = _choose_target(tree, hparams_path)
     if "sample_rate" not in run:
         raise ExportError(f"{hparams_path} has no 'sample_rate'")
-    if target is ENCODER and (
-        classifier_input is not None or min_duration is not None
-    ):
-        raise ExportError(
-            "classifier_input and min_duration apply to the project's "
-            "recipes, not to an EncoderClassifier run"
-        )
-
-    output_folder = run.get("output_folder")
-    save_folder = _resolve_run_path(
-        run.get("save_folder"), run_folder, output_folder, "save"
+    ckpt, key_text, save_folder = _pick_checkpoint(
+        run, run_folder, target, max_key, min_key, latest
     )
-    if latest:
-        max_key = min_key = None
-    elif max_key is None and min_key is None:
-        direction, key = target.best
-        max_key, min_key = (key, None) if direction == "max" else (None, key)
-    ckpt = find_best_checkpoint(save_folder, max_key=max_key, min_key=min_key)
-    if latest:
-        key_text = "latest"
-    else:
-        key_text = f"min {min_key}" if min_key else f"max {max_key}"
-
-    required = target.weights_required or tuple(nodes)
-    files = {}
-    for key, node in nodes.items():
-        name = _find_recoverable(tree, node, key)
-        path = os.path.join(str(ckpt.path), f"{name}.ckpt")
-        if os.path.isfile(path):
-            # Fail here, not on the user's side, if a file is not plain
-            # tensors.
-            load_checkpoint_file(path)
-            files[f"{key}.ckpt"] = path
-        elif key in required:
-            raise FileNotFoundError(f"Checkpoint {ckpt.path} lacks {name}.ckpt")
-
-    if target is RELEVANCE:
-        if "labels" not in run:
-            raise ExportError(f"{hparams_path} has no 'labels'")
-        labels = [str(label) for label in run["labels"]]
-        classifier_input = _detect_classifier_input(
-            nodes["classifier"], classifier_input
-        )
-        if min_duration is None:
-            min_duration = DEFAULT_MIN_DURATION
-    else:
-        label_file = _resolve_run_path(
-            run.get("label_encoder_file"),
-            run_folder,
-            output_folder,
-            os.path.join(os.path.relpath(save_folder, run_folder),
-                         "label_encoder.txt"),
-        )
-        if not os.path.isfile(label_file):
-            raise FileNotFoundError(
-                f"Label encoder file {label_file} not found"
-            )
-        encoder = CategoricalEncoder()
-        encoder.load(label_file)
-        labels = [str(encoder.ind2lab[i]) for i in range(len(encoder))]
-        files[target.label_file] = label_file
-
+    files = _checkpoint_files(tree, nodes, target, ckpt)
     header = _header(run, target, run_folder, ckpt, key_text)
     ckpt_keys = [key for key in nodes if f"{key}.ckpt" in files]
+    pipeline = None
     if target is RELEVANCE:
-        yaml_text = relevance_hparams(
-            run, nodes, classifier_input, min_duration, header
+        labels = _run_labels(run, hparams_path)
+        run_pipeline = _run_pipeline(tree, hparams_path)
+        try:
+            yaml_text = relevance_hparams(run, nodes, run_pipeline, header)
+        except ValueError as e:
+            raise ExportError(f"{hparams_path}: {e}") from e
+        pipeline = to_plain(run_pipeline).value
+        pipeline["clip_policy"] = getattr(
+            pipeline.get("clip_policy"), "value", None
         )
     else:
+        labels, label_file = _encoder_labels(
+            run, run_folder, save_folder
+        )
+        files[target.label_file] = label_file
         yaml_text = encoder_hparams(
             nodes, run["sample_rate"], [*ckpt_keys, "label_encoder"],
             len(labels), header,
@@ -603,8 +592,7 @@ def export_model(
         ckpt,
         key_text,
         ckpt_keys,
-        classifier_input=classifier_input,
-        min_duration=min_duration,
+        pipeline=pipeline,
     )
     texts = {HPARAMS_FILE: yaml_text, "README.md": card}
     _check_portable(texts, run, run_folder)
@@ -740,21 +728,6 @@ def _parser():
         "--latest", action="store_true", help="export the latest checkpoint"
     )
     parser.add_argument(
-        "--classifier_input",
-        choices=CLASSIFIER_INPUTS,
-        default=None,
-        help="project recipes: how the classifier reads the "
-        "representation (default: from its class; FCN: deltas, CNNLSTM "
-        "and CompactCNN: sequence)",
-    )
-    parser.add_argument(
-        "--min_duration",
-        type=float,
-        default=None,
-        help="project recipes: pad shorter clips to this many seconds "
-        f"(default {DEFAULT_MIN_DURATION})",
-    )
-    parser.add_argument(
         "--overwrite",
         action="store_true",
         help="replace the files of an existing model folder",
@@ -776,8 +749,6 @@ def _main(argv):
         max_key=args.max_key,
         min_key=args.min_key,
         latest=args.latest,
-        classifier_input=args.classifier_input,
-        min_duration=args.min_duration,
         overwrite=args.overwrite,
         verify=not args.no_verify,
     )

@@ -460,7 +460,7 @@ def _class_names(node):
     return names
 
 
-def front_matter(run, modules):
+def front_matter(run, modules, results=None, name=None):
     """Write the card's YAML front matter (HuggingFace model metadata).
 
     Arguments
@@ -469,6 +469,11 @@ def front_matter(run, modules):
         Resolved hyperparameters (plain values).
     modules : dict
         Exported module name to its definition (:class:`Tagged`).
+    results : dict, optional
+        The run's ``test_results.json``: its accuracy goes into a
+        ``model-index`` (the hub shows metrics from there).
+    name : str, optional
+        The model's name in the ``model-index``.
 
     Returns
     -------
@@ -479,7 +484,8 @@ def front_matter(run, modules):
     -------
     >>> fbank = Tagged("!new:speechbrain_relevance.lobes.CosGaussFilterbank",
     ...                {})
-    >>> print(front_matter({"test_fold": 1}, {"compute_features": fbank}))
+    >>> print(front_matter({"test_fold": 1}, {"compute_features": fbank},
+    ...                    {"accuracy": 0.75, "n": 8}, "Cos-Gauss"))
     ---
     license: apache-2.0
     pipeline_tag: audio-classification
@@ -490,8 +496,24 @@ def front_matter(run, modules):
     - urbansound8k
     - cos-gauss
     - learnable-frontend
+    datasets:
+    - urbansound8k
     metrics:
     - accuracy
+    model-index:
+    - name: Cos-Gauss
+      results:
+      - task:
+          type: audio-classification
+          name: Audio Classification
+        dataset:
+          type: urbansound8k
+          name: UrbanSound8K
+          split: test
+        metrics:
+        - type: accuracy
+          value: 0.75
+          name: Test accuracy (8 clips)
     ---
     """
     classes = set()
@@ -516,9 +538,26 @@ def front_matter(run, modules):
         "pipeline_tag": "audio-classification",
         "library_name": "speechbrain",
         "tags": tags,
-        "metrics": ["accuracy"],
     }
-    return f"---\n{dump_yaml(meta, indent=0)}---"
+    if dataset:
+        meta["datasets"] = [dataset]
+    meta["metrics"] = ["accuracy"]
+    if results is not None and results.get("accuracy") is not None:
+        task = {"type": "audio-classification", "name": "Audio Classification"}
+        data = {"type": dataset or "audio", "name": DATASETS.get(dataset,
+                "the run's test data"), "split": "test"}
+        metric = {
+            "type": "accuracy",
+            "value": round(float(results["accuracy"]), 4),
+            "name": f"Test accuracy ({results.get('n', '?')} clips)",
+        }
+        meta["model-index"] = [{
+            "name": name or "speechbrain-relevance model",
+            "results": [
+                {"task": task, "dataset": data, "metrics": [metric]}
+            ],
+        }]
+    return f"---\n{dump_yaml(meta, indent=2)}---"
 
 
 def _usage(target, example):
@@ -549,23 +588,32 @@ def _usage(target, example):
     ]
 
 
-def _audio_policy(target, run, min_duration):
+def _audio_policy(target, clip_policy):
     """Say what the interface does to audio before classifying it."""
     if target.name == "encoder":
         return (
             "Audio of any sample rate and channel count is resampled and "
             "downmixed to the training format."
         )
+    policy = clip_policy or {}
+    steps = []
+    if policy.get("normalize", True):
+        steps.append("peak-normalised")
+    if policy.get("clip_duration"):
+        steps.append(
+            f"zero-padded or cropped to {policy['clip_duration']} s"
+        )
+    if policy.get("max_duration"):
+        steps.append(f"cropped to {policy['max_duration']} s")
+    if policy.get("min_duration"):
+        steps.append(f"zero-padded to at least {policy['min_duration']} s")
+    what = ", ".join(steps) if steps else "used as it is"
     return (
         "Audio of any sample rate and channel count is resampled and "
-        "downmixed; every clip is peak-normalised as in training; "
-        + (
-            f"every clip is zero-padded or cropped to {run['clip_duration']}"
-            " s, as in training."
-            if run.get("clip_duration")
-            else f"clips shorter than {min_duration} s are zero-padded to "
-            "it. Longer clips are used whole."
-        )
+        f"downmixed; every clip is {what}, as in training (the run's "
+        "clip policy). Clips of different lengths in one batch are "
+        "classified one at a time, so a clip's result does not depend on "
+        "its batch-mates."
     )
 
 
@@ -630,8 +678,7 @@ def model_card(
     checkpoint,
     key_text,
     ckpt_keys,
-    classifier_input=None,
-    min_duration=None,
+    pipeline=None,
 ):
     """Write the model card (``README.md``) of an exported model.
 
@@ -653,10 +700,9 @@ def model_card(
         How it was chosen (e.g. ``max acc``).
     ckpt_keys : list of str
         Modules shipped as ``<key>.ckpt``.
-    classifier_input : str, optional
-        ``deltas`` or ``sequence`` (relevance recipe models).
-    min_duration : float, optional
-        Padding minimum of a relevance recipe model.
+    pipeline : dict, optional
+        The run's pipeline settings (relevance recipe models):
+        ``classifier_input`` and ``clip_policy`` are described.
 
     Returns
     -------
@@ -665,10 +711,17 @@ def model_card(
     """
     command, recovered = training_command(run_folder, run)
     example = "clip.wav"
+    pipeline = pipeline or {}
+    results = _read_json(os.path.join(run_folder, "test_results.json"))
+    name = (
+        run.get("system_name")
+        or run.get("experiment_name")
+        or "speechbrain-relevance model"
+    )
     parts = [
-        front_matter(run, modules),
+        front_matter(run, modules, results, str(name)),
         "",
-        _title(run, modules, classifier_input),
+        _title(run, modules, pipeline.get("classifier_input")),
         "",
         _summary(modules),
         "",
@@ -696,7 +749,7 @@ def model_card(
         "",
         *_usage(target, example),
         "",
-        _audio_policy(target, run, min_duration),
+        _audio_policy(target, pipeline.get("clip_policy")),
         "",
         "**Security:** `hyperparams.yaml` is executable: loading it "
         "instantiates the Python classes it names. Only load model folders "
@@ -738,7 +791,6 @@ def model_card(
         f"{key_text} on the validation data ({meta or 'no meta data'}).",
         "",
     ]
-    results = _read_json(os.path.join(run_folder, "test_results.json"))
     if results is None:
         parts.append("No `test_results.json` was found in the run folder.")
     else:

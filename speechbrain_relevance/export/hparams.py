@@ -344,10 +344,92 @@ def _comment(doc, key, text):
     doc.yaml_set_comment_before_after_key(key, before="\n" + text)
 
 
-def relevance_hparams(run, nodes, classifier_input, min_duration, header):
+def pipeline_node(run_pipeline, nodes):
+    r"""Build the inference yaml's ``pipeline``: the run's own settings.
+
+    Arguments
+    ---------
+    run_pipeline : object
+        The ``pipeline`` node of the run's yaml (round-trip loaded): its
+        module arguments are aliases of the module nodes, its other
+        arguments plain values and the ``clip_policy`` (a tagged map).
+    nodes : dict
+        Module name to its node in the run's yaml (exported modules).
+
+    Returns
+    -------
+    ruamel node
+        ``!new:...ClassificationPipeline`` with ``!ref <module>`` for
+        every module and the run's own settings.
+
+    Raises
+    ------
+    ValueError
+        If the pipeline runs a module that is not exported, or a module
+        argument is not one of the run's module definitions.
+
+    Example
+    -------
+    >>> tree = load_yaml(
+    ...     "clf: &c !new:torch.nn.Linear {in_features: 2}\n"
+    ...     "policy: &p !new:speechbrain_relevance.pipeline.ClipPolicy\n"
+    ...     "    sample_rate: 8000\n"
+    ...     "pipeline: !new:speechbrain_relevance.pipeline."
+    ...     "ClassificationPipeline\n"
+    ...     "    classifier: *c\n"
+    ...     "    classifier_input: sequence\n"
+    ...     "    clip_policy: *p\n"
+    ... )
+    >>> node = pipeline_node(tree["pipeline"], {"classifier": tree["clf"]})
+    >>> print(dump_yaml({"pipeline": node}).strip())
+    pipeline: !new:speechbrain_relevance.pipeline.ClassificationPipeline
+        classifier: !ref <classifier>
+        classifier_input: sequence
+        clip_policy: !new:speechbrain_relevance.pipeline.ClipPolicy
+            sample_rate: 8000
+    """
+    from speechbrain_relevance.pipeline import MODULE_NAMES
+
+    plain = to_plain(run_pipeline)
+    if not isinstance(plain, Tagged) or not isinstance(plain.value, dict):
+        raise ValueError("'pipeline' is not an object definition")
+    items = {}
+    for key, value in run_pipeline.items():
+        key = str(key)
+        if key in MODULE_NAMES:
+            if value is None:
+                continue
+            if key not in nodes or value is not nodes[key]:
+                raise ValueError(
+                    f"the pipeline's {key} is not the run's module {key!r}"
+                )
+            items[key] = ref(key)
+        else:
+            items[key] = _plain_node(to_plain(value))
+    return tagged_map(plain.tag, items)
+
+
+def _plain_node(value):
+    """Turn a plain value (Tagged maps included) into a node to dump."""
+    if isinstance(value, Tagged):
+        inner = value.value if isinstance(value.value, dict) else None
+        return tagged_map(
+            value.tag,
+            {k: _plain_node(v) for k, v in (inner or {}).items()},
+        )
+    if isinstance(value, dict):
+        return {k: _plain_node(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return flow_list(_plain_node(v) for v in value)
+    return value
+
+
+def relevance_hparams(run, nodes, run_pipeline, header):
     r"""Write the inference ``hyperparams.yaml`` of a relevance recipe model.
 
-    Loaded by :class:`speechbrain_relevance.inference.RelevanceClassifier`.
+    Loaded by :class:`speechbrain_relevance.inference.RelevanceClassifier`:
+    the run's module definitions and its own ``pipeline`` (classifier
+    input, normalisation, patches, clip policy), nothing re-derived.
 
     Arguments
     ---------
@@ -356,10 +438,8 @@ def relevance_hparams(run, nodes, classifier_input, min_duration, header):
     nodes : dict
         Module name to its ruamel node in the run's yaml, in pipeline
         order.
-    classifier_input : str
-        ``"deltas"`` or ``"sequence"``.
-    min_duration : float
-        Shortest clip (seconds) before padding.
+    run_pipeline : object
+        The run's ``pipeline`` node (see :func:`pipeline_node`).
     header : str
         Comment lines (without ``#``) to put first.
 
@@ -370,63 +450,38 @@ def relevance_hparams(run, nodes, classifier_input, min_duration, header):
 
     Example
     -------
-    >>> run = {"sample_rate": 8000, "labels": ["0", "1"]}
-    >>> node = load_yaml("!new:torch.nn.Linear {in_features: 2}")
-    >>> text = relevance_hparams(run, {"classifier": node}, "sequence",
-    ...                          0.1, "A model")
+    >>> tree = load_yaml(
+    ...     "sample_rate: 8000\nlabels: ['0', '1']\n"
+    ...     "clf: &c !new:torch.nn.Linear {in_features: 2}\n"
+    ...     "pipeline: !new:speechbrain_relevance.pipeline."
+    ...     "ClassificationPipeline {classifier: *c}\n"
+    ... )
+    >>> text = relevance_hparams(
+    ...     to_plain(tree), {"classifier": tree["clf"]}, tree["pipeline"],
+    ...     "A model")
     >>> print(text.split("\n\n")[1])
     sample_rate: 8000
     labels: ['0', '1']
-    >>> "classifier: !ref <classifier>" in text
+    >>> "    classifier: !ref <classifier>" in text
     True
     """
     from speechbrain_relevance.inference import LABEL_ENCODER_FILE
 
     doc = _document(header, "sample_rate", int(run["sample_rate"]))
     doc["labels"] = flow_list(str(label) for label in run["labels"])
-    doc["classifier_input"] = classifier_input
-    _comment(
-        doc,
-        "classifier_input",
-        "How the classifier reads the per-head representation: deltas\n"
-        "([x, delta, delta-delta] per head, heads along the bands; FCN) or\n"
-        "sequence (heads along the bands, [batch, frames, bands]; CNN-LSTM)",
-    )
-    doc["feature_norm"] = run.get("feature_norm") or "minmax"
-    _comment(
-        doc,
-        "feature_norm",
-        "Normalisation of the representation, as in training: minmax\n"
-        "(per example, to [0, 1]) or sentence (per example and band, zero\n"
-        "mean and unit variance)",
-    )
-    doc["clip_duration"] = run.get("clip_duration")
-    doc["min_duration"] = float(min_duration)
-    _comment(
-        doc,
-        "clip_duration",
-        "Audio policy: clips are peak-normalised; with clip_duration set\n"
-        "(seconds) every clip is zero-padded or cropped to it, as in\n"
-        "training; otherwise clips shorter than min_duration are\n"
-        "zero-padded to it.",
-    )
-    if classifier_input == "sequence":
-        doc["patch_frames"] = run.get("patch_frames")
-        doc["patch_hop"] = run.get("patch_hop")
-        doc["patch_aggregation"] = run.get(
-            "patch_aggregation", "mean_log_prob"
-        )
-        _comment(
-            doc,
-            "patch_frames",
-            "Patches (null: whole clips); patch posteriors are combined\n"
-            "per clip with patch_aggregation.",
-        )
     _add_modules(doc, nodes)
     doc["label_encoder"] = tagged_map(
         "!new:speechbrain.dataio.encoder.CategoricalEncoder"
     )
     _comment(doc, "label_encoder", "Class names, from label_encoder.txt")
+    doc["pipeline"] = pipeline_node(run_pipeline, nodes)
+    _comment(
+        doc,
+        "pipeline",
+        "Waveform to log-posteriors, as the training run built it: the\n"
+        "classifier input, normalisation, patches and the clip policy\n"
+        "(peak normalisation, crop, pad) of training",
+    )
     doc["modules"] = {key: ref(key) for key in nodes}
     _blank(doc, "modules")
     loadables = {key: ref(key) for key in [*nodes, "label_encoder"]}

@@ -109,22 +109,8 @@ class RelevanceBrain(SyncBatchNormControl, sb.Brain):
 
     def _build_pipeline(self):
         """Build the pipeline of a yaml without a ``pipeline`` entry."""
-        hp = self.hparams
-        return ClassificationPipeline(
-            compute_features=self.modules["compute_features"],
-            relevance=(
-                self.modules["relevance"]
-                if "relevance" in self.modules
-                else None
-            ),
-            classifier=self.modules["classifier"],
-            feature_norm=getattr(hp, "feature_norm", None) or "minmax",
-            classifier_input=self.classifier_input,
-            patch_frames=getattr(hp, "patch_frames", None),
-            patch_hop=getattr(hp, "patch_hop", None),
-            patch_aggregation=getattr(
-                hp, "patch_aggregation", "mean_log_prob"
-            ),
+        return ClassificationPipeline.from_keys(
+            self.modules, self.hparams, self.classifier_input
         )
 
     def _check_pipeline_modules(self, pipeline):
