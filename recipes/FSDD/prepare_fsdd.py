@@ -49,10 +49,12 @@ unchanged recordings reuses the manifests, anything else re-prepares them.
 
 Audio policy
 ------------
-:func:`load_fsdd_clip` (used by the recipe's data pipeline) reads a clip at
-8 kHz (strict: another rate or more channels is an error, never a silent
-conversion), peak-normalises it and zero-pads it at the end (or crops it)
-to a fixed duration, 1 s by default.
+The recipe's data pipeline reads clips with the yaml's ``clip_policy``
+(:class:`speechbrain_relevance.pipeline.ClipPolicy`, the one inference
+uses): at 8 kHz (strict: another rate or more channels is an error, never
+a silent conversion), peak-normalised, cropped to ``max_duration``, never
+padded. :func:`load_fsdd_clip` is the same policy as a function (padding
+to a fixed duration, 1 s by default, unless ``pad=False``).
 
 Usage::
 
@@ -81,11 +83,11 @@ from speechbrain_relevance.data.preparation import (
     SPLITS,
     PreparationError,
     header_problems,
-    load_clip,
     manifest_paths,
     up_to_date,
     write_manifests,
 )
+from speechbrain_relevance.pipeline import ClipPolicy
 
 logger = logging.getLogger(__name__)
 
@@ -193,7 +195,13 @@ def load_fsdd_clip(path, sample_rate=SAMPLE_RATE, duration=CLIP_SECONDS,
     >>> load_fsdd_clip(path, pad=False).shape
     torch.Size([4000])
     """
-    return load_clip(path, sample_rate, duration, pad=pad, strict=True)
+    # The recipe's own clip policy object (the yaml's ``clip_policy``
+    # with max_duration), as a function.
+    if pad:
+        policy = ClipPolicy(sample_rate, clip_duration=duration)
+    else:
+        policy = ClipPolicy(sample_rate, max_duration=duration)
+    return policy.load(path, strict=True)
 
 
 def find_recordings(data_folder):

@@ -46,8 +46,9 @@ the rest from the metadata csv.
 Audio policy
 ------------
 Clips are stored at their original rates (8-96 kHz), mono or stereo, 8-32
-bit. At load time (:func:`load_urbansound_clip`, used by the recipe's data
-pipeline) each clip is read with
+bit. At load time (the yaml's ``clip_policy``, a
+:class:`speechbrain_relevance.pipeline.ClipPolicy`; :func:`load_urbansound_clip`
+is the same as a function) each clip is read with
 ``load_audio(path, sample_rate=44100)`` -- resampled with torchaudio,
 stereo downmixed by averaging the channels -- then peak-normalised
 (``x / (max|x| + 1e-4)``) and zero-padded at the end (or cropped) to
@@ -83,11 +84,11 @@ from speechbrain_relevance.data.preparation import (
     SPLITS,
     PreparationError,
     files_fingerprint,
-    load_clip,
     manifest_paths,
     up_to_date,
     write_manifests,
 )
+from speechbrain_relevance.pipeline import ClipPolicy
 
 # Recipe modules import their siblings by name, as train.py does.
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -195,7 +196,8 @@ def load_urbansound_clip(path, sample_rate=SAMPLE_RATE, duration=CLIP_SECONDS):
     """
     # The peak is taken over the whole clip, as in the reference; real
     # clips are at most 4 s, so cropping almost never happens.
-    return load_clip(path, sample_rate, duration)
+    # The yaml's ``clip_policy`` (clip_duration), as a function.
+    return ClipPolicy(sample_rate, clip_duration=duration).load(path)
 
 
 def find_urbansound8k(data_folder):

@@ -27,11 +27,6 @@ import json
 import os
 
 from speechbrain_relevance.cli import UserError
-from speechbrain_relevance.data.audio import (
-    fit_length,
-    load_audio,
-    peak_normalize,
-)
 
 __all__ = [
     "OPTIONS_FILE",
@@ -40,7 +35,6 @@ __all__ = [
     "files_fingerprint",
     "format_problems",
     "header_problems",
-    "load_clip",
     "manifest_paths",
     "manifests_ok",
     "read_json",
@@ -417,63 +411,3 @@ def header_problems(info, sample_rate=None, mono=True):
     if mono and info.channels != 1:
         reasons.append(f"{info.channels} channels, expected mono")
     return reasons
-
-
-def load_clip(path, sample_rate, duration=None, pad=True, strict=False):
-    """Load a clip the way the recipes feed it to a model.
-
-    Read at ``sample_rate`` and downmixed to mono by ``load_audio``
-    (``strict``: another rate or several channels is an error, not a
-    conversion), peak-normalised (``x / (max|x| + 1e-4)``) and, with a
-    ``duration``, cropped to it and, with ``pad``, zero-padded at the end
-    to exactly that length.
-
-    Arguments
-    ---------
-    path : str
-        Audio file.
-    sample_rate : int
-        Output rate (the required rate with ``strict``).
-    duration : float, optional
-        Length in seconds; None keeps the clip's own.
-    pad : bool
-        Pad shorter clips to ``duration``.
-    strict : bool
-        Refuse a file at another rate or with several channels.
-
-    Returns
-    -------
-    torch.Tensor
-        ``[samples]`` float32.
-
-    Raises
-    ------
-    speechbrain_relevance.data.audio.AudioFileError
-        If the file is missing or unreadable (or, with ``strict``, at
-        another rate or with several channels).
-
-    Example
-    -------
-    >>> import tempfile, numpy, soundfile
-    >>> path = tempfile.mkstemp(suffix=".wav")[1]
-    >>> soundfile.write(path, numpy.full(4000, 0.25), 8000)
-    >>> load_clip(path, 8000, duration=1.0).shape
-    torch.Size([8000])
-    >>> load_clip(path, 8000, duration=1.0, pad=False).shape
-    torch.Size([4000])
-    >>> round(float(load_clip(path, 16000).max()), 3)
-    1.0
-    """
-    n_samples = None
-    if duration is not None:
-        n_samples = int(round(sample_rate * duration))
-        if n_samples <= 0:
-            raise ValueError(f"duration {duration} s gives no samples")
-    wav = load_audio(path, sample_rate=sample_rate, mono=True, strict=strict)
-    # The peak is taken over the whole clip, before any cropping.
-    wav = peak_normalize(wav)
-    if n_samples is None:
-        return wav
-    if not pad:
-        return wav[:n_samples]
-    return fit_length(wav, n_samples, mode="pad")
