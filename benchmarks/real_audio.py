@@ -890,8 +890,8 @@ def print_tables(data):
     print(table(data))
 
 
-def main(argv=None):
-    """Run the systems and write the JSON; returns the exit status."""
+def _parser():
+    """Build the command line parser."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
         "--data_folder",
@@ -917,56 +917,73 @@ def main(argv=None):
         action="store_true",
         help="only rebuild the JSON from the finished runs under --runs",
     )
-    args = parser.parse_args(argv)
+    return parser
 
-    if args.list:
-        for name, (hp, ov, desc) in SYSTEMS.items():
-            print(f"{name:24s} {desc}  [{hp} {' '.join(ov)}]")
-        return 0
-    data = {"systems": {}}
-    if os.path.isfile(args.json):
-        data = read_results(args.json)
-    if args.plot:
-        plot_capacity(data, args.plot)
-        print(f"wrote {args.plot}")
-        return 0
-    if args.table:
-        print_tables(data)
-        return 0
-    systems = args.systems or list(SYSTEMS)
-    unknown = [s for s in systems if s not in SYSTEMS]
-    if unknown:
-        parser.error(f"unknown systems {unknown}; see --list")
 
-    if args.collect:
-        # Systems no longer defined are dropped.
-        data["systems"] = {
-            k: v for k, v in data["systems"].items() if k in SYSTEMS
+def _earlier_minutes(entry, key, done):
+    """Return the timings an entry kept for the finished seeds."""
+    return {
+        k: v
+        for k, v in (entry.get(key) or {}).items()
+        if int(k) in done
+    }
+
+
+def collect_all(data, args):
+    """Rebuild every system's entry from the finished runs; write the JSON.
+
+    Arguments
+    ---------
+    data : dict
+        Content of ``real_audio.json`` (changed in place).
+    args : argparse.Namespace
+        ``runs`` and ``json``.
+    """
+    # Systems no longer defined are dropped.
+    data["systems"] = {
+        k: v for k, v in data["systems"].items() if k in SYSTEMS
+    }
+    for name in SYSTEMS:
+        done = finished_seeds(args.runs, name)
+        if not done:
+            continue
+        old = data["systems"].get(name, {})
+        entry = summarize(name, done, args.runs)
+        # Not a mere re-aggregation: the runs' own timings.
+        timed = {
+            k: v
+            for k, v in _earlier_minutes(old, "minutes_per_run", done).items()
+            if v > 1.0
         }
-        for name in SYSTEMS:
-            done = finished_seeds(args.runs, name)
-            if done:
-                old = data["systems"].get(name, {})
-                entry = summarize(name, done, args.runs)
-                timed = {
-                    k: v
-                    for k, v in (old.get("minutes_per_run") or {}).items()
-                    if v > 1.0 and int(k) in done  # not a mere re-aggregation
-                }
-                if timed:
-                    entry["minutes_per_run"] = timed
-                cpu = {
-                    k: v
-                    for k, v in (old.get("cpu_minutes_per_run") or {}).items()
-                    if int(k) in done
-                }
-                if cpu:
-                    entry["cpu_minutes_per_run"] = cpu
-                data["systems"][name] = entry
-        write_json(data, args)
-        print_tables(data)
-        return 0
+        if timed:
+            entry["minutes_per_run"] = timed
+        cpu = _earlier_minutes(old, "cpu_minutes_per_run", done)
+        if cpu:
+            entry["cpu_minutes_per_run"] = cpu
+        data["systems"][name] = entry
+    write_json(data, args)
 
+
+def run_systems(data, args, systems):
+    """Run every (seed, system) not finished yet, ``--jobs`` at a time.
+
+    The JSON is rewritten after every finished run (merged, under a lock,
+    with what other invocations wrote meanwhile).
+
+    Arguments
+    ---------
+    data : dict
+        Content of ``real_audio.json`` (changed in place).
+    args : argparse.Namespace
+        The command line.
+    systems : list of str
+        The systems to run.
+
+    Returns
+    -------
+    list of str
+        The failures.
+    """
     # Seed-major: every system's seed 1 before any seed 2, so that an
     # interrupted benchmark still has paired runs of every system.
     jobs = [(name, seed) for seed in args.seeds for name in systems]
@@ -975,13 +992,10 @@ def main(argv=None):
     lock = threading.Lock()
 
     def save(name):
-        # After every finished run, so that an interrupted benchmark keeps
-        # what it measured.
         done = finished_seeds(args.runs, name)
         if not done:
             return
-        timed = dict(data["systems"].get(name, {}).get("minutes_per_run", {}))
-        old_cpu = data["systems"].get(name, {}).get("cpu_minutes_per_run", {})
+        old = data["systems"].get(name, {})
         entry = summarize(
             name,
             done,
@@ -989,17 +1003,10 @@ def main(argv=None):
             {s: seconds[(name, s)] for s in done if (name, s) in seconds},
         )
         # Keep the timings of runs made by earlier invocations.
-        timed.update(entry.get("minutes_per_run", {}))
-        entry["minutes_per_run"] = {
-            k: v for k, v in timed.items() if int(k) in done
-        }
-        cpu = dict(old_cpu)
-        cpu.update(entry.get("cpu_minutes_per_run", {}))
-        entry["cpu_minutes_per_run"] = {
-            k: v for k, v in cpu.items() if int(k) in done
-        }
-        # Another invocation may be running other systems: merge with the
-        # file as it is now, under a lock.
+        for key in ("minutes_per_run", "cpu_minutes_per_run"):
+            timed = _earlier_minutes(old, key, done)
+            timed.update(entry.get(key, {}))
+            entry[key] = timed
         with open(args.json + ".lock", "w") as lock_file:
             fcntl.flock(lock_file, fcntl.LOCK_EX)
             if os.path.isfile(args.json):
@@ -1031,6 +1038,36 @@ def main(argv=None):
 
     with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
         list(pool.map(work, jobs))
+    return failures
+
+
+def main(argv=None):
+    """Run the systems and write the JSON; returns the exit status."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.list:
+        for name, (hp, ov, desc) in SYSTEMS.items():
+            print(f"{name:24s} {desc}  [{hp} {' '.join(ov)}]")
+        return 0
+    data = {"systems": {}}
+    if os.path.isfile(args.json):
+        data = read_results(args.json)
+    if args.plot:
+        plot_capacity(data, args.plot)
+        print(f"wrote {args.plot}")
+        return 0
+    if args.table:
+        print_tables(data)
+        return 0
+    systems = args.systems or list(SYSTEMS)
+    unknown = [s for s in systems if s not in SYSTEMS]
+    if unknown:
+        parser.error(f"unknown systems {unknown}; see --list")
+    if args.collect:
+        collect_all(data, args)
+        print_tables(data)
+        return 0
+    failures = run_systems(data, args, systems)
     print_tables(data)
     for failure in failures:
         print(f"FAILED: {failure}")

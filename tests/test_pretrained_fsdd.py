@@ -53,6 +53,10 @@ def test_shipped_model_is_small_and_documented():
     assert "| Test examples (n) | 500 |" in card
     accuracy = float(re.search(r"\| Accuracy \| ([0-9.]+) \|", card)[1])
     assert 0.5 < accuracy <= 1.0
+    # The same figure in the hub's model-index (front matter).
+    indexed = float(re.search(r"value: ([0-9.]+)", card)[1])
+    assert indexed == pytest.approx(accuracy, abs=5e-5)
+    assert "model-index:" in card and "datasets:" in card
 
 
 def test_shipped_model_recognises_the_held_out_speaker(classifier):
@@ -63,9 +67,10 @@ def test_shipped_model_recognises_the_held_out_speaker(classifier):
         digit = os.path.basename(path).split("_")[0]
         _, _, _, label = classifier.classify_file(path)
         correct += label[0] == digit
-    # The card's accuracy on all of theo's clips is 0.91; the 30
-    # vendored ones are a sample of them.
-    assert correct / len(clips) >= 0.7, correct
+    # The card's accuracy (0.892) is on all 500 of theo's clips; the 30
+    # vendored ones (takes 0-2) are among them, 26 recognised (measured;
+    # README says so).
+    assert correct == 26, correct
     _, _, _, label = classifier.classify_file(
         os.path.join(RECORDINGS, f"5_{HELD_OUT}_0.wav")
     )

@@ -379,10 +379,12 @@ def _header(run, target, run_folder, ckpt, key_text):
         or "speechbrain-relevance model"
     )
     cls = target.interface.rsplit(".", 1)[-1]
+    averaged = ckpt.meta.get("averaged_epochs")
+    how = f"the average of epochs {averaged}" if averaged else key_text
     return (
         f"Inference hyperparameters: {name}\n"
         f"Exported from run {os.path.basename(run_folder)}, checkpoint "
-        f"{os.path.basename(str(ckpt.path))} ({key_text})\n"
+        f"{os.path.basename(str(ckpt.path))} ({how})\n"
         f"Load: {cls}.from_hparams(source=<this folder or hub id>)\n"
         f"      ({target.interface.rsplit('.', 1)[0]})\n"
         "WARNING: loading this file runs the Python objects it names; only\n"

@@ -709,10 +709,21 @@ def model_card(
     str
         Markdown.
     """
-    command, recovered = training_command(run_folder, run)
-    example = "clip.wav"
     pipeline = pipeline or {}
     results = _read_json(os.path.join(run_folder, "test_results.json"))
+    parts = [
+        *_overview(run, modules, labels, results, pipeline),
+        *_usage_section(target, pipeline),
+        *_training_section(run_folder, run),
+        *_results_section(run, run_folder, target, checkpoint, key_text,
+                          results),
+        *_files_section(target, ckpt_keys),
+    ]
+    return "\n".join(parts)
+
+
+def _overview(run, modules, labels, results, pipeline):
+    """Write the front matter, title, summary and table of modules."""
     name = (
         run.get("system_name")
         or run.get("experiment_name")
@@ -731,11 +742,17 @@ def model_card(
     for key, node in modules.items():
         tag = node.tag if isinstance(node, Tagged) else "?"
         parts.append(f"| {key} | `{tag.split(':', 1)[-1]}` |")
-    parts += [
+    return parts + [
         f"| Sample rate | {run['sample_rate']} Hz (other rates are "
         "resampled) |",
         f"| Classes | {', '.join(map(str, labels))} |",
         "",
+    ]
+
+
+def _usage_section(target, pipeline):
+    """Write the install line, usage, audio policy and security note."""
+    return [
         "## Install",
         "",
         "```bash",
@@ -747,7 +764,7 @@ def model_card(
         "",
         "## Usage",
         "",
-        *_usage(target, example),
+        *_usage(target, "clip.wav"),
         "",
         _audio_policy(target, pipeline.get("clip_policy")),
         "",
@@ -756,13 +773,13 @@ def model_card(
         "from sources you trust. The checkpoints themselves are plain "
         "tensors (`torch.load(..., weights_only=True)` reads them).",
         "",
-        "## Training",
-        "",
-        "```bash",
-        command,
-        "```",
-        "",
     ]
+
+
+def _training_section(run_folder, run):
+    """Write the command that trained the model, and its data."""
+    command, recovered = training_command(run_folder, run)
+    parts = ["## Training", "", "```bash", command, "```", ""]
     if not recovered:
         parts += [
             "The original hyperparameter file was not found; the command "
@@ -770,7 +787,7 @@ def model_card(
             "the resolved `hyperparams.yaml`, which reproduce the run.",
             "",
         ]
-    parts += [
+    return parts + [
         "Run options (device, precision, distributed launch) are not "
         "recorded by SpeechBrain and are not shown.",
         "",
@@ -778,58 +795,66 @@ def model_card(
         "",
         describe_dataset(run),
         "",
-        "## Results",
-        "",
     ]
-    meta = ", ".join(
-        f"{k} = {v:.4g}" if isinstance(v, float) else f"{k} = {v}"
-        for k, v in checkpoint.meta.items()
-        if k not in ("unixtime", "end-of-epoch")
-    )
-    parts += [
-        f"Checkpoint `{os.path.basename(str(checkpoint.path))}`, chosen by "
-        f"{key_text} on the validation data ({meta or 'no meta data'}).",
-        "",
-    ]
-    if results is None:
-        parts.append("No `test_results.json` was found in the run folder.")
-    else:
-        if key_text != target.test_key_text:
-            parts += [
-                "Note: the recipe tested the checkpoint chosen by "
-                f"{target.test_key_text}; the metrics below may belong to "
-                "another checkpoint than the exported one.",
-                "",
-            ]
-        # The recipes' groups: DCASE recording devices, FSDD speakers, or
-        # the UrbanSound8k field named by group_by.
-        group = (
-            "Speaker"
-            if dataset_of(run) == "fsdd"
-            else str(run.get("group_by", "device")).capitalize()
+
+
+def _results_section(run, run_folder, target, checkpoint, key_text,
+                     results):
+    """Say which checkpoint, and the metrics the recipe measured."""
+    meta = checkpoint.meta
+    averaged = meta.get("averaged_epochs")
+    if averaged:
+        chosen = (
+            f"Checkpoint `{os.path.basename(str(checkpoint.path))}`: the "
+            f"average of the parameters of epochs {averaged} (no checkpoint "
+            "was selected on validation data)."
         )
+    else:
+        text = ", ".join(
+            f"{k} = {v:.4g}" if isinstance(v, float) else f"{k} = {v}"
+            for k, v in meta.items()
+            if k not in ("unixtime", "end-of-epoch")
+        )
+        chosen = (
+            f"Checkpoint `{os.path.basename(str(checkpoint.path))}`, chosen "
+            f"by {key_text} on the validation data ({text or 'no meta data'})."
+        )
+    parts = ["## Results", "", chosen, ""]
+    if results is None:
+        return parts + ["No `test_results.json` was found in the run folder."]
+    if key_text != target.test_key_text:
         parts += [
-            "Measured on the test split by the recipe "
-            "(`test_results.json`):",
+            "Note: the recipe tested the checkpoint chosen by "
+            f"{target.test_key_text}; the metrics below may belong to "
+            "another checkpoint than the exported one.",
             "",
-            _metrics_markdown(
-                results,
-                _read_json(
-                    os.path.join(run_folder, "test_results_patches.json")
-                ),
-                group,
-            ),
         ]
-    parts += ["", "## Files", ""]
-    parts += [
+    # The recipes' groups: DCASE recording devices, FSDD speakers, or the
+    # UrbanSound8k field named by group_by.
+    group = (
+        "Speaker"
+        if dataset_of(run) == "fsdd"
+        else str(run.get("group_by", "device")).capitalize()
+    )
+    patches = _read_json(
+        os.path.join(run_folder, "test_results_patches.json")
+    )
+    return parts + [
+        "Measured on the test split by the recipe (`test_results.json`):",
+        "",
+        _metrics_markdown(results, patches, group),
+    ]
+
+
+def _files_section(target, ckpt_keys):
+    """List the files of the folder, the export date and the citation."""
+    return [
+        "",
+        "## Files",
+        "",
         "- `hyperparams.yaml`: inference hyperparameters (executable, see "
-        "above)"
-    ]
-    parts += [
-        f"- `{key}.ckpt`: state of `{key}`"
-        for key in ckpt_keys
-    ]
-    parts += [
+        "above)",
+        *[f"- `{key}.ckpt`: state of `{key}`" for key in ckpt_keys],
         f"- `{target.label_file}`: class names (SpeechBrain "
         "CategoricalEncoder format)",
         "",
@@ -846,4 +871,3 @@ def model_card(
         "```",
         "",
     ]
-    return "\n".join(parts)
