@@ -343,11 +343,14 @@ class ClassificationPipeline(nn.Module):
             return getattr(hparams, key, default)
 
         found = {n: modules[n] for n in MODULE_NAMES if n in modules}
+        # None (the key left out) is the paper's min-max; anything else is
+        # checked by the constructor, naming the options.
+        norm = get("feature_norm")
         return cls(
             compute_features=found["compute_features"],
             relevance=found.get("relevance"),
             classifier=found["classifier"],
-            feature_norm=get("feature_norm") or "minmax",
+            feature_norm="minmax" if norm is None else norm,
             classifier_input=classifier_input or get("classifier_input"),
             patch_frames=get("patch_frames"),
             patch_hop=get("patch_hop"),

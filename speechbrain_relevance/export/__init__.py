@@ -492,6 +492,38 @@ def _encoder_labels(run, run_folder, save_folder):
     return [str(encoder.ind2lab[i]) for i in range(len(encoder))], label_file
 
 
+def _relevance_yaml(tree, run, nodes, header, hparams_path):
+    """Write a project run's inference yaml; return it and its pipeline."""
+    run_pipeline = _run_pipeline(tree, hparams_path)
+    try:
+        text = relevance_hparams(run, nodes, run_pipeline, header)
+    except ValueError as e:
+        raise ExportError(f"{hparams_path}: {e}") from e
+    settings = to_plain(run_pipeline).value
+    settings["clip_policy"] = getattr(
+        settings.get("clip_policy"), "value", None
+    )
+    return text, settings
+
+
+def _write_folder(model_folder, files, texts, target, labels):
+    """Copy the checkpoints and write the texts (and label file)."""
+    os.makedirs(model_folder, exist_ok=True)
+    for name, source in files.items():
+        shutil.copyfile(source, os.path.join(model_folder, name))
+    if target is RELEVANCE:
+        write_label_encoder(
+            labels, os.path.join(model_folder, target.label_file)
+        )
+        files[target.label_file] = None
+    for name, text in texts.items():
+        with open(
+            os.path.join(model_folder, name), "w", encoding="utf-8"
+        ) as fout:
+            fout.write(text)
+        files[name] = None
+
+
 def export_model(
     run_folder,
     model_folder,
@@ -567,14 +599,8 @@ def export_model(
     pipeline = None
     if target is RELEVANCE:
         labels = _run_labels(run, hparams_path)
-        run_pipeline = _run_pipeline(tree, hparams_path)
-        try:
-            yaml_text = relevance_hparams(run, nodes, run_pipeline, header)
-        except ValueError as e:
-            raise ExportError(f"{hparams_path}: {e}") from e
-        pipeline = to_plain(run_pipeline).value
-        pipeline["clip_policy"] = getattr(
-            pipeline.get("clip_policy"), "value", None
+        yaml_text, pipeline = _relevance_yaml(
+            tree, run, nodes, header, hparams_path
         )
     else:
         labels, label_file = _encoder_labels(
@@ -599,20 +625,7 @@ def export_model(
     texts = {HPARAMS_FILE: yaml_text, "README.md": card}
     _check_portable(texts, run, run_folder)
 
-    os.makedirs(model_folder, exist_ok=True)
-    for name, source in files.items():
-        shutil.copyfile(source, os.path.join(model_folder, name))
-    if target is RELEVANCE:
-        write_label_encoder(
-            labels, os.path.join(model_folder, target.label_file)
-        )
-        files[target.label_file] = None
-    for name, text in texts.items():
-        with open(
-            os.path.join(model_folder, name), "w", encoding="utf-8"
-        ) as fout:
-            fout.write(text)
-        files[name] = None
+    _write_folder(model_folder, files, texts, target, labels)
     if verify:
         verify_export(model_folder)
     logger.info("Exported %s to %s", ckpt.path, model_folder)

@@ -133,11 +133,7 @@ class RelevanceHead(nn.Module):
         super().__init__()
         # ConfigErrors with keys: a recipe's yaml loader names the key the
         # argument was set from.
-        if (
-            isinstance(context, bool)
-            or not isinstance(context, int)
-            or context < 0
-        ):
+        if not _is_int(context) or context < 0:
             raise ConfigError(
                 "{context} must be an integer >= 0 (frames of context on "
                 f"each side of a frame), got {context!r}",
@@ -147,11 +143,7 @@ class RelevanceHead(nn.Module):
         self.arch = arch
         window = 2 * context + 1
         if arch == "fc":
-            if (
-                isinstance(hidden_size, bool)
-                or not isinstance(hidden_size, int)
-                or hidden_size < 1
-            ):
+            if not _is_int(hidden_size) or hidden_size < 1:
                 raise ConfigError(
                     "{hidden_size} must be an integer >= 1, got "
                     f"{hidden_size!r}",
@@ -356,23 +348,20 @@ class MultiHeadRelevance(nn.Module):
         return out
 
 
+def _is_int(value):
+    """Whether a yaml value is an integer (True and False are not)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def _split_bands(n_bands, n_heads, split):
     """Band indices per head for a ``split`` argument."""
-    if (
-        isinstance(n_bands, bool)
-        or not isinstance(n_bands, int)
-        or (n_bands < 1)
-    ):
+    if not _is_int(n_bands) or n_bands < 1:
         raise ConfigError(
             f"{{n_bands}} must be a positive integer, got {n_bands!r}",
             keys=["n_bands"],
         )
     if isinstance(split, str):
-        if (
-            isinstance(n_heads, bool)
-            or not isinstance(n_heads, int)
-            or not 1 <= n_heads <= n_bands
-        ):
+        if not _is_int(n_heads) or not 1 <= n_heads <= n_bands:
             raise ConfigError(
                 f"{{n_heads}} must be an integer from 1 to {{n_bands}}="
                 f"{n_bands}, got {n_heads!r}",

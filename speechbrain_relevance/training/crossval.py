@@ -43,6 +43,7 @@ import speechbrain as sb
 import yaml
 from hyperpyyaml import resolve_references
 
+from speechbrain_relevance.data.preparation import read_json
 from speechbrain_relevance.training.metrics import confusion_markdown
 
 logger = logging.getLogger("crossval")
@@ -227,11 +228,7 @@ def load_summary(path):
     >>> load_summary("/nonexistent/test_results.json") is None
     True
     """
-    try:
-        with open(path, encoding="utf-8") as f:
-            summary = json.load(f)
-    except (OSError, ValueError):
-        return None
+    summary = read_json(path)
     if not isinstance(summary, dict) or "confusion_matrix" not in summary:
         return None
     return summary
