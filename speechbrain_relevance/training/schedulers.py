@@ -417,20 +417,7 @@ class WarmupCosineScheduler(EpochLRScheduler):
         self.eta_min = float(eta_min)
 
     def lr_at(self, epoch, lr_max):
-        """Learning rate at a fractional epoch.
-
-        Arguments
-        ---------
-        epoch : float
-            Completed epochs (fractional), from 0.
-        lr_max : float
-            Peak learning rate.
-
-        Returns
-        -------
-        float
-            The learning rate.
-        """
+        """Return the rate at a fractional epoch (see the class)."""
         if epoch < self.warmup:
             return lr_max * epoch / self.warmup
         p = min(1.0, (epoch - self.warmup) / (self.total - self.warmup))
