@@ -569,13 +569,12 @@ class RelevanceClassifier(Pretrained):
         pipeline = getattr(hp, "pipeline", None)
         modules = {n: self.mods[n] for n in MODULE_NAMES if n in self.mods}
         if pipeline is not None:
-            for name in MODULE_NAMES:
-                module = getattr(pipeline, name, None)
-                if module is not None and module is not modules.get(name):
-                    raise ValueError(
-                        f"The pipeline's {name} is not modules[{name!r}]: "
-                        "it would run weights that are never loaded"
-                    )
+            name = pipeline.other_module(modules)
+            if name is not None:
+                raise ValueError(
+                    f"The pipeline's {name} is not modules[{name!r}]: it "
+                    "would run weights that are never loaded"
+                )
             if pipeline.clip_policy is None:
                 raise ValueError(
                     "The pipeline has no clip_policy: inference needs the "

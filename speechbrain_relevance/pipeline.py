@@ -409,6 +409,37 @@ class ClassificationPipeline(nn.Module):
                 other._modules[name] = modules[name]
         return other
 
+    def other_module(self, modules):
+        """Name a module the pipeline and ``modules`` do not share.
+
+        Arguments
+        ---------
+        modules : mapping
+            Module name to the module that was loaded (missing or None:
+            no such module).
+
+        Returns
+        -------
+        str or None
+            The first of :data:`MODULE_NAMES` that the pipeline runs as
+            another object than ``modules`` holds (or runs where
+            ``modules`` has none, or the other way round); None if they
+            agree, i.e. the pipeline runs exactly the loaded weights.
+
+        Example
+        -------
+        >>> p = ClassificationPipeline(nn.Identity(), nn.Identity())
+        >>> p.other_module({"compute_features": p.compute_features,
+        ...                 "classifier": p.classifier})
+        >>> p.other_module({"compute_features": p.compute_features,
+        ...                 "classifier": nn.Identity()})
+        'classifier'
+        """
+        for name in MODULE_NAMES:
+            if getattr(self, name, None) is not modules.get(name):
+                return name
+        return None
+
     # ------------------------------------------------------------------
     # Stages
     def represent(self, wavs, wav_lens):

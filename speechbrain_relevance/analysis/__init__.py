@@ -313,18 +313,16 @@ def _pipeline_of(hparams, found):
 
     pipeline = hparams.get("pipeline")
     if pipeline is not None:
-        for name, module in found.items():
-            if getattr(pipeline, name, None) is not module:
-                raise UserError(
-                    f"the yaml's pipeline runs another {name} than its "
-                    "modules: the loaded weights would not be used"
-                )
+        name = pipeline.other_module(found)
+        if name is not None:
+            raise UserError(
+                f"the yaml's pipeline runs another {name} than its "
+                "modules: the loaded weights would not be used"
+            )
         return pipeline.eval()
-    return ClassificationPipeline(
-        compute_features=found["compute_features"],
-        relevance=found["relevance"],
-        classifier=found["classifier"],
-        feature_norm=hparams.get("feature_norm") or "minmax",
+    # The ECAPA swap and runs of earlier versions: the recipes' reading.
+    return ClassificationPipeline.from_keys(
+        found, hparams, classifier_input="sequence"
     ).eval()
 
 

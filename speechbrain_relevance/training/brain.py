@@ -91,8 +91,6 @@ class RelevanceBrain(SyncBatchNormControl, sb.Brain):
             base = getattr(self, "_default_pipeline", None)
             if base is None:
                 base = self._default_pipeline = self._build_pipeline()
-        else:
-            self._check_pipeline_modules(base)
         modules = {
             name: self.modules[name]
             for name in MODULE_NAMES
@@ -104,6 +102,8 @@ class RelevanceBrain(SyncBatchNormControl, sb.Brain):
             or cached[0] is not base
             or any(cached[1].get(k) is not v for k, v in modules.items())
         ):
+            # Checked once per rebuild, not on every call of a batch.
+            self._check_pipeline_modules(base)
             self._pipeline_cache = (base, modules, base.with_modules(modules))
         return self._pipeline_cache[2]
 
@@ -160,8 +160,9 @@ class RelevanceBrain(SyncBatchNormControl, sb.Brain):
         torch.Tensor or None
             ``[batch, frames, bands]`` masks, with ``return_masks``.
         """
-        rep = self.pipeline.represent(wavs, lens)
-        heads = self.pipeline.split_heads(rep.weighted)
+        pipeline = self.pipeline
+        rep = pipeline.represent(wavs, lens)
+        heads = pipeline.split_heads(rep.weighted)
         if return_masks:
             return heads, rep.masks
         return heads
