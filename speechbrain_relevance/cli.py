@@ -252,7 +252,37 @@ def run_main(main, argv=None, user_errors=(), prog=None):
         message = str(e) or type(e).__name__
         print(f"{name}: error: {message}", file=sys.stderr)
         raise SystemExit(1) from None
+    close_process_group()
     return 0
+
+
+def close_process_group():
+    """Leave the torchrun process group, if this process joined one.
+
+    Called when a command's work is done. A gloo group left to the
+    interpreter's exit can abort a process after its work is done
+    ("terminate called without an active exception": a communication
+    thread destroyed while still joinable), and torchrun then reports the
+    whole run failed. So the objects that hold the group (the Brain's
+    DistributedDataParallel wrappers) are collected first, every process
+    waits for the others to arrive here (none closes its connections while
+    another still uses them), and the group is shut down while the
+    interpreter is whole. After an error nothing is waited for: torchrun
+    stops the other processes.
+
+    Example
+    -------
+    >>> close_process_group()  # not under torchrun: nothing to do
+    """
+    import gc
+
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()):
+        return
+    gc.collect()
+    dist.barrier()
+    dist.destroy_process_group()
 
 
 #: hyperpyyaml's functions that build a yaml tag's object; their frames

@@ -244,6 +244,42 @@ def test_ddp_two_processes_gloo_cpu(dataset, tmp_path):
     assert len(ckpts) == 1, (ckpts, log)
 
 
+def test_command_leaves_its_process_group_when_done(tmp_path):
+    """A finished command closes the torchrun group it joined.
+
+    Left to the interpreter's exit, gloo's group sometimes aborted a
+    process after its results were written, and torchrun reported the
+    run failed.
+    """
+    import torch
+    import torch.distributed as dist
+
+    from speechbrain_relevance.cli import run_main
+
+    dist.init_process_group(
+        "gloo", init_method=f"file://{tmp_path / 'store'}", rank=0,
+        world_size=1,
+    )
+    seen = []
+
+    def main(argv):
+        model = torch.nn.parallel.DistributedDataParallel(
+            torch.nn.Linear(2, 1)
+        )
+        model(torch.ones(3, 2)).sum().backward()
+        gathered = [None]
+        dist.all_gather_object(gathered, argv)
+        seen.append(gathered[0])
+
+    try:
+        assert run_main(main, ["a"], prog="train.py") == 0
+        assert seen == [["a"]]
+        assert not dist.is_initialized()
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+
+
 def resume_cmd(dataset, out, *extra):
     return [
         sys.executable,
