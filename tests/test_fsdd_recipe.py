@@ -390,3 +390,55 @@ def test_analysis_cli_reports_filter_movement(train, tmp_path):
     assert movement["mean_abs_log2_bandwidth_ratio"] > 0.0
     text = (out / "filter_movement.md").read_text()
     assert "bandwidth init (Hz)" in text
+
+
+def test_clip_cache_changes_nothing_but_the_reading(train, tmp_path):
+    """Kept clips give the run an uncached run gives, bit for bit."""
+    import torch
+
+    results = {}
+    for mb in (256, 0):
+        out = tmp_path / f"cache_{mb}"
+        brain = _run(
+            train, MEL, out, "--number_of_epochs=2", f"--cache_audio_mb={mb}"
+        )
+        fold = out / "fold_theo"
+        ckpt = glob.glob(str(fold / "save" / "CKPT+*" / "classifier.ckpt"))
+        results[mb] = (
+            _results(fold),
+            torch.load(ckpt[0], weights_only=True),
+            (fold / "train_log.txt").read_text(),
+            brain,
+        )
+    (cached, plain) = results[256], results[0]
+    assert cached[0] == plain[0]
+    assert cached[1].keys() == plain[1].keys()
+    for key in cached[1]:
+        assert torch.equal(cached[1][key], plain[1][key]), key
+    assert cached[2] == plain[2]
+
+
+def test_clip_cache_keeps_every_clip_it_was_given(train, tmp_path):
+    captured = {}
+    real = train.ClipCache
+
+    def spy(load, mb):
+        captured["cache"] = real(load, mb)
+        return captured["cache"]
+
+    train.ClipCache = spy
+    try:
+        _run(train, MEL, tmp_path, "--number_of_epochs=1")
+    finally:
+        train.ClipCache = real
+    cache = captured["cache"]
+    # The fold's 180 clips (train, valid, test) are all kept, once.
+    assert len(cache) == 180
+    assert 0 < cache.megabytes < 256
+
+
+def test_bad_cache_size_names_the_key(train, tmp_path):
+    from speechbrain_relevance.cli import ConfigError
+
+    with pytest.raises(ConfigError, match="cache_audio_mb must be a number"):
+        _run(train, MEL, tmp_path, "--cache_audio_mb=-5")

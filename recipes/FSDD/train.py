@@ -34,7 +34,8 @@ import sys
 import speechbrain as sb
 from speechbrain.utils.distributed import run_on_main
 
-from speechbrain_relevance.cli import load_hparams, run_main
+from speechbrain_relevance.cli import ConfigError, load_hparams, run_main
+from speechbrain_relevance.data.audio import ClipCache
 from speechbrain_relevance.data.manifests import build_datasets
 from speechbrain_relevance.pipeline import clip_policy_of
 from speechbrain_relevance.training.brain import RelevanceBrain, fit_and_test
@@ -78,6 +79,12 @@ def dataio_prep(hparams, manifests):
         # longest clip and the relative lengths tell the front-end and
         # the classifier where each clip ends.
         return policy.load(wav, strict=True)
+
+    if hparams.get("cache_audio_mb") is not None:
+        try:
+            load_clip = ClipCache(load_clip, hparams["cache_audio_mb"])
+        except ConfigError as e:
+            raise e.renamed({"max_megabytes": "cache_audio_mb"}) from None
 
     datasets = build_datasets(
         manifests, load_clip, "digit", hparams["labels"], "speaker"

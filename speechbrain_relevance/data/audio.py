@@ -16,7 +16,7 @@ import soundfile as sf
 import torch
 import torchaudio
 
-from speechbrain_relevance.cli import UserError
+from speechbrain_relevance.cli import ConfigError, UserError
 
 
 class AudioFileError(UserError, RuntimeError):
@@ -342,3 +342,76 @@ def peak_normalize(wav, eps=1e-4):
     tensor([ 0.0000, -1.0000,  0.5000])
     """
     return wav / (wav.abs().amax(dim=-1, keepdim=True) + eps)
+
+
+class ClipCache:
+    """Keep prepared clips in memory, up to a size, for later epochs.
+
+    Decoding and checking a short clip costs more than training on it
+    (FSDD: about a millisecond per clip, read every epoch), while a small
+    dataset's prepared clips fit in memory many times over. The first
+    ``load(path)`` of a file is kept (a copy is returned each time, so
+    nothing downstream can change what is kept) until ``max_megabytes``
+    are held; files beyond that are loaded every time. ``load`` must be
+    deterministic (random cropping belongs to augmentation, not here):
+    a cached run gives exactly the results of an uncached one.
+
+    With ``num_workers > 0`` each loader worker holds its own cache, kept
+    across epochs only with ``persistent_workers=True``.
+
+    Arguments
+    ---------
+    load : callable
+        ``load(path) -> torch.Tensor``, e.g. ``ClipPolicy(...).load``.
+    max_megabytes : float
+        Memory for clips (MiB); 0 caches nothing.
+
+    Example
+    -------
+    >>> calls = []
+    >>> def load(path):
+    ...     calls.append(path)
+    ...     return torch.zeros(4000)  # 16 kB
+    >>> cache = ClipCache(load, max_megabytes=0.02)
+    >>> [cache(p).shape[0] for p in ["a.wav", "a.wav", "b.wav", "b.wav"]]
+    [4000, 4000, 4000, 4000]
+    >>> calls  # b.wav did not fit in 0.02 MiB beside a.wav
+    ['a.wav', 'b.wav', 'b.wav']
+    >>> len(cache), round(cache.megabytes, 3)
+    (1, 0.015)
+    """
+
+    def __init__(self, load, max_megabytes):
+        number = isinstance(max_megabytes, (int, float)) and not isinstance(
+            max_megabytes, bool
+        )
+        if not number or max_megabytes < 0:
+            raise ConfigError(
+                "{max_megabytes} must be a number of MiB >= 0, got "
+                f"{max_megabytes!r}",
+                keys=["max_megabytes"],
+            )
+        self.load = load
+        self.max_bytes = int(max_megabytes * 2**20)
+        self.clips = {}
+        self.bytes = 0
+
+    def __call__(self, path):
+        """Return the prepared clip of ``path`` (a copy of the kept one)."""
+        clip = self.clips.get(path)
+        if clip is None:
+            clip = self.load(path)
+            size = clip.numel() * clip.element_size()
+            if self.bytes + size > self.max_bytes:
+                return clip
+            self.clips[path] = clip
+            self.bytes += size
+        return clip.clone()
+
+    def __len__(self):
+        return len(self.clips)
+
+    @property
+    def megabytes(self):
+        """Memory held by the kept clips (MiB)."""
+        return self.bytes / 2**20
