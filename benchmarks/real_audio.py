@@ -83,6 +83,18 @@ SYSTEMS = {
         ["--n_bands=80"],
         "log-mel with 80 bands",
     ),
+    # the recipe's training length (stability screen, on validation):
+    # longer cosine schedules, the last third of the epochs averaged
+    "mel_epochs18": (
+        "mel_baseline.yaml",
+        ["--number_of_epochs=18", "--average_checkpoints=6"],
+        "log-mel, 18 epochs, last 6 averaged",
+    ),
+    "mel_epochs24": (
+        "mel_baseline.yaml",
+        ["--number_of_epochs=24", "--average_checkpoints=8"],
+        "log-mel, 24 epochs, last 8 averaged",
+    ),
     # the paper's learnable front-ends
     "cosgauss": ("cosgauss.yaml", [], "Cos-Gauss (paper settings)"),
     "relevance_2head": (
