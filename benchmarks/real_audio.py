@@ -439,6 +439,62 @@ def seed_spread(fold_accuracies):
     }
 
 
+def pooled_seed_std(fold_accuracies):
+    """Return the seed spread pooled over folds, with a 95% interval.
+
+    The maximum over six folds of a five-seed standard deviation is a
+    noisy figure that grows with the number of folds even when nothing
+    changes. Pooling the folds' variances (each fold has its own mean)
+    estimates the one spread a recipe has, with ``folds * (seeds - 1)``
+    degrees of freedom and a chi-square interval.
+
+    Arguments
+    ---------
+    fold_accuracies : dict
+        Seed -> fold -> accuracy.
+
+    Returns
+    -------
+    dict or None
+        ``std`` (root of the pooled variance), ``ci95`` ([lo, hi]) and
+        ``df``; None without a fold of two seeds.
+
+    Example
+    -------
+    >>> spread = pooled_seed_std(
+    ...     {"1": {"a": 0.80, "b": 0.50}, "2": {"a": 0.90, "b": 0.52},
+    ...      "3": {"a": 0.85, "b": 0.48}})
+    >>> round(spread["std"], 4), spread["df"]
+    (0.0381, 4)
+    >>> [round(x, 4) for x in spread["ci95"]]
+    [0.0228, 0.1094]
+    """
+    per_fold = {}
+    for folds in fold_accuracies.values():
+        for fold, acc in (folds or {}).items():
+            if acc is not None:
+                per_fold.setdefault(fold, []).append(float(acc))
+    squares, df = 0.0, 0
+    for values in per_fold.values():
+        if len(values) > 1:
+            mean = statistics.fmean(values)
+            squares += sum((v - mean) ** 2 for v in values)
+            df += len(values) - 1
+    if df == 0:
+        return None
+    from scipy.stats import chi2
+
+    std = math.sqrt(squares / df)
+    return {
+        "std": std,
+        "ci95": [
+            math.sqrt(squares / float(chi2.ppf(0.975, df))),
+            math.sqrt(squares / float(chi2.ppf(0.025, df))),
+        ],
+        "df": df,
+    }
+
+
 def summarize(name, seeds, runs, seconds=None):
     """Aggregate a system's runs over seeds into its JSON entry.
 
@@ -488,6 +544,10 @@ def summarize(name, seeds, runs, seconds=None):
     spread = seed_spread(entry["fold_accuracies"])
     entry["fold_seed_std"] = spread
     entry["max_fold_seed_std"] = max(spread.values()) if spread else None
+    entry["pooled_seed_std"] = pooled_seed_std(entry["fold_accuracies"])
+    entry["pooled_valid_seed_std"] = pooled_seed_std(
+        entry["fold_valid_accuracies"]
+    )
     entry["command"] = (
         f"python benchmarks/real_audio.py --systems {name} --seeds "
         + " ".join(map(str, seeds))
@@ -683,6 +743,14 @@ def headline_names(data):
     return names
 
 
+def _pooled_cell(pooled):
+    """``std [lo, hi]`` in points, or ``-``."""
+    if not pooled:
+        return "-"
+    lo, hi = pooled["ci95"]
+    return f"{100 * pooled['std']:.1f} [{100 * lo:.1f}, {100 * hi:.1f}]"
+
+
 def stability_table(data, old):
     """Per-speaker standard deviation over seeds, old recipe vs new.
 
@@ -725,18 +793,23 @@ def stability_table(data, old):
         ]
         worst_old = max(before.values()) if before else None
         worst_new = max(after.values()) if after else None
+        pooled_old = pooled_seed_std(
+            old_systems.get(name, {}).get("fold_accuracies", {})
+        )
+        pooled_new = pooled_seed_std(new["fold_accuracies"])
         rows.append(
             f"| `{name}` ({n_old} → {len(new['seeds'])} seeds) | "
             + " | ".join(cells)
-            + f" | **{_pct(worst_old)} → {_pct(worst_new)}** |"
+            + f" | **{_pct(worst_old)} → {_pct(worst_new)}** | "
+            + f"{_pooled_cell(pooled_old)} → {_pooled_cell(pooled_new)} |"
         )
     if not rows:
         return ""
     head = (
         "| system (seeds old → new) | "
         + " | ".join(speakers)
-        + " | largest |\n|---|"
-        + "---:|" * (len(speakers) + 1)
+        + " | largest | pooled over speakers [95% CI] |\n|---|"
+        + "---:|" * (len(speakers) + 2)
     )
     return head + "\n" + "\n".join(rows)
 

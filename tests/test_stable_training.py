@@ -299,6 +299,22 @@ def test_paired_statistics_match_a_hand_computed_example():
     assert bench.paired_difference({"1": {"a": 0.5}}, {"1": {"a": 0.4}}) is None
 
 
+def test_pooled_seed_spread_matches_a_hand_computed_example():
+    bench = _benchmark()
+    runs = {"1": {"a": 0.90, "b": 0.70},
+            "2": {"a": 0.80, "b": 0.74},
+            "3": {"a": 0.85, "b": None}}  # b's third run failed: left out
+    spread = bench.pooled_seed_std(runs)
+    # a: mean .85, squares .0025 * 2 = .005 (2 df); b: mean .72, squares
+    # .0008 (1 df): pooled variance .0058 / 3.
+    assert spread["df"] == 3
+    assert spread["std"] == pytest.approx((0.0058 / 3) ** 0.5)
+    # chi2(3) quantiles: 0.2158 (2.5%) and 9.3484 (97.5%).
+    assert spread["ci95"][0] == pytest.approx((0.0058 / 9.3484) ** 0.5, 1e-4)
+    assert spread["ci95"][1] == pytest.approx((0.0058 / 0.2158) ** 0.5, 1e-3)
+    assert bench.pooled_seed_std({"1": {"a": 0.5}}) is None
+
+
 def test_benchmark_pairs_each_system_with_the_same_size_mel():
     bench = _benchmark()
     runs = {"1": {"a": 0.5, "b": 0.6}, "2": {"a": 0.55, "b": 0.65}}
