@@ -408,6 +408,16 @@ def paired_difference(system, baseline):
     }
 
 
+def _by_fold(fold_accuracies):
+    """Seed -> fold -> accuracy as fold -> the seeds' accuracies."""
+    per_fold = {}
+    for folds in fold_accuracies.values():
+        for fold, acc in (folds or {}).items():
+            if acc is not None:
+                per_fold.setdefault(fold, []).append(float(acc))
+    return per_fold
+
+
 def seed_spread(fold_accuracies):
     """Return each fold's standard deviation of accuracy over seeds.
 
@@ -427,11 +437,7 @@ def seed_spread(fold_accuracies):
     >>> seed_spread({"1": {"a": 0.8, "b": 0.5}, "2": {"a": 0.9, "b": 0.5}})
     {'a': 0.0707, 'b': 0.0}
     """
-    per_fold = {}
-    for folds in fold_accuracies.values():
-        for fold, acc in (folds or {}).items():
-            if acc is not None:
-                per_fold.setdefault(fold, []).append(float(acc))
+    per_fold = _by_fold(fold_accuracies)
     return {
         fold: round(statistics.stdev(v), 4)
         for fold, v in sorted(per_fold.items())
@@ -469,11 +475,7 @@ def pooled_seed_std(fold_accuracies):
     >>> [round(x, 4) for x in spread["ci95"]]
     [0.0228, 0.1094]
     """
-    per_fold = {}
-    for folds in fold_accuracies.values():
-        for fold, acc in (folds or {}).items():
-            if acc is not None:
-                per_fold.setdefault(fold, []).append(float(acc))
+    per_fold = _by_fold(fold_accuracies)
     squares, df = 0.0, 0
     for values in per_fold.values():
         if len(values) > 1:
