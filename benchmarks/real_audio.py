@@ -147,6 +147,11 @@ SYSTEMS = {
     ),
 }
 
+#: Screens of the recipe itself (its training length), not variants of a
+#: front-end: every system would get the change, so none of them can be
+#: the tuned log-mel baseline.
+RECIPE_SCREENS = ("mel_epochs18", "mel_epochs24")
+
 #: Classifier sizes of the capacity study: the CompactCNN's channel widths
 #: halved and doubled (the default is [8, 16, 32, 64]).
 CLASSIFIER_SIZES = {
@@ -604,13 +609,16 @@ def best_of(data, prefix):
     -------
     >>> best_of({"systems": {"mel": {"valid_mean": 0.8},
     ...                      "mel_pcen": {"valid_mean": 0.9},
-    ...                      "mel_large": {"valid_mean": 0.95}}}, "mel")
+    ...                      "mel_large": {"valid_mean": 0.95},
+    ...                      "mel_epochs24": {"valid_mean": 0.97}}}, "mel")
     'mel_pcen'
     """
     names = [
         n
         for n in data["systems"]
-        if n.split("_")[0] == prefix and size_of(n) == "medium"
+        if n.split("_")[0] == prefix
+        and size_of(n) == "medium"
+        and n not in RECIPE_SCREENS
     ]
     if not names:
         return None
