@@ -603,7 +603,9 @@ def best_of(data, prefix):
     Returns
     -------
     str or None
-        The system with the highest mean validation accuracy.
+        Of the prefix's systems with the default classifier, leaving out
+        the recipe screens (:data:`RECIPE_SCREENS`), the one with the
+        highest mean validation accuracy.
 
     Example
     -------
