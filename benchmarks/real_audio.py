@@ -863,6 +863,57 @@ def capacity_table(data):
     return "\n".join(lines)
 
 
+def screen_table(data):
+    """Tabulate the training-length screen on the validation speakers.
+
+    One row for ``mel`` and one per :data:`RECIPE_SCREENS` system that has
+    results: validation accuracy, its paired difference to ``mel`` (the
+    shared seeds and folds), the seed spread pooled over the validation
+    speakers (what the screen is for) and CPU minutes per run.
+
+    Arguments
+    ---------
+    data : dict
+        Content of ``real_audio.json`` (after :func:`add_paired`).
+
+    Returns
+    -------
+    str
+        Markdown, or "" without a screened system.
+
+    Example
+    -------
+    >>> runs = {"1": {"a": 0.80, "b": 0.70}, "2": {"a": 0.84, "b": 0.72}}
+    >>> entry = {"description": "d", "seeds": [1, 2], "valid_mean": 0.765,
+    ...          "valid_std": 0.02, "fold_valid_accuracies": runs}
+    >>> text = screen_table({"systems": {"mel": entry, "mel_epochs24":
+    ...     dict(entry, paired_vs_mel_valid=None)}})
+    >>> text.splitlines()[2].split(" | ")[:4]
+    ['| `mel`', 'd', '2', '76.5 ± 2.0']
+    """
+    names = [n for n in ("mel", *RECIPE_SCREENS) if n in data["systems"]]
+    if len(names) < 2:
+        return ""
+    lines = [
+        "| system | schedule | seeds | valid acc. (%) | "
+        "valid vs log-mel (points, 95% CI) | seed spread pooled over "
+        "validation speakers [95% CI] | CPU minutes per run |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for name in names:
+        e = data["systems"][name]
+        cpu = [m for m in (e.get("cpu_minutes_per_run") or {}).values()]
+        minutes = f"{min(cpu):.1f}-{max(cpu):.1f}" if cpu else "-"
+        lines.append(
+            f"| `{name}` | {e['description']} | {len(e['seeds'])} | "
+            f"{_pct(e.get('valid_mean'), e.get('valid_std'))} | "
+            f"{_paired_cell(e.get('paired_vs_mel_valid'))} | "
+            f"{_pooled_cell(pooled_seed_std(e['fold_valid_accuracies']))} | "
+            f"{minutes} |"
+        )
+    return "\n".join(lines)
+
+
 def plot_capacity(data, path):
     """Test accuracy against classifier parameters, a line per front-end.
 
@@ -986,6 +1037,10 @@ def print_tables(data):
     print(stability_table(data, old))
     print("\nClassifier capacity:")
     print(capacity_table(data))
+    screen = screen_table(data)
+    if screen:
+        print("\nTraining-length screen (validation speakers):")
+        print(screen)
     print("\nEvery system, best validation accuracy first:")
     print(table(data))
 
