@@ -551,10 +551,6 @@ def summarize(name, seeds, runs, seconds=None):
     spread = seed_spread(entry["fold_accuracies"])
     entry["fold_seed_std"] = spread
     entry["max_fold_seed_std"] = max(spread.values()) if spread else None
-    entry["pooled_seed_std"] = pooled_seed_std(entry["fold_accuracies"])
-    entry["pooled_valid_seed_std"] = pooled_seed_std(
-        entry["fold_valid_accuracies"]
-    )
     entry["command"] = (
         f"python benchmarks/real_audio.py --systems {name} --seeds "
         + " ".join(map(str, seeds))
@@ -653,6 +649,24 @@ def add_paired(data):
         entry["paired_vs_mel_valid"] = paired_difference(
             entry.get("fold_valid_accuracies") or {},
             other.get("fold_valid_accuracies") or {},
+        )
+
+
+def add_pooled_spread(data):
+    """Add the pooled seed spreads to every system (see pooled_seed_std).
+
+    Derived when the JSON is written, like the paired differences, so
+    that every entry has them, whichever invocation summarized it.
+
+    Arguments
+    ---------
+    data : dict
+        Content of ``real_audio.json`` (changed in place).
+    """
+    for entry in data["systems"].values():
+        entry["pooled_seed_std"] = pooled_seed_std(entry["fold_accuracies"])
+        entry["pooled_valid_seed_std"] = pooled_seed_std(
+            entry.get("fold_valid_accuracies") or {}
         )
 
 
@@ -1007,6 +1021,7 @@ def write_json(data, args):
         + " ".join(data["systems"])
     )
     add_paired(data)
+    add_pooled_spread(data)
     os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
     # A mean and a spread need seeds: one-seed screening runs are kept
     # apart, under "screened".
