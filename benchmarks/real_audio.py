@@ -83,18 +83,6 @@ SYSTEMS = {
         ["--n_bands=80"],
         "log-mel with 80 bands",
     ),
-    # the recipe's training length (stability screen, on validation):
-    # longer cosine schedules, the last third of the epochs averaged
-    "mel_epochs18": (
-        "mel_baseline.yaml",
-        ["--number_of_epochs=18", "--average_checkpoints=6"],
-        "log-mel, 18 epochs, last 6 averaged",
-    ),
-    "mel_epochs24": (
-        "mel_baseline.yaml",
-        ["--number_of_epochs=24", "--average_checkpoints=8"],
-        "log-mel, 24 epochs, last 8 averaged",
-    ),
     # the paper's learnable front-ends
     "cosgauss": ("cosgauss.yaml", [], "Cos-Gauss (paper settings)"),
     "relevance_2head": (
@@ -147,10 +135,6 @@ SYSTEMS = {
     ),
 }
 
-#: Screens of the recipe itself (its training length), not variants of a
-#: front-end: every system would get the change, so none of them can be
-#: the tuned log-mel baseline.
-RECIPE_SCREENS = ("mel_epochs18", "mel_epochs24")
 
 #: Classifier sizes of the capacity study: the CompactCNN's channel widths
 #: halved and doubled (the default is [8, 16, 32, 64]).
@@ -171,6 +155,24 @@ for _front in CAPACITY_FRONTENDS:
             f"{_desc}, {_size} CNN [{_widths}]",
         )
 
+#: Longer training schedules than the recipe's 12 epochs (the last third
+#: of the epochs averaged), as suffix -> epochs. They change the recipe,
+#: not a front-end: a system trained longer is paired with log-mel
+#: trained as long, and none of them can be the tuned log-mel baseline.
+SCHEDULES = {"epochs18": 18, "epochs24": 24}
+for _front in CAPACITY_FRONTENDS:
+    for _suffix, _epochs in SCHEDULES.items():
+        _hp, _ov, _desc = SYSTEMS[_front]
+        SYSTEMS[f"{_front}_{_suffix}"] = (
+            _hp,
+            [
+                *_ov,
+                f"--number_of_epochs={_epochs}",
+                f"--average_checkpoints={_epochs // 3}",
+            ],
+            f"{_desc}, {_epochs} epochs, last {_epochs // 3} averaged",
+        )
+
 
 def size_of(name):
     """Classifier size of a system: ``small``, ``medium`` or ``large``.
@@ -186,14 +188,35 @@ def size_of(name):
     return "medium"
 
 
+def schedule_of(name):
+    """Return the :data:`SCHEDULES` suffix of a system (None: 12 epochs).
+
+    Example
+    -------
+    >>> schedule_of("cosgauss_epochs18"), schedule_of("mel_large")
+    ('epochs18', None)
+    """
+    for suffix in SCHEDULES:
+        if name.endswith(f"_{suffix}"):
+            return suffix
+    return None
+
+
 def baseline_of(name):
-    """Return the log-mel system paired with a system (same classifier).
+    """Return the log-mel system paired with a system.
+
+    The same classifier and the same training schedule.
 
     Example
     -------
     >>> baseline_of("relevance_2head"), baseline_of("cosgauss_small")
     ('mel', 'mel_small')
+    >>> baseline_of("cosgauss_epochs18")
+    'mel_epochs18'
     """
+    suffix = schedule_of(name)
+    if suffix is not None:
+        return f"mel_{suffix}"
     size = size_of(name)
     return "mel" if size == "medium" else f"mel_{size}"
 
@@ -600,7 +623,7 @@ def best_of(data, prefix):
     -------
     str or None
         Of the prefix's systems with the default classifier, leaving out
-        the recipe screens (:data:`RECIPE_SCREENS`), the one with the
+        the longer schedules (:data:`SCHEDULES`), the one with the
         highest mean validation accuracy.
 
     Example
@@ -616,7 +639,7 @@ def best_of(data, prefix):
         for n in data["systems"]
         if n.split("_")[0] == prefix
         and size_of(n) == "medium"
-        and n not in RECIPE_SCREENS
+        and schedule_of(n) is None
     ]
     if not names:
         return None
@@ -880,7 +903,7 @@ def capacity_table(data):
 def screen_table(data):
     """Tabulate the training-length screen on the validation speakers.
 
-    One row for ``mel`` and one per :data:`RECIPE_SCREENS` system that has
+    One row for ``mel`` and one per log-mel :data:`SCHEDULES` system that has
     results: validation accuracy, its paired difference to ``mel`` (the
     shared seeds and folds), the seed spread pooled over the validation
     speakers (what the screen is for) and CPU minutes per run.
@@ -905,7 +928,11 @@ def screen_table(data):
     >>> text.splitlines()[2].split(" | ")[:4]
     ['| `mel`', 'd', '2', '76.5 ± 2.0']
     """
-    names = [n for n in ("mel", *RECIPE_SCREENS) if n in data["systems"]]
+    names = [
+        n
+        for n in ("mel", *(f"mel_{suffix}" for suffix in SCHEDULES))
+        if n in data["systems"]
+    ]
     if len(names) < 2:
         return ""
     lines = [
