@@ -442,3 +442,51 @@ def test_bad_cache_size_names_the_key(train, tmp_path):
 
     with pytest.raises(ConfigError, match="cache_audio_mb must be a number"):
         _run(train, MEL, tmp_path, "--cache_audio_mb=-5")
+
+
+def _averaged_run(train, out, *args):
+    brain = _run(
+        train, MEL, out, "--number_of_epochs=3", "--average_checkpoints=2",
+        *args,
+    )
+    fold = out / "fold_theo"
+    ckpt = glob.glob(str(fold / "save" / "CKPT+*" / "classifier.ckpt"))
+    assert len(ckpt) == 1
+    log = (fold / "train_log.txt").read_text().splitlines()
+    return brain, _results(fold), torch.load(ckpt[0], weights_only=True), log
+
+
+def test_skipped_validation_changes_no_result(train, tmp_path):
+    """valid_interval only skips work: the same model, bit for bit."""
+    every = _averaged_run(train, tmp_path / "every", "--valid_interval=1")
+    skip = _averaged_run(train, tmp_path / "skip", "--valid_interval=2")
+    assert every[1] == skip[1]  # valid and test results of the average
+    assert every[2].keys() == skip[2].keys()
+    for key in every[2]:
+        assert torch.equal(every[2][key], skip[2][key]), key
+    # Epochs 2 and 3 (the last) are validated, epoch 1 only logs its
+    # training loss, the same as when it was validated.
+    epochs = [line for line in skip[3] if line.startswith("epoch:")]
+    assert ["valid acc" in line for line in epochs] == [False, True, True]
+    assert epochs[0] == every[3][0].split(" - valid")[0]
+    assert skip[3][1:] == every[3][1:]
+
+
+@pytest.mark.parametrize(
+    "args, match",
+    [
+        (["--valid_interval=0"], "valid_interval must be a whole number"),
+        (
+            ["--valid_interval=2", "--average_checkpoints=1"],
+            "needs average_checkpoints > 1",
+        ),
+    ],
+)
+def test_bad_valid_interval_is_named(train, tmp_path, args, match):
+    from speechbrain_relevance.cli import ConfigError
+
+    with pytest.raises(ConfigError, match=match):
+        _run(train, MEL, tmp_path, "--number_of_epochs=1", *args)
+    # Stopped before training: no epoch was logged.
+    log = tmp_path / "fold_theo" / "train_log.txt"
+    assert not log.exists() or "epoch:" not in log.read_text()

@@ -68,7 +68,8 @@ class RelevanceBrain(SyncBatchNormControl, sb.Brain):
     ``InputNormalization``; or any module called as ``norm(feats,
     lens)``; applied after relevance weighting when both are used),
     ``frontend_lr`` (learning rate of the
-    front-end's own parameter group).
+    front-end's own parameter group), ``valid_interval`` (validate every
+    N-th epoch and the last; see :meth:`validates`).
     """
 
     #: How the classifier reads the heads when the yaml defines no
@@ -384,6 +385,7 @@ class RelevanceBrain(SyncBatchNormControl, sb.Brain):
 
     def on_fit_start(self):
         """Checkpoint the random generators too, then recover."""
+        self.valid_interval()  # a bad value stops the run before training
         if self.checkpointer is not None and (
             "random_state" not in self.checkpointer.recoverables
         ):
@@ -472,20 +474,7 @@ class RelevanceBrain(SyncBatchNormControl, sb.Brain):
                 train_stats=self.train_stats,
                 valid_stats=stats,
             )
-            meta = {"acc": stats["acc"], "epoch": epoch}
-            if self.n_averaged() > 1:
-                # The last epochs are averaged at the end: keep them all.
-                self.checkpointer.save_and_keep_only(
-                    meta=meta,
-                    num_to_keep=self.n_averaged(),
-                    ckpt_predicate=_is_epoch_checkpoint,
-                )
-            else:
-                self.checkpointer.save_and_keep_only(
-                    meta=meta,
-                    max_keys=["acc"],
-                    num_to_keep=getattr(self.hparams, "ckpt_num_to_keep", 1),
-                )
+            self._save_epoch({"acc": stats["acc"], "epoch": epoch})
         else:
             self.hparams.train_logger.log_stats(
                 stats_meta={"Epoch loaded": self.hparams.epoch_counter.current},
@@ -504,6 +493,79 @@ class RelevanceBrain(SyncBatchNormControl, sb.Brain):
                     self.hparams.output_folder,
                 )
         self.last_summary = summary
+
+    def _save_epoch(self, meta):
+        """Write an end-of-epoch checkpoint and drop the ones not needed."""
+        if self.n_averaged() > 1:
+            # The last epochs are averaged at the end: keep them all.
+            self.checkpointer.save_and_keep_only(
+                meta=meta,
+                num_to_keep=self.n_averaged(),
+                ckpt_predicate=_is_epoch_checkpoint,
+            )
+        else:
+            self.checkpointer.save_and_keep_only(
+                meta=meta,
+                max_keys=["acc"],
+                num_to_keep=getattr(self.hparams, "ckpt_num_to_keep", 1),
+            )
+
+    def valid_interval(self):
+        """Return ``valid_interval`` (1 when unset), checked.
+
+        Validating every epoch is for choosing the best one; with the
+        last epochs averaged, nothing is chosen and the per-epoch
+        validation (a tenth of a small model's training time) only logs.
+        """
+        n = getattr(self.hparams, "valid_interval", None)
+        if n is None:
+            return 1
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ConfigError(
+                "valid_interval must be a whole number of epochs >= 1 "
+                f"(got {n!r})"
+            )
+        if n > 1 and self.n_averaged() <= 1:
+            raise ConfigError(
+                f"valid_interval: {n} needs average_checkpoints > 1: "
+                "without averaging the checkpoint tested is the epoch best "
+                "on validation, so every epoch must be validated"
+            )
+        return n
+
+    def validates(self, epoch):
+        """Whether ``epoch`` is validated.
+
+        Every ``valid_interval``-th epoch and the last (the averaged
+        checkpoint's meta needs one validated epoch).
+        """
+        n = self.valid_interval()
+        limit = getattr(self.hparams.epoch_counter, "limit", None)
+        return n == 1 or epoch % n == 0 or epoch == limit
+
+    def _fit_valid(self, valid_set, epoch, enable):
+        """Validate, or log the training loss and checkpoint only.
+
+        The latter in the epochs that ``valid_interval`` skips.
+        """
+        if valid_set is None or self.validates(epoch):
+            return super()._fit_valid(valid_set, epoch, enable)
+        # A DataLoader draws its workers' base seed from the generator
+        # every time it is iterated (torch.utils.data.DataLoader); drawn
+        # here too, the random stream of the following epochs, and so
+        # the training, are those of a run that validates every epoch.
+        torch.empty((), dtype=torch.int64).random_(
+            generator=getattr(valid_set, "generator", None)
+        )
+        drop_stale_epoch_lines(self.hparams.train_logger, epoch)
+        self.hparams.train_logger.log_stats(
+            stats_meta={
+                "epoch": epoch,
+                "lr": self.optimizer.param_groups[0]["lr"],
+            },
+            train_stats=self.train_stats,
+        )
+        self._save_epoch({"epoch": epoch})
 
     def n_averaged(self):
         """Return how many last epochs are averaged (1: none, test the best)."""
@@ -561,10 +623,12 @@ class RelevanceBrain(SyncBatchNormControl, sb.Brain):
                     )
                 )
         epochs = sorted(int(c.meta["epoch"]) for c in ckpts)
+        accs = [c.meta["acc"] for c in ckpts if "acc" in c.meta]
         meta = {
-            # The mean of the averaged epochs' validation accuracies; the
+            # The mean of the averaged epochs' validation accuracies (of
+            # those validated: valid_interval; the last always is); the
             # averaged model's own is in valid_results.json.
-            "acc": sum(c.meta["acc"] for c in ckpts) / len(ckpts),
+            "acc": sum(accs) / len(accs) if accs else 0.0,
             "epoch": epochs[-1],
             AVERAGED_KEY: epochs,
         }
