@@ -943,8 +943,7 @@ def screen_table(data):
     ]
     for name in names:
         e = data["systems"][name]
-        cpu = [m for m in (e.get("cpu_minutes_per_run") or {}).values()]
-        minutes = f"{min(cpu):.1f}-{max(cpu):.1f}" if cpu else "-"
+        minutes = _cpu_range(e)
         lines.append(
             f"| `{name}` | {e['description']} | {len(e['seeds'])} | "
             f"{_pct(e.get('valid_mean'), e.get('valid_std'))} | "
@@ -953,6 +952,74 @@ def screen_table(data):
             f"{minutes} |"
         )
     return "\n".join(lines)
+
+
+def _cpu_range(entry):
+    """``lo-hi`` CPU minutes per run, or ``-``."""
+    cpu = list((entry.get("cpu_minutes_per_run") or {}).values())
+    return f"{min(cpu):.1f}-{max(cpu):.1f}" if cpu else "-"
+
+
+def schedule_table(data, suffix="epochs18"):
+    """Every headline front-end at the recipe's length and trained longer.
+
+    Arguments
+    ---------
+    data : dict
+        Content of ``real_audio.json`` (after :func:`add_paired`).
+    suffix : str
+        A :data:`SCHEDULES` key.
+
+    Returns
+    -------
+    str
+        Markdown, one row per front-end with runs at that schedule: test
+        accuracy at 12 epochs and longer, the paired gain of training
+        longer (the same front-end, shared seeds and speakers), the paired
+        difference to log-mel trained as long (test, runs won,
+        validation), the seed spread pooled over the test speakers and
+        CPU minutes per run; "" when no front-end has runs.
+
+    Example
+    -------
+    >>> runs = {"1": {"a": 0.80, "b": 0.70}, "2": {"a": 0.84, "b": 0.72}}
+    >>> longer = {"1": {"a": 0.82, "b": 0.73}, "2": {"a": 0.85, "b": 0.74}}
+    >>> entry = {"mean": 0.765, "std": 0.02, "seeds": [1, 2],
+    ...          "fold_accuracies": runs}
+    >>> text = schedule_table({"systems": {"mel": entry, "mel_epochs18":
+    ...     dict(entry, fold_accuracies=longer, mean=0.785)}})
+    >>> text.splitlines()[2].split(" | ")[:5]
+    ['| `mel`', '76.5 ± 2.0', '78.5 ± 2.0', '+2.0 [+0.7, +3.3]', '-']
+    """
+    epochs = SCHEDULES[suffix]
+    lines = [
+        f"| front-end | test acc. 12 epochs (%) | test acc. {epochs} epochs "
+        f"(%) | gain from {epochs} epochs (points, 95% CI) | "
+        f"{epochs} epochs: test vs log-mel (points, 95% CI) | runs won | "
+        f"{epochs} epochs: valid vs log-mel (points, 95% CI) | seed spread "
+        "pooled over test speakers [95% CI] | seeds | CPU minutes per run |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    systems = data["systems"]
+    for front in CAPACITY_FRONTENDS:
+        e = systems.get(f"{front}_{suffix}")
+        if e is None:
+            continue
+        short = systems.get(front, {})
+        gain = paired_difference(
+            e["fold_accuracies"], short.get("fold_accuracies") or {}
+        )
+        paired = e.get("paired_vs_mel")
+        won = f"{paired['wins']}/{paired['n']}" if paired else "-"
+        lines.append(
+            f"| `{front}` | {_pct(short.get('mean'), short.get('std'))} | "
+            f"{_pct(e['mean'], e['std'])} | {_paired_cell(gain)} | "
+            f"{_paired_cell(paired)} | {won} | "
+            f"{_paired_cell(e.get('paired_vs_mel_valid'))} | "
+            f"{_pooled_cell(pooled_seed_std(e['fold_accuracies']))} | "
+            f"{len(e['seeds'])} | {_cpu_range(e)} |"
+        )
+    return "\n".join(lines) if len(lines) > 2 else ""
 
 
 def plot_capacity(data, path):
@@ -1083,6 +1150,11 @@ def print_tables(data):
     if screen:
         print("\nTraining-length screen (validation speakers):")
         print(screen)
+    for suffix in SCHEDULES:
+        longer = schedule_table(data, suffix)
+        if longer:
+            print(f"\nThe front-ends trained longer ({suffix}):")
+            print(longer)
     print("\nEvery system, best validation accuracy first:")
     print(table(data))
 
