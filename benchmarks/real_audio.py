@@ -712,6 +712,11 @@ def _paired_cell(paired):
     )
 
 
+def _won_cell(paired):
+    """``wins/n`` of a paired difference, or ``-``."""
+    return f"{paired['wins']}/{paired['n']}" if paired else "-"
+
+
 def _movement(entry, key, fmt):
     values = [
         m[key]
@@ -770,7 +775,7 @@ def table(data, names=None):
             continue
         e = systems[name]
         paired = e.get("paired_vs_mel")
-        won = f"{paired['wins']}/{paired['n']}" if paired else "-"
+        won = _won_cell(paired)
         spread = e.get("max_fold_seed_std")
         lines.append(
             f"| {e['description']} (`{name}`) | {_pct(e['mean'], e['std'])} "
@@ -889,7 +894,7 @@ def capacity_table(data):
             if e is None:
                 continue
             paired = e.get("paired_vs_mel")
-            won = f"{paired['wins']}/{paired['n']}" if paired else "-"
+            won = _won_cell(paired)
             lines.append(
                 f"| `{front}` | {size} {widths} | "
                 f"{e['classifier_parameters']:,} | "
@@ -1010,7 +1015,7 @@ def schedule_table(data, suffix="epochs18"):
             e["fold_accuracies"], short.get("fold_accuracies") or {}
         )
         paired = e.get("paired_vs_mel")
-        won = f"{paired['wins']}/{paired['n']}" if paired else "-"
+        won = _won_cell(paired)
         lines.append(
             f"| `{front}` | {_pct(short.get('mean'), short.get('std'))} | "
             f"{_pct(e['mean'], e['std'])} | {_paired_cell(gain)} | "
