@@ -970,6 +970,84 @@ def screen_table(data):
     return "\n".join(lines)
 
 
+def plain_of(name):
+    """Return the system an option changes (same hparams, no overrides).
+
+    Example
+    -------
+    >>> plain_of("cosgauss_gain"), plain_of("relevance_2head_pcen")
+    ('cosgauss', 'relevance_2head')
+    >>> plain_of("mel_pcen"), plain_of("cosgauss_small"), plain_of("mel")
+    ('mel', None, None)
+    """
+    hparams, overrides, _ = SYSTEMS[name]
+    if not overrides or size_of(name) != "medium" or schedule_of(name):
+        return None
+    for other, (hp, ov, _) in SYSTEMS.items():
+        if hp == hparams and not ov:
+            return other
+    return None
+
+
+def ablation_table(data):
+    """One option at a time, paired with the system it changes.
+
+    Arguments
+    ---------
+    data : dict
+        Content of ``real_audio.json`` (after :func:`add_paired`).
+
+    Returns
+    -------
+    str
+        Markdown, one row per option system with results (see
+        :func:`plain_of`): test and validation accuracy, each paired with
+        the plain system over the shared (seed, speaker) runs, and the
+        paired difference to log-mel on test; "" without any.
+
+    Example
+    -------
+    >>> runs = {"1": {"a": 0.80, "b": 0.70}, "2": {"a": 0.84, "b": 0.72}}
+    >>> other = {"1": {"a": 0.82, "b": 0.73}, "2": {"a": 0.85, "b": 0.74}}
+    >>> plain = {"mean": 0.765, "std": 0.02, "seeds": [1, 2],
+    ...          "fold_accuracies": runs, "fold_valid_accuracies": runs}
+    >>> gain = dict(plain, description="+ gain", mean=0.785,
+    ...             fold_accuracies=other, paired_vs_mel=None)
+    >>> text = ablation_table({"systems": {"cosgauss": plain,
+    ...                                    "cosgauss_gain": gain}})
+    >>> text.splitlines()[2].split(" | ")[:5]
+    ['| `cosgauss_gain`', '+ gain', '2', '78.5 ± 2.0', '+2.0 [+0.7, +3.3]']
+    """
+    lines = [
+        "| system | option | seeds | test acc. (%) | test vs the system "
+        "without the option (points, 95% CI) | valid acc. (%) | valid vs "
+        "the system without the option (points, 95% CI) | test vs log-mel "
+        "(points, 95% CI) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    systems = data["systems"]
+    for name in SYSTEMS:
+        plain = systems.get(plain_of(name)) if plain_of(name) else None
+        e = systems.get(name)
+        if e is None or plain is None:
+            continue
+        test = paired_difference(
+            e["fold_accuracies"], plain["fold_accuracies"]
+        )
+        valid = paired_difference(
+            e.get("fold_valid_accuracies") or {},
+            plain.get("fold_valid_accuracies") or {},
+        )
+        lines.append(
+            f"| `{name}` | {e['description']} | {len(e['seeds'])} | "
+            f"{_pct(e['mean'], e['std'])} | {_paired_cell(test)} | "
+            f"{_pct(e.get('valid_mean'), e.get('valid_std'))} | "
+            f"{_paired_cell(valid)} | "
+            f"{_paired_cell(e.get('paired_vs_mel'))} |"
+        )
+    return "\n".join(lines) if len(lines) > 2 else ""
+
+
 def _cpu_range(entry):
     """``lo-hi`` CPU minutes per run, or ``-``."""
     cpu = list((entry.get("cpu_minutes_per_run") or {}).values())
@@ -1169,6 +1247,10 @@ def print_tables(data):
     if screen:
         print("\nTraining-length screen (validation speakers):")
         print(screen)
+    ablations = ablation_table(data)
+    if ablations:
+        print("\nOne option at a time (paired with the system without it):")
+        print(ablations)
     for suffix in SCHEDULES:
         longer = schedule_table(data, suffix)
         if longer:
