@@ -1027,7 +1027,7 @@ def ablation_table(data):
     ]
     systems = data["systems"]
     for name in SYSTEMS:
-        plain = systems.get(plain_of(name)) if plain_of(name) else None
+        plain = systems.get(plain_of(name) or "")
         e = systems.get(name)
         if e is None or plain is None:
             continue

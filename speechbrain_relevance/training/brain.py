@@ -465,16 +465,7 @@ class RelevanceBrain(SyncBatchNormControl, sb.Brain):
             "log_loss": summary["log_loss"],
         }
         if stage == sb.Stage.VALID:
-            lr = self.optimizer.param_groups[0]["lr"]
-            # A run killed between this line and its checkpoint repeats
-            # the epoch when resumed: its old line goes.
-            drop_stale_epoch_lines(self.hparams.train_logger, epoch)
-            self.hparams.train_logger.log_stats(
-                stats_meta={"epoch": epoch, "lr": lr},
-                train_stats=self.train_stats,
-                valid_stats=stats,
-            )
-            self._save_epoch({"acc": stats["acc"], "epoch": epoch})
+            self._end_epoch(epoch, stats)
         else:
             self.hparams.train_logger.log_stats(
                 stats_meta={"Epoch loaded": self.hparams.epoch_counter.current},
@@ -493,6 +484,25 @@ class RelevanceBrain(SyncBatchNormControl, sb.Brain):
                     self.hparams.output_folder,
                 )
         self.last_summary = summary
+
+    def _end_epoch(self, epoch, valid_stats=None):
+        """Log the epoch and checkpoint it (validated or not)."""
+        # A run killed between this line and its checkpoint repeats the
+        # epoch when resumed: its old line goes.
+        drop_stale_epoch_lines(self.hparams.train_logger, epoch)
+        extra = {} if valid_stats is None else {"valid_stats": valid_stats}
+        self.hparams.train_logger.log_stats(
+            stats_meta={
+                "epoch": epoch,
+                "lr": self.optimizer.param_groups[0]["lr"],
+            },
+            train_stats=self.train_stats,
+            **extra,
+        )
+        meta = {"epoch": epoch}
+        if valid_stats is not None:
+            meta = {"acc": valid_stats["acc"], "epoch": epoch}
+        self._save_epoch(meta)
 
     def _save_epoch(self, meta):
         """Write an end-of-epoch checkpoint and drop the ones not needed."""
@@ -557,15 +567,7 @@ class RelevanceBrain(SyncBatchNormControl, sb.Brain):
         torch.empty((), dtype=torch.int64).random_(
             generator=getattr(valid_set, "generator", None)
         )
-        drop_stale_epoch_lines(self.hparams.train_logger, epoch)
-        self.hparams.train_logger.log_stats(
-            stats_meta={
-                "epoch": epoch,
-                "lr": self.optimizer.param_groups[0]["lr"],
-            },
-            train_stats=self.train_stats,
-        )
-        self._save_epoch({"epoch": epoch})
+        self._end_epoch(epoch)
 
     def n_averaged(self):
         """Return how many last epochs are averaged (1: none, test the best)."""
