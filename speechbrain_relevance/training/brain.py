@@ -385,7 +385,9 @@ class RelevanceBrain(SyncBatchNormControl, sb.Brain):
 
     def on_fit_start(self):
         """Checkpoint the random generators too, then recover."""
-        self.valid_interval()  # a bad value stops the run before training
+        # Bad values stop the run before training.
+        self.valid_interval()
+        self.recomputes_batchnorm()
         if self.checkpointer is not None and (
             "random_state" not in self.checkpointer.recoverables
         ):
@@ -583,7 +585,83 @@ class RelevanceBrain(SyncBatchNormControl, sb.Brain):
             )
         return int(k)
 
-    def average_last_checkpoints(self):
+    def recomputes_batchnorm(self):
+        """Whether ``recompute_batchnorm`` is set (checked; default False).
+
+        Only averaged parameters need new BatchNorm statistics.
+        """
+        on = getattr(self.hparams, "recompute_batchnorm", False)
+        if on is None:
+            return False
+        if not isinstance(on, bool):
+            raise ConfigError(
+                f"recompute_batchnorm must be True or False, got {on!r}"
+            )
+        if on and self.n_averaged() <= 1:
+            raise ConfigError(
+                "recompute_batchnorm: True needs average_checkpoints > 1 "
+                "(the statistics are recomputed for averaged parameters)"
+            )
+        return on
+
+    def recompute_batchnorm(self, dataset, loader_kwargs):
+        """Recompute the BatchNorm statistics over the training clips.
+
+        The running statistics averaged with the parameters are not the
+        statistics of the averaged network; stochastic weight averaging
+        (Izmailov et al. 2018, ``torch.optim.swa_utils.update_bn``)
+        measures them again in one pass over the training data. Here the
+        clips are passed as validation sees them (no augmentation), in
+        training mode, without gradients, in the training batches (a
+        length-bucketing sampler is set to epoch 0, so the batches, and
+        the statistics, do not depend on the run's history: a resumed run
+        gets the same). Each BatchNorm's statistics are the plain mean
+        over the batches (``momentum=None``).
+
+        Arguments
+        ---------
+        dataset : torch.utils.data.Dataset
+            The training set.
+        loader_kwargs : dict
+            Its loader options (``batch_sampler`` or ``batch_size``;
+            shuffling is turned off).
+
+        Returns
+        -------
+        int
+            The number of BatchNorm layers updated.
+        """
+        norms = [
+            m for m in self.modules.modules()
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)
+            and m.track_running_stats
+        ]
+        if not norms:
+            return 0
+        kwargs = dict(loader_kwargs)
+        sampler = kwargs.get("batch_sampler")
+        if sampler is not None and hasattr(sampler, "set_epoch"):
+            sampler.set_epoch(0)
+        if sampler is None:
+            kwargs.update(shuffle=False, drop_last=False)
+        loader = sb.dataio.dataloader.make_dataloader(dataset, **kwargs)
+        momenta = [m.momentum for m in norms]
+        for m in norms:
+            m.reset_running_stats()
+            m.momentum = None
+        was_training = self.modules.training
+        self.modules.train()
+        try:
+            with torch.no_grad():
+                for batch in loader:
+                    self.compute_forward(batch, sb.Stage.VALID)
+        finally:
+            for m, momentum in zip(norms, momenta):
+                m.momentum = momentum
+            self.modules.train(was_training)
+        return len(norms)
+
+    def average_last_checkpoints(self, train_set=None, loader_kwargs=None):
         """Replace the last epochs' checkpoints by their average.
 
         With ``average_checkpoints: K`` (> 1) the parameters (and
@@ -593,8 +671,18 @@ class RelevanceBrain(SyncBatchNormControl, sb.Brain):
         checkpoint (meta ``averaged_epochs``); testing, export and the
         analyses then all use it. Averaging the end of a decayed schedule
         instead of picking the best epoch on one validation speaker
-        removes a selection step that rode on noise. A finished run
+        removes a selection step that rode on noise. With
+        ``recompute_batchnorm: True`` the BatchNorm statistics of the
+        average are measured again on ``train_set``
+        (:meth:`recompute_batchnorm`) before it is saved. A finished run
         that is started again finds the averaged checkpoint and keeps it.
+
+        Arguments
+        ---------
+        train_set : torch.utils.data.Dataset, optional
+            The training set (needed with ``recompute_batchnorm``).
+        loader_kwargs : dict, optional
+            Its loader options.
 
         Returns
         -------
@@ -624,6 +712,13 @@ class RelevanceBrain(SyncBatchNormControl, sb.Brain):
                         parameter_loader=_load_for_averaging,
                     )
                 )
+        if self.recomputes_batchnorm():
+            if train_set is None:
+                raise ValueError(
+                    "recompute_batchnorm needs the training set: "
+                    "average_last_checkpoints(train_set, loader_kwargs)"
+                )
+            self.recompute_batchnorm(train_set, loader_kwargs or {})
         epochs = sorted(int(c.meta["epoch"]) for c in ckpts)
         accs = [c.meta["acc"] for c in ckpts if "acc" in c.meta]
         meta = {
@@ -1085,7 +1180,7 @@ def fit_and_test(
         train_loader_kwargs=train_opts,
         valid_loader_kwargs=hparams["valid_dataloader_opts"],
     )
-    brain.average_last_checkpoints()
+    brain.average_last_checkpoints(datasets["train"], train_opts)
     if report_valid:
         brain.results_prefix = "valid_results"
         brain.evaluate(

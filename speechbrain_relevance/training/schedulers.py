@@ -40,6 +40,7 @@ from speechbrain.utils.checkpoints import (
     register_checkpoint_hooks,
 )
 
+from speechbrain_relevance.cli import ConfigError
 from speechbrain_relevance.training.checkpoints import load_checkpoint_file
 
 
@@ -374,15 +375,20 @@ class StepDecayScheduler(EpochLRScheduler):
 
 
 class WarmupCosineScheduler(EpochLRScheduler):
-    """Linear warm-up, then one cosine decay to ``eta_min`` at the end.
+    """Linear warm-up, one cosine decay, optionally a constant tail.
 
     ``lr = lr_max * epoch / warmup`` during the first ``warmup`` epochs,
-    then ``eta_min + (lr_max - eta_min) * (1 + cos(pi * p)) / 2`` with
-    ``p = (epoch - warmup) / (total - warmup)`` going from 0 to 1 at
-    ``total`` epochs. Stepped after every batch with the fractional epoch,
-    the rate ends near ``eta_min``, where the last epochs' checkpoints lie
-    close together and can be averaged. Every parameter group decays from
-    its own maximum.
+    then ``end + (lr_max - end) * (1 + cos(pi * p)) / 2`` with
+    ``p = (epoch - warmup) / (total - hold - warmup)`` going from 0 to 1
+    at ``total - hold`` epochs, and ``end`` for the last ``hold`` epochs;
+    ``end = eta_min + (lr_max - eta_min) * hold_scale``. Stepped after
+    every batch with the fractional epoch. By default (``hold = 0``,
+    ``hold_scale = 0``) the rate ends at ``eta_min``, where the last
+    epochs' checkpoints lie close together and can be averaged. With a
+    tail (stochastic weight averaging, Izmailov et al. 2018) the averaged
+    epochs are trained at a constant, larger rate, so that their average
+    covers a wider region of the loss surface than the end of a decay.
+    Every parameter group decays from its own maximum.
 
     Arguments
     ---------
@@ -394,6 +400,12 @@ class WarmupCosineScheduler(EpochLRScheduler):
         Learning rate at the end.
     lr_max : float or sequence of float, optional
         Peak learning rate(s); by default the optimizer's.
+    hold : float
+        Epochs at the end trained at the constant rate ``end`` (at most
+        ``total - warmup``; 0: none).
+    hold_scale : float
+        Where the decay ends, as a fraction of the way from ``eta_min``
+        to ``lr_max`` (in [0, 1]).
 
     Example
     -------
@@ -401,9 +413,14 @@ class WarmupCosineScheduler(EpochLRScheduler):
     >>> sched = WarmupCosineScheduler(total=10, warmup=1)
     >>> [round(sched.step(opt, epoch=e)[1], 6) for e in (0.5, 1, 5.5, 10)]
     [0.0005, 0.001, 0.0005, 0.0]
+    >>> swa = WarmupCosineScheduler(total=12, warmup=1, hold=4,
+    ...                             hold_scale=0.25)
+    >>> [round(swa.step(opt, epoch=e)[1], 6) for e in (1, 4.5, 8, 12)]
+    [0.001, 0.000625, 0.00025, 0.00025]
     """
 
-    def __init__(self, total, warmup=1.0, eta_min=0.0, lr_max=None):
+    def __init__(self, total, warmup=1.0, eta_min=0.0, lr_max=None, hold=0.0,
+                 hold_scale=0.0):
         super().__init__(lr_max)
         if not total > 0 or not warmup >= 0:
             raise ValueError(
@@ -415,12 +432,27 @@ class WarmupCosineScheduler(EpochLRScheduler):
         # one-epoch smoke test of a recipe) still decays.
         self.warmup = min(float(warmup), self.total / 2)
         self.eta_min = float(eta_min)
+        if not 0 <= hold <= self.total - self.warmup:
+            raise ConfigError(
+                f"{{hold}} must be between 0 and the epochs after the "
+                f"warm-up ({self.total - self.warmup:g}), got {hold!r}",
+                keys=["hold"],
+            )
+        if not 0 <= hold_scale <= 1:
+            raise ConfigError(
+                f"{{hold_scale}} must be in [0, 1], got {hold_scale!r}",
+                keys=["hold_scale"],
+            )
+        self.hold = float(hold)
+        self.hold_scale = float(hold_scale)
 
     def lr_at(self, epoch, lr_max):
         """Return the rate at a fractional epoch (see the class)."""
         if epoch < self.warmup:
             return lr_max * epoch / self.warmup
-        p = min(1.0, (epoch - self.warmup) / (self.total - self.warmup))
-        return self.eta_min + (lr_max - self.eta_min) * (
-            1 + math.cos(math.pi * p)
-        ) / 2
+        end = self.eta_min + (lr_max - self.eta_min) * self.hold_scale
+        decay = self.total - self.hold - self.warmup
+        if decay <= 0:
+            return end
+        p = min(1.0, (epoch - self.warmup) / decay)
+        return end + (lr_max - end) * (1 + math.cos(math.pi * p)) / 2
