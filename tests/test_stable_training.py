@@ -7,6 +7,7 @@ last epochs' checkpoints, and the benchmark's paired statistics against a
 hand-computed example.
 """
 
+import copy
 import importlib.util
 import os
 import types
@@ -18,7 +19,7 @@ from hyperpyyaml import load_hyperpyyaml
 from speechbrain.dataio.dataset import DynamicItemDataset
 
 from speechbrain_relevance.augment import RandomShift, spec_augment
-from speechbrain_relevance.cli import ConfigError
+from speechbrain_relevance.cli import ConfigError, load_hparams
 from speechbrain_relevance.data.audio import load_audio
 from speechbrain_relevance.models import CompactCNN
 from speechbrain_relevance.training import (
@@ -218,6 +219,100 @@ def test_warmup_cosine_schedule():
     opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
     assert short.step(opt, epoch=0.5)[1] == pytest.approx(0.1)
     assert short.step(opt, epoch=1.0)[1] == pytest.approx(0.0)
+
+
+def test_warmup_cosine_schedule_with_a_constant_tail():
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+    sched = WarmupCosineScheduler(total=12, warmup=1, hold=4, hold_scale=0.2)
+    lrs = [sched.step(opt, epoch=e)[1] for e in (0.5, 1, 4.5, 8, 10, 12)]
+    # The decay reaches 0.02 at epoch 8 and stays there for the last 4.
+    assert lrs == pytest.approx([0.05, 0.1, 0.06, 0.02, 0.02, 0.02])
+    # The yaml's keys are named in the errors.
+    for key, value in (("lr_hold", 12), ("lr_hold_scale", 2)):
+        with pytest.raises(ConfigError, match=key):
+            load_hparams(
+                os.path.join(FSDD_HPARAMS, "mel_baseline.yaml"),
+                f"data_folder: /x\ntest_fold: theo\n{key}: {value}",
+            )
+
+
+def _clip_set(names):
+    data = DynamicItemDataset({
+        n: {"wav": os.path.join(CLIPS, n), "label": int(n[0])}
+        for n in names
+    })
+
+    @sb.utils.data_pipeline.takes("wav")
+    @sb.utils.data_pipeline.provides("sig")
+    def sig(wav):
+        return load_audio(wav, sample_rate=8000)
+
+    @sb.utils.data_pipeline.takes("label")
+    @sb.utils.data_pipeline.provides("label")
+    def label(value):
+        return torch.tensor(value)
+
+    data.add_dynamic_item(sig)
+    data.add_dynamic_item(label)
+    data.set_output_keys(["id", "sig", "label"])
+    return data
+
+
+class _ForwardBatch(torch.nn.Module):
+    """The Brain's clean forward pass as a module of a batch (update_bn)."""
+
+    def __init__(self, brain):
+        super().__init__()
+        self.brain = brain
+        self.inner = brain.modules
+
+    def forward(self, batch):
+        return self.brain.compute_forward(batch, sb.Stage.VALID)
+
+
+def test_recomputed_batchnorm_statistics_are_those_of_the_average(tmp_path):
+    names = sorted(os.listdir(CLIPS))[:12]
+    train = _clip_set(names)
+    brain = _tiny_brain(average_checkpoints=2, recompute_batchnorm=True)
+    ckpter = AtomicCheckpointer(str(tmp_path), dict(brain.modules))
+    brain.checkpointer = ckpter
+    norm = brain.modules["classifier"].blocks[0][1]
+    for epoch in (1, 2):
+        with torch.no_grad():
+            for p in brain.modules.parameters():
+                p.add_(0.1 * torch.randn_like(p))
+            norm.running_mean.fill_(5.0 * epoch)  # far from the truth
+        ckpter.save_and_keep_only(
+            meta={"acc": 0.5, "epoch": epoch}, num_to_keep=2,
+            ckpt_predicate=lambda c: AVERAGED_KEY not in c.meta,
+        )
+    assert brain.average_last_checkpoints(train, {"batch_size": 4}) == [1, 2]
+    # PyTorch's own SWA pass over the same batches gives the same statistics.
+    reference = copy.deepcopy(_ForwardBatch(brain))
+    loader = sb.dataio.dataloader.make_dataloader(train, batch_size=4)
+    torch.optim.swa_utils.update_bn(loader, reference)
+    ref_norm = reference.inner["classifier"].blocks[0][1]
+    assert not torch.allclose(norm.running_mean, torch.full((4,), 7.5))
+    assert torch.allclose(norm.running_mean, ref_norm.running_mean, atol=1e-6)
+    assert torch.allclose(norm.running_var, ref_norm.running_var, atol=1e-6)
+    assert norm.momentum == 0.1  # restored
+    # They are what the saved average holds.
+    recomputed = norm.running_mean.clone()
+    with torch.no_grad():
+        norm.running_mean.zero_()
+    ckpter.recover_if_possible()
+    assert torch.equal(norm.running_mean, recomputed)
+
+
+def test_recompute_batchnorm_needs_averaging_and_a_bool():
+    for hparams, needle in (
+        ({"recompute_batchnorm": True}, "average_checkpoints > 1"),
+        ({"recompute_batchnorm": "yes", "average_checkpoints": 3},
+         "True or False"),
+    ):
+        brain = _tiny_brain(**hparams)
+        with pytest.raises(ConfigError, match=needle):
+            brain.recomputes_batchnorm()
 
 
 def _save_epoch(ckpter, model, value, epoch, acc):
