@@ -205,6 +205,51 @@ def test_reuse_and_reprepare(prep, copy, tmp_path, monkeypatch):
     assert _speakers(_read(paths["test"])) == {"theo"}
 
 
+def test_folds_share_one_audio_check(prep, copy, tmp_path, monkeypatch):
+    cache = str(tmp_path / "audio_check.json")
+    first = prep.prepare_fsdd(
+        str(copy), str(tmp_path / "lucas"), test_speaker="lucas",
+        check_audio="full", check_cache=cache,
+    )
+    plain = prep.prepare_fsdd(
+        str(copy), str(tmp_path / "plain"), test_speaker="theo",
+        check_audio="full",
+    )
+
+    def no_read(path):
+        raise AssertionError(f"read {path}")
+
+    # Another fold of the same recordings reads no audio, and its
+    # manifests are those of a preparation without the cache.
+    with monkeypatch.context() as mp:
+        mp.setattr(prep, "audio_info", no_read)
+        mp.setattr(prep, "load_audio", no_read)
+        theo = prep.prepare_fsdd(
+            str(copy), str(tmp_path / "theo"), test_speaker="theo",
+            check_audio="full", check_cache=cache,
+        )
+        assert _manifests(theo) == _manifests(plain)
+        # Other check options are not taken from the cache.
+        with pytest.raises(AssertionError, match="read"):
+            prep.prepare_fsdd(
+                str(copy), str(tmp_path / "header"), test_speaker="theo",
+                check_audio="header", check_cache=cache,
+            )
+    # The cache holds every clip, not only the first fold's splits.
+    assert len(_read(cache)["durations"]) == len(os.listdir(copy))
+    assert _speakers(_read(first["test"])) == {"lucas"}
+    # A recording damaged after the check is read again and named.
+    clip = copy / "4_george_1.wav"
+    before = os.stat(clip)
+    clip.write_bytes(b"\0" * before.st_size)
+    os.utime(clip, ns=(before.st_atime_ns, before.st_mtime_ns + 10**9))
+    with pytest.raises(prep.FSDDError, match="4_george_1.wav: unreadable"):
+        prep.prepare_fsdd(
+            str(copy), str(tmp_path / "nicolas"), test_speaker="nicolas",
+            check_audio="full", check_cache=cache,
+        )
+
+
 def _write(path, data, rate=8000, subtype="PCM_16"):
     sf.write(str(path), data, rate, subtype=subtype)
 

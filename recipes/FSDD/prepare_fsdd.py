@@ -84,7 +84,9 @@ from speechbrain_relevance.data.preparation import (
     PreparationError,
     header_problems,
     manifest_paths,
+    read_json,
     up_to_date,
+    write_json,
     write_manifests,
 )
 from speechbrain_relevance.pipeline import ClipPolicy
@@ -436,6 +438,7 @@ def prepare_fsdd(
     valid_speakers=None,
     check_audio="header",
     min_duration=0.05,
+    check_cache=None,
 ):
     """Write ``train.json``, ``valid.json`` and ``test.json`` manifests.
 
@@ -463,6 +466,13 @@ def prepare_fsdd(
     min_duration : float
         Shortest accepted clip, in seconds (the shortest real one is
         0.14 s).
+    check_cache : str, optional
+        A JSON file shared by preparations of the same recordings (the
+        folds of one cross-validation): after a check that found no
+        problem the clips' durations are stored there, and a later call
+        whose recordings (every name, size and modification time),
+        ``check_audio`` and ``min_duration`` are the same takes them
+        instead of reading every file again. None: always read.
 
     Returns
     -------
@@ -526,12 +536,20 @@ def prepare_fsdd(
     split_for, split_problems = _assign_splits(
         parsed, split, test_speaker, valid_speakers, recordings
     )
-    manifests, audio_problems = _read_clips(
-        parsed, split_for, check_audio, min_duration
+    check_key = {
+        key: options[key]
+        for key in ("version", "recordings", "check_audio", "min_duration",
+                    "fingerprint")
+    }
+    checked = _cached_checks(check_cache, check_key)
+    manifests, audio_problems, durations = _read_clips(
+        parsed, split_for, check_audio, min_duration, checked
     )
     problems += split_problems + audio_problems
     if problems:
         raise FSDDError(problems)
+    if check_cache is not None and checked is None:
+        write_json(check_cache, {**check_key, "durations": durations})
     write_manifests(save_folder, manifests, options, paths)
     for s in SPLITS:
         logger.info("Wrote %d %s entries to %s", len(manifests[s]), s,
@@ -635,27 +653,54 @@ def _assign_splits(parsed, split, test_speaker, valid_speakers, recordings):
     return split_for, problems
 
 
-def _read_clips(parsed, split_for, check_audio, min_duration):
-    """Check every recording's audio; fill the manifests of its split."""
+def _cached_checks(check_cache, check_key):
+    """Durations by file name from ``check_cache`` if it fits, else None."""
+    if check_cache is None:
+        return None
+    stored = read_json(check_cache)
+    if not isinstance(stored, dict) or not isinstance(
+        stored.get("durations"), dict
+    ):
+        return None
+    if any(stored.get(key) != value for key, value in check_key.items()):
+        return None
+    logger.info("Audio checked before with the same recordings and "
+                "options (%s); not read again", check_cache)
+    return stored["durations"]
+
+
+def _read_clips(parsed, split_for, check_audio, min_duration, checked=None):
+    """Check every recording's audio; fill the manifests of its split.
+
+    ``checked`` (file name -> duration) replaces the check of the clips
+    it holds. Returns the manifests, the problems and every clip's
+    duration by file name.
+    """
     manifests = {s: {} for s in SPLITS}
     problems = []
+    durations = {}
     order = sorted(parsed, key=lambda p: (p[2], int(p[1]), p[3]))
     for path, digit, speaker, take in order:
-        info, reasons = _check_audio(path, check_audio, min_duration)
-        if reasons:
-            problems.extend((path, r) for r in reasons)
-            continue
+        name = os.path.basename(path)
+        if checked is not None and name in checked:
+            duration = checked[name]
+        else:
+            info, reasons = _check_audio(path, check_audio, min_duration)
+            if reasons:
+                problems.extend((path, r) for r in reasons)
+                continue
+            duration = info.duration
+        durations[name] = duration
         if split_for is None:
             continue
-        stem = os.path.splitext(os.path.basename(path))[0]
-        manifests[split_for[path]][stem] = {
+        manifests[split_for[path]][os.path.splitext(name)[0]] = {
             "wav": os.path.abspath(path),
-            "duration": info.duration,
+            "duration": duration,
             "digit": digit,
             "speaker": speaker,
             "take": take,
         }
-    return manifests, problems
+    return manifests, problems, durations
 
 
 def main(argv=None):

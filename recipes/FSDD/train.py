@@ -124,6 +124,7 @@ def prepare_manifests(hparams):
             "test_speaker": test_speaker,
             "valid_speakers": hparams["valid_speakers"],
             "check_audio": hparams["check_audio"],
+            "check_cache": hparams.get("audio_check_cache"),
         },
     )
     return {
