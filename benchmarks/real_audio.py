@@ -917,7 +917,7 @@ def capacity_table(data):
 
 
 def screen_table(data):
-    """Tabulate the training-length screen on the validation speakers.
+    """Tabulate the schedule screen on the validation speakers.
 
     One row for ``mel`` and one per log-mel :data:`SCHEDULES` system that has
     results: validation accuracy, its paired difference to ``mel`` (the
@@ -1066,7 +1066,7 @@ def _cpu_range(entry):
 
 
 def schedule_table(data, suffix="epochs18"):
-    """Every headline front-end at the recipe's length and trained longer.
+    """Every headline front-end with the recipe's schedule and another.
 
     Arguments
     ---------
@@ -1256,7 +1256,7 @@ def print_tables(data):
     print(capacity_table(data))
     screen = screen_table(data)
     if screen:
-        print("\nTraining-length screen (validation speakers):")
+        print("\nSchedule screen (validation speakers):")
         print(screen)
     ablations = ablation_table(data)
     if ablations:
@@ -1265,7 +1265,7 @@ def print_tables(data):
     for suffix in SCHEDULES:
         longer = schedule_table(data, suffix)
         if longer:
-            print(f"\nThe front-ends trained longer ({suffix}):")
+            print(f"\nThe front-ends with another schedule ({suffix}):")
             print(longer)
     print("\nEvery system, best validation accuracy first:")
     print(table(data))
