@@ -71,6 +71,15 @@ def ensemble_variance(accuracy_of, seeds, k):
     0.01
     >>> ensemble_variance(lambda s: 0.0, [1, 2, 3], 2) is None
     True
+
+    Four seeds, pairs: ((1, 2), (3, 4)), ((1, 3), (2, 4)), ((1, 4), (2, 3));
+    with the ensemble's accuracy the mean of its models' (0.8, 0.9, 0.7,
+    0.6) the squared differences are 0.04, 0 and 0.01:
+
+    >>> v = {1: 0.8, 2: 0.9, 3: 0.7, 4: 0.6}
+    >>> mean_of = lambda s: sum(v[i] for i in s) / len(s)
+    >>> round(ensemble_variance(mean_of, [1, 2, 3, 4], 2), 6)
+    0.008333
     """
     pairs = [
         (a, b)
