@@ -651,14 +651,20 @@ class RelevanceBrain(SyncBatchNormControl, sb.Brain):
             m.momentum = None
         was_training = self.modules.training
         self.modules.train()
+        n_batches = 0
         try:
             with torch.no_grad():
                 for batch in loader:
                     self.compute_forward(batch, sb.Stage.VALID)
+                    n_batches += 1
         finally:
             for m, momentum in zip(norms, momenta):
                 m.momentum = momentum
             self.modules.train(was_training)
+        logger.info(
+            "Recomputed the statistics of %d BatchNorm layer(s) over %d "
+            "training batches", len(norms), n_batches,
+        )
         return len(norms)
 
     def average_last_checkpoints(self, train_set=None, loader_kwargs=None):
