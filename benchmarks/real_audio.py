@@ -155,6 +155,12 @@ for _front in CAPACITY_FRONTENDS:
             f"{_desc}, {_size} CNN [{_widths}]",
         )
 
+#: The schedule of every system that sets no ``--number_of_epochs`` of its
+#: own (all but the longer :data:`SCHEDULES`): 12 epochs, the last 4
+#: averaged. Pinned here, not read from the yaml, so that a system's name
+#: always means the runs stored under it, whatever the recipe's default.
+BASE_SCHEDULE = ["--number_of_epochs=12", "--average_checkpoints=4"]
+
 #: Training schedules other than the recipe's (12 epochs, cosine decay to
 #: 0, the last 4 averaged), as suffix -> (overrides, short label,
 #: description): longer ones (the last third of the epochs averaged) and
@@ -232,6 +238,21 @@ def baseline_of(name):
     return "mel" if size == "medium" else f"mel_{size}"
 
 
+def schedule_overrides(overrides):
+    """Return a system's overrides, with :data:`BASE_SCHEDULE` unless set.
+
+    Example
+    -------
+    >>> schedule_overrides(["--n_bands=80"])
+    ['--number_of_epochs=12', '--average_checkpoints=4', '--n_bands=80']
+    >>> schedule_overrides(["--number_of_epochs=18"])
+    ['--number_of_epochs=18']
+    """
+    if any(o.startswith("--number_of_epochs=") for o in overrides):
+        return list(overrides)
+    return [*BASE_SCHEDULE, *overrides]
+
+
 def classifier_parameters(channels, n_bands=40, n_classes=10):
     """Trainable parameters of the FSDD CompactCNN with these widths.
 
@@ -276,7 +297,7 @@ def run_one(name, seed, data_folder, runs, extra=()):
         f"--data_folder={os.path.abspath(data_folder)}",
         f"--seed={seed}",
         f"--output_folder={out}",
-        *overrides,
+        *schedule_overrides(overrides),
         *extra,
     ]
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
