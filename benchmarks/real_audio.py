@@ -34,6 +34,7 @@ Usage::
     python benchmarks/real_audio.py --table      # print the saved tables
     python benchmarks/real_audio.py --collect    # rebuild the JSON from runs
     python benchmarks/real_audio.py --plot docs/real_audio_capacity.png
+    python benchmarks/real_audio.py --plot_stability docs/stability.png
 
 Authors
  * speechbrain-relevance developers
@@ -1196,6 +1197,68 @@ def plot_capacity(data, path):
     plt.close(fig)
 
 
+def plot_stability(data, old, path, target=0.025):
+    """Per-speaker seed spread of the headline front-ends, a panel each.
+
+    Bars: the standard deviation over seeds of each held-out speaker's
+    test accuracy under the old recipe (``old``), this recipe and this
+    recipe trained 18 epochs; the dashed line is the target.
+
+    Arguments
+    ---------
+    data : dict
+        Content of ``real_audio.json``.
+    old : dict or None
+        The old recipe's results (``real_audio_old_recipe.json``).
+    path : str
+        The PNG to write.
+    target : float
+        The stability target (fraction), drawn as a line.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fronts = [f for f in CAPACITY_FRONTENDS if f in data["systems"]]
+    fig, axes = plt.subplots(
+        1, len(fronts), figsize=(3.2 * len(fronts), 3.4), sharey=True,
+        squeeze=False,
+    )
+    sources = [
+        ("old recipe", (old or {}).get("systems", {}), ""),
+        ("12 epochs", data["systems"], ""),
+        ("18 epochs", data["systems"], "_epochs18"),
+    ]
+    for ax, front in zip(axes[0], fronts):
+        speakers = sorted(seed_spread(
+            data["systems"][front]["fold_accuracies"]
+        ))
+        width = 0.8 / len(sources)
+        for j, (label, systems, suffix) in enumerate(sources):
+            entry = systems.get(front + suffix)
+            if entry is None:
+                continue
+            spread = seed_spread(entry["fold_accuracies"])
+            xs = [i + (j - (len(sources) - 1) / 2) * width
+                  for i in range(len(speakers))]
+            ax.bar(xs, [100 * spread.get(sp, float("nan"))
+                        for sp in speakers], width,
+                   label=f"{label} ({len(entry['seeds'])} seeds)")
+        ax.axhline(100 * target, color="k", linestyle="--", linewidth=1)
+        ax.set_xticks(range(len(speakers)))
+        ax.set_xticklabels(speakers, rotation=45, ha="right", fontsize=8)
+        ax.set_title(front, fontsize=10)
+        ax.legend(fontsize=7)
+    axes[0][0].set_ylabel("std over seeds of test accuracy (points)")
+    fig.suptitle("FSDD: seed spread per held-out speaker (dashed: target)",
+                 fontsize=10)
+    fig.tight_layout()
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def finished_seeds(runs, name):
     """Seeds of a system whose cross-validation finished (any invocation)."""
     folder = os.path.join(runs, name)
@@ -1313,6 +1376,12 @@ def _parser():
         "--plot",
         metavar="PNG",
         help="only draw the capacity plot (accuracy vs classifier size)",
+    )
+    parser.add_argument(
+        "--plot_stability",
+        metavar="PNG",
+        help="only draw the per-speaker seed spread, old recipe, 12 and 18 "
+        "epochs",
     )
     parser.add_argument(
         "--collect",
@@ -1457,6 +1526,14 @@ def main(argv=None):
     if args.plot:
         plot_capacity(data, args.plot)
         print(f"wrote {args.plot}")
+        return 0
+    if args.plot_stability:
+        old = None
+        if os.path.isfile(OLD_RECIPE_JSON):
+            with open(OLD_RECIPE_JSON) as f:
+                old = json.load(f)
+        plot_stability(data, old, args.plot_stability)
+        print(f"wrote {args.plot_stability}")
         return 0
     if args.table:
         print_tables(data)
