@@ -177,7 +177,7 @@ SCHEDULES = {
         f"{_epochs} epochs",
         f"{_epochs} epochs, last {_epochs // 3} averaged",
     )
-    for _epochs in (18, 24)
+    for _epochs in (15, 18, 24)
 }
 SCHEDULES["swa"] = (
     ["--lr_hold=4", "--lr_hold_scale=0.25", "--recompute_batchnorm=True"],
