@@ -34,7 +34,7 @@ Usage::
     python benchmarks/real_audio.py --table      # print the saved tables
     python benchmarks/real_audio.py --collect    # rebuild the JSON from runs
     python benchmarks/real_audio.py --plot docs/real_audio_capacity.png
-    python benchmarks/real_audio.py --plot_stability docs/stability.png
+    python benchmarks/real_audio.py --plot_stability STABILITY.png
 
 Authors
  * speechbrain-relevance developers
@@ -1325,13 +1325,18 @@ def write_json(data, args):
     os.replace(tmp, args.json)
 
 
+def read_old_recipe():
+    """Read the old recipe's results (:data:`OLD_RECIPE_JSON`), or None."""
+    if not os.path.isfile(OLD_RECIPE_JSON):
+        return None
+    with open(OLD_RECIPE_JSON) as f:
+        return json.load(f)
+
+
 def print_tables(data):
     """Print the headline, stability, capacity and full tables."""
     add_paired(data)
-    old = None
-    if os.path.isfile(OLD_RECIPE_JSON):
-        with open(OLD_RECIPE_JSON) as f:
-            old = json.load(f)
+    old = read_old_recipe()
     print("Headline (the best log-mel variant by validation included):")
     print(table(data, headline_names(data)))
     print("\nPer-speaker standard deviation over seeds, old -> new recipe:")
@@ -1528,11 +1533,7 @@ def main(argv=None):
         print(f"wrote {args.plot}")
         return 0
     if args.plot_stability:
-        old = None
-        if os.path.isfile(OLD_RECIPE_JSON):
-            with open(OLD_RECIPE_JSON) as f:
-                old = json.load(f)
-        plot_stability(data, old, args.plot_stability)
+        plot_stability(data, read_old_recipe(), args.plot_stability)
         print(f"wrote {args.plot_stability}")
         return 0
     if args.table:

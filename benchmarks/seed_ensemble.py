@@ -41,6 +41,9 @@ import sys
 import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import real_audio  # noqa: E402
+
 ROOT = os.path.dirname(HERE)
 DEFAULT_JSON = os.path.join(HERE, "results", "seed_ensemble.json")
 POSTERIORS = "test_posteriors.pt"
@@ -171,24 +174,6 @@ def fold_posteriors(fold_folder):
     return out
 
 
-def finished_seeds(system_folder):
-    """Seeds (ints) whose six folds have test results, and the folds."""
-    seeds, folds = [], None
-    for name in sorted(os.listdir(system_folder)):
-        seed_folder = os.path.join(system_folder, name)
-        if not name.isdigit() or not os.path.isdir(seed_folder):
-            continue
-        done = sorted(
-            f for f in os.listdir(seed_folder)
-            if f.startswith("fold_") and os.path.isfile(
-                os.path.join(seed_folder, f, "test_results.json"))
-        )
-        if len(done) == 6:
-            seeds.append(int(name))
-            folds = done
-    return seeds, folds
-
-
 def analyse(system_folder, max_k=2):
     """Ensemble statistics of one system's runs.
 
@@ -198,7 +183,14 @@ def analyse(system_folder, max_k=2):
         ``seeds`` and, per ``k`` (as a string), ``mean`` accuracy, per
         speaker ``std`` and the ``pooled_std`` (fractions).
     """
-    seeds, folds = finished_seeds(system_folder)
+    # The real-audio benchmark's notion of a finished run (its
+    # cross-validation aggregated every fold).
+    runs, name = os.path.split(os.path.normpath(system_folder))
+    seeds = real_audio.finished_seeds(runs, name)
+    folds = sorted(
+        f for f in os.listdir(os.path.join(system_folder, str(seeds[0])))
+        if f.startswith("fold_")
+    ) if seeds else []
     posts = {
         (seed, fold): fold_posteriors(
             os.path.join(system_folder, str(seed), fold)
