@@ -184,6 +184,14 @@ SCHEDULES["swa"] = (
     "SWA",
     "SWA (last 4 epochs at 0.25 lr, averaged, BatchNorm recomputed)",
 )
+# Mixup (alpha 0.2, the mixup paper's choice for spoken commands) on the
+# classifier's input, with the 18-epoch schedule that regularised
+# training needs to converge.
+SCHEDULES["epochs18_mixup"] = (
+    [*SCHEDULES["epochs18"][0], "--mixup_alpha=0.2"],
+    "18 epochs + mixup",
+    "18 epochs, last 6 averaged, mixup (alpha 0.2)",
+)
 for _front in CAPACITY_FRONTENDS:
     for _suffix, (_sched, _label, _what) in SCHEDULES.items():
         _hp, _ov, _desc = SYSTEMS[_front]
