@@ -566,6 +566,50 @@ def pooled_seed_std(fold_accuracies):
     }
 
 
+def largest_spread_pass_rate(sigma, target=0.025, seeds=5, folds=6):
+    """Chance that the largest per-fold seed spread stays within a target.
+
+    How often a recipe whose true standard deviation over seeds is
+    ``sigma`` on every fold would show all ``folds`` sample standard
+    deviations (``seeds`` seeds each, independent trainings, normal
+    accuracies) at most ``target``: each sample variance is ``sigma**2 *
+    chi2(seeds - 1) / (seeds - 1)``. It says what the criterion "the
+    largest speaker's spread at most ``target``" asks of a recipe: with
+    five seeds and six speakers a recipe whose true spread is the target
+    itself passes one time in twenty or so.
+
+    Arguments
+    ---------
+    sigma : float
+        True standard deviation over seeds (the same on every fold).
+    target : float
+        Largest allowed sample standard deviation.
+    seeds : int
+        Seeds per fold.
+    folds : int
+        Folds (held-out speakers).
+
+    Returns
+    -------
+    float
+        The probability.
+
+    Example
+    -------
+    >>> round(largest_spread_pass_rate(0.025), 3)
+    0.044
+    >>> round(largest_spread_pass_rate(0.02), 3)
+    0.301
+    >>> round(largest_spread_pass_rate(0.02, seeds=10), 3)
+    0.464
+    """
+    from scipy.stats import chi2
+
+    df = seeds - 1
+    one = float(chi2.cdf(df * (target / sigma) ** 2, df))
+    return one**folds
+
+
 def summarize(name, seeds, runs, seconds=None):
     """Aggregate a system's runs over seeds into its JSON entry.
 
@@ -860,7 +904,10 @@ def stability_table(data, old):
     -------
     str
         Markdown: one row per system present in both, one column per
-        speaker (old -> new, points) and the largest.
+        speaker (old -> new, points), the largest, the spread pooled over
+        speakers and how often a recipe with that pooled spread on every
+        speaker would keep the largest at most 2.5 points with these
+        seeds (:func:`largest_spread_pass_rate`).
     """
     old_systems = {}
     if old:
@@ -892,19 +939,28 @@ def stability_table(data, old):
             old_systems.get(name, {}).get("fold_accuracies", {})
         )
         pooled_new = pooled_seed_std(new["fold_accuracies"])
+        chance = "-"
+        if pooled_new:
+            rate = largest_spread_pass_rate(
+                pooled_new["std"], seeds=len(new["seeds"]),
+                folds=len(speakers),
+            )
+            chance = f"{100 * rate:.0f}%" if rate >= 0.005 else "<1%"
         rows.append(
             f"| `{name}` ({n_old} → {len(new['seeds'])} seeds) | "
             + " | ".join(cells)
             + f" | **{_pct(worst_old)} → {_pct(worst_new)}** | "
-            + f"{_pooled_cell(pooled_old)} → {_pooled_cell(pooled_new)} |"
+            + f"{_pooled_cell(pooled_old)} → {_pooled_cell(pooled_new)} | "
+            + f"{chance} |"
         )
     if not rows:
         return ""
     head = (
         "| system (seeds old → new) | "
         + " | ".join(speakers)
-        + " | largest | pooled over speakers [95% CI] |\n|---|"
-        + "---:|" * (len(speakers) + 2)
+        + " | largest | pooled over speakers [95% CI] "
+        + "| largest ≤ 2.5 at the pooled spread |\n|---|"
+        + "---:|" * (len(speakers) + 3)
     )
     return head + "\n" + "\n".join(rows)
 
@@ -1109,8 +1165,10 @@ def schedule_table(data, suffix="epochs18"):
     -------
     str
         Markdown, one row per front-end with runs at that schedule: test
-        accuracy at 12 epochs and longer, the paired gain of training
-        longer (the same front-end, shared seeds and speakers), the paired
+        accuracy at 12 epochs (or at the schedule ``suffix`` adds an
+        option to, ``epochs18`` for ``epochs18_mixup``) and with
+        ``suffix``, the paired gain of the change (the same front-end,
+        shared seeds and speakers), the paired
         difference to log-mel trained as long (test, runs won,
         validation), the seed spread pooled over the test speakers and
         CPU minutes per run; "" when no front-end has runs.
@@ -1127,8 +1185,12 @@ def schedule_table(data, suffix="epochs18"):
     ['| `mel`', '76.5 ± 2.0', '78.5 ± 2.0', '+2.0 [+0.7, +3.3]', '-']
     """
     label = SCHEDULES[suffix][1]
+    # An option added to a longer schedule is measured against that
+    # schedule, the others against the recipe's 12 epochs.
+    base = suffix.rsplit("_", 1)[0] if "_" in suffix else None
+    base_label = SCHEDULES[base][1] if base in SCHEDULES else "12 epochs"
     lines = [
-        f"| front-end | test acc. 12 epochs (%) | test acc. {label} "
+        f"| front-end | test acc. {base_label} (%) | test acc. {label} "
         f"(%) | gain from {label} (points, 95% CI) | "
         f"{label}: test vs log-mel (points, 95% CI) | runs won | "
         f"{label}: valid vs log-mel (points, 95% CI) | largest "
@@ -1141,7 +1203,9 @@ def schedule_table(data, suffix="epochs18"):
         e = systems.get(f"{front}_{suffix}")
         if e is None:
             continue
-        short = systems.get(front, {})
+        short = systems.get(
+            f"{front}_{base}" if base in SCHEDULES else front, {}
+        )
         gain = paired_difference(
             e["fold_accuracies"], short.get("fold_accuracies") or {}
         )

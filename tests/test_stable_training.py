@@ -410,6 +410,21 @@ def test_pooled_seed_spread_matches_a_hand_computed_example():
     assert bench.pooled_seed_std({"1": {"a": 0.5}}) is None
 
 
+def test_largest_spread_pass_rate_matches_a_simulation():
+    bench = _benchmark()
+    # Six speakers, five seeds of normal accuracies with a true spread of
+    # 2 points each: how often is every speaker's sample std <= 2.5?
+    g = torch.Generator().manual_seed(0)
+    acc = 0.85 + 0.02 * torch.randn(20000, 6, 5, generator=g)
+    largest = acc.std(dim=2).amax(dim=1)
+    simulated = (largest <= 0.025).double().mean().item()
+    rate = bench.largest_spread_pass_rate(0.02, target=0.025, seeds=5, folds=6)
+    assert rate == pytest.approx(simulated, abs=0.015)
+    # More folds can only make it harder; a tiny spread always passes.
+    assert bench.largest_spread_pass_rate(0.02, folds=12) < rate
+    assert bench.largest_spread_pass_rate(0.001) == pytest.approx(1.0)
+
+
 def test_benchmark_pairs_each_system_with_the_same_size_mel():
     bench = _benchmark()
     runs = {"1": {"a": 0.5, "b": 0.6}, "2": {"a": 0.55, "b": 0.65}}
