@@ -965,6 +965,70 @@ def stability_table(data, old):
     return head + "\n" + "\n".join(rows)
 
 
+def speaker_spread_table(data, min_seeds=8):
+    """Each test speaker's seed spread with its 95% interval.
+
+    For the systems with at least ``min_seeds`` seeds: with so many, one
+    speaker's standard deviation is measured well enough to tell a
+    speaker that is really unsteady (interval above the 2.5-point target)
+    from one that only looks so in five seeds.
+
+    Arguments
+    ---------
+    data : dict
+        Content of ``real_audio.json``.
+    min_seeds : int
+        Systems with fewer seeds are left out.
+
+    Returns
+    -------
+    str
+        Markdown, one row per system: ``std [lo, hi]`` per speaker (points,
+        chi-square interval as in :func:`pooled_seed_std`) and the
+        speakers pooled; "" when no system has enough seeds.
+
+    Example
+    -------
+    >>> runs = {str(s): {"a": 0.8 + 0.01 * (s % 3), "b": 0.9}
+    ...         for s in range(1, 9)}
+    >>> text = speaker_spread_table({"systems": {"mel": {
+    ...     "seeds": list(range(1, 9)), "fold_accuracies": runs}}})
+    >>> text.splitlines()[2].split(" | ")[:3]
+    ['| `mel` (8 seeds)', '0.8 [0.6, 1.7]', '0.0 [0.0, 0.0]']
+    """
+    names = [
+        n for n, e in data["systems"].items()
+        if len(e.get("seeds", [])) >= min_seeds
+    ]
+    if not names:
+        return ""
+    speakers = sorted({
+        fold
+        for n in names
+        for folds in data["systems"][n]["fold_accuracies"].values()
+        for fold in folds
+    })
+    lines = [
+        "| system | " + " | ".join(speakers) + " | pooled |",
+        "|---|" + "---:|" * (len(speakers) + 1),
+    ]
+    for name in names:
+        runs = data["systems"][name]["fold_accuracies"]
+        cells = [
+            _pooled_cell(pooled_seed_std({
+                seed: {spk: folds[spk]} for seed, folds in runs.items()
+                if spk in folds
+            }))
+            for spk in speakers
+        ]
+        lines.append(
+            f"| `{name}` ({len(data['systems'][name]['seeds'])} seeds) | "
+            + " | ".join(cells)
+            + f" | {_pooled_cell(pooled_seed_std(runs))} |"
+        )
+    return "\n".join(lines)
+
+
 def capacity_table(data):
     """Accuracy and paired difference to log-mel per classifier size.
 
@@ -1413,6 +1477,10 @@ def print_tables(data):
     print(table(data, headline_names(data)))
     print("\nPer-speaker standard deviation over seeds, old -> new recipe:")
     print(stability_table(data, old))
+    spread = speaker_spread_table(data)
+    if spread:
+        print("\nPer-speaker spread with its interval (8 seeds or more):")
+        print(spread)
     print("\nClassifier capacity:")
     print(capacity_table(data))
     screen = screen_table(data)
