@@ -566,7 +566,13 @@ def pooled_seed_std(fold_accuracies):
     }
 
 
-def largest_spread_pass_rate(sigma, target=0.025, seeds=5, folds=6):
+#: Issue #16's stability target: each held-out speaker's standard
+#: deviation of accuracy over seeds at most 2.5 points.
+STABILITY_TARGET = 0.025
+
+
+def largest_spread_pass_rate(sigma, target=STABILITY_TARGET, seeds=5,
+                             folds=6):
     """Chance that the largest per-fold seed spread stays within a target.
 
     How often a recipe whose true standard deviation over seeds is
@@ -890,6 +896,16 @@ def _pooled_cell(pooled):
     return f"{100 * pooled['std']:.1f} [{100 * lo:.1f}, {100 * hi:.1f}]"
 
 
+def _speakers(entries):
+    """Return the test speakers (folds) of systems' entries, sorted."""
+    return sorted({
+        fold
+        for e in entries
+        for folds in e["fold_accuracies"].values()
+        for fold in folds
+    })
+
+
 def stability_table(data, old):
     """Per-speaker standard deviation over seeds, old recipe vs new.
 
@@ -914,12 +930,7 @@ def stability_table(data, old):
         old_systems = dict(old.get("systems", {}))
         old_systems.update(old.get("screened", {}))
     rows = []
-    speakers = sorted({
-        fold
-        for e in data["systems"].values()
-        for folds in e["fold_accuracies"].values()
-        for fold in folds
-    })
+    speakers = _speakers(data["systems"].values())
     for name in headline_names(data):
         new = data["systems"].get(name)
         if new is None:
@@ -1002,12 +1013,7 @@ def speaker_spread_table(data, min_seeds=8):
     ]
     if not names:
         return ""
-    speakers = sorted({
-        fold
-        for n in names
-        for folds in data["systems"][n]["fold_accuracies"].values()
-        for fold in folds
-    })
+    speakers = _speakers(data["systems"][n] for n in names)
     lines = [
         "| system | " + " | ".join(speakers) + " | pooled |",
         "|---|" + "---:|" * (len(speakers) + 1),
@@ -1333,7 +1339,7 @@ def plot_capacity(data, path):
     plt.close(fig)
 
 
-def plot_stability(data, old, path, target=0.025):
+def plot_stability(data, old, path, target=STABILITY_TARGET):
     """Per-speaker seed spread of the headline front-ends, a panel each.
 
     Bars: the standard deviation over seeds of each held-out speaker's
