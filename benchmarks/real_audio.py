@@ -33,6 +33,7 @@ Usage::
     python benchmarks/real_audio.py --list       # the systems
     python benchmarks/real_audio.py --table      # print the saved tables
     python benchmarks/real_audio.py --collect    # rebuild the JSON from runs
+    python benchmarks/real_audio.py --merge OTHER.json  # seeds run elsewhere
     python benchmarks/real_audio.py --plot docs/real_audio_capacity.png
     python benchmarks/real_audio.py --plot_stability STABILITY.png
 
@@ -637,21 +638,13 @@ def summarize(name, seeds, runs, seconds=None):
     """
     hparams, overrides, description = SYSTEMS[name]
     per_seed = {seed: collect(name, seed, runs) for seed in seeds}
-    accs = [per_seed[s]["test"] for s in seeds]
-    valids = [per_seed[s]["valid"] for s in seeds]
     entry = {
         "description": description,
         "hparams": f"recipes/FSDD/hparams/{hparams}",
         "overrides": overrides,
         "seeds": list(seeds),
-        "accuracies": accs,
-        "mean": statistics.fmean(accs),
-        "std": _std(accs),
-        "valid_accuracies": valids,
-        "valid_mean": (
-            statistics.fmean(valids) if None not in valids else None
-        ),
-        "valid_std": _std(valids) if None not in valids else None,
+        "accuracies": [per_seed[s]["test"] for s in seeds],
+        "valid_accuracies": [per_seed[s]["valid"] for s in seeds],
         "fold_accuracies": {str(s): per_seed[s]["folds"] for s in seeds},
         "fold_valid_accuracies": {
             str(s): per_seed[s]["valid_folds"] for s in seeds
@@ -662,13 +655,7 @@ def summarize(name, seeds, runs, seconds=None):
             CLASSIFIER_SIZES[size_of(name)]
         ),
     }
-    spread = seed_spread(entry["fold_accuracies"])
-    entry["fold_seed_std"] = spread
-    entry["max_fold_seed_std"] = max(spread.values()) if spread else None
-    entry["command"] = (
-        f"python benchmarks/real_audio.py --systems {name} --seeds "
-        + " ".join(map(str, seeds))
-    )
+    with_seed_statistics(name, entry)
     if seconds:
         # Seed -> wall seconds, or (wall, CPU) seconds of its run.
         pairs = {
@@ -684,6 +671,147 @@ def summarize(name, seeds, runs, seconds=None):
             if cpu is not None
         }
     return entry
+
+
+#: Per-seed fields of an entry: lists in the order of ``seeds`` ...
+PER_SEED_LISTS = ("accuracies", "valid_accuracies", "filter_movement")
+#: ... and mappings keyed by the seed (as a string).
+PER_SEED_MAPS = (
+    "fold_accuracies",
+    "fold_valid_accuracies",
+    "minutes_per_run",
+    "cpu_minutes_per_run",
+)
+#: What must agree for two entries to be runs of the same system.
+DEFINITION = ("description", "hparams", "overrides", "classifier_size")
+
+
+def with_seed_statistics(name, entry):
+    """Fill an entry's statistics over seeds from its per-seed fields.
+
+    Arguments
+    ---------
+    name : str
+        System name (for the reproducing command).
+    entry : dict
+        ``seeds``, ``accuracies``, ``valid_accuracies`` and
+        ``fold_accuracies``; changed in place.
+
+    Returns
+    -------
+    dict
+        The entry, with ``mean``, ``std``, ``valid_mean``, ``valid_std``,
+        ``fold_seed_std``, ``max_fold_seed_std`` and ``command``.
+
+    Example
+    -------
+    >>> e = with_seed_statistics("mel", {
+    ...     "seeds": [1, 2], "accuracies": [0.8, 0.9],
+    ...     "valid_accuracies": [0.85, None],
+    ...     "fold_accuracies": {"1": {"a": 0.8}, "2": {"a": 0.9}}})
+    >>> round(e["mean"], 2), e["valid_mean"], e["max_fold_seed_std"]
+    (0.85, None, 0.0707)
+    """
+    accs, valids = entry["accuracies"], entry["valid_accuracies"]
+    entry["mean"] = statistics.fmean(accs)
+    entry["std"] = _std(accs)
+    complete = None not in valids
+    entry["valid_mean"] = statistics.fmean(valids) if complete else None
+    entry["valid_std"] = _std(valids) if complete else None
+    spread = seed_spread(entry["fold_accuracies"])
+    entry["fold_seed_std"] = spread
+    entry["max_fold_seed_std"] = max(spread.values()) if spread else None
+    entry["command"] = (
+        f"python benchmarks/real_audio.py --systems {name} --seeds "
+        + " ".join(map(str, entry["seeds"]))
+    )
+    return entry
+
+
+def merge_entries(name, entry, other):
+    """Join two entries of one system whose runs have other seeds.
+
+    Seeds run in another checkout or on another machine (another
+    ``--runs`` folder) join the ones here. A seed in both must be the
+    same run: equal accuracy on every fold.
+
+    Arguments
+    ---------
+    name : str
+        System name (for messages and the command).
+    entry : dict
+        An entry of ``real_audio.json`` for that system.
+    other : dict
+        Another entry for it, from another results file.
+
+    Returns
+    -------
+    dict
+        A new entry over the union of the seeds (sorted), its statistics
+        recomputed; per-seed timings kept from both.
+
+    Raises
+    ------
+    ValueError
+        If the entries define the system differently, or a seed in both
+        differs on some fold.
+
+    Example
+    -------
+    >>> a = with_seed_statistics("mel", {
+    ...     "description": "log-mel", "seeds": [1],
+    ...     "accuracies": [0.8], "valid_accuracies": [0.7],
+    ...     "filter_movement": [None],
+    ...     "fold_accuracies": {"1": {"a": 0.8}},
+    ...     "fold_valid_accuracies": {"1": {"b": 0.7}},
+    ...     "cpu_minutes_per_run": {"1": 5.0}})
+    >>> b = dict(a, seeds=[2], accuracies=[0.9], valid_accuracies=[0.8],
+    ...          fold_accuracies={"2": {"a": 0.9}},
+    ...          fold_valid_accuracies={"2": {"b": 0.8}},
+    ...          cpu_minutes_per_run={"2": 6.0})
+    >>> m = merge_entries("mel", b, a)
+    >>> m["seeds"], m["accuracies"], m["cpu_minutes_per_run"]
+    ([1, 2], [0.8, 0.9], {'1': 5.0, '2': 6.0})
+    >>> round(m["fold_seed_std"]["a"], 4)
+    0.0707
+    >>> merge_entries("mel", a, dict(b, description="other"))
+    ... # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: mel: the two results define the system differently ...
+    """
+    for key in DEFINITION:
+        if entry.get(key) != other.get(key):
+            raise ValueError(
+                f"{name}: the two results define the system differently "
+                f"({key}: {entry.get(key)!r} != {other.get(key)!r})"
+            )
+    rows = {}
+    for source in (entry, other):
+        for i, seed in enumerate(source["seeds"]):
+            row = {k: source[k][i] for k in PER_SEED_LISTS}
+            for key in PER_SEED_MAPS:
+                value = (source.get(key) or {}).get(str(seed))
+                if value is not None:
+                    row[key] = value
+            if seed in rows:
+                if rows[seed]["fold_accuracies"] != row["fold_accuracies"]:
+                    raise ValueError(
+                        f"{name}: seed {seed} is in both results with "
+                        "other fold accuracies (not the same run)"
+                    )
+                row = {**row, **rows[seed]}
+            rows[seed] = row
+    seeds = sorted(rows)
+    merged = {k: v for k, v in entry.items() if k not in PER_SEED_MAPS}
+    merged["seeds"] = seeds
+    for key in PER_SEED_LISTS:
+        merged[key] = [rows[s][key] for s in seeds]
+    for key in PER_SEED_MAPS:
+        values = {str(s): rows[s][key] for s in seeds if key in rows[s]}
+        if values or key in entry or key in other:
+            merged[key] = values
+    return with_seed_statistics(name, merged)
 
 
 #: The README's headline rows: baselines, the paper's systems, the best
@@ -1539,6 +1667,13 @@ def _parser():
         action="store_true",
         help="only rebuild the JSON from the finished runs under --runs",
     )
+    parser.add_argument(
+        "--merge",
+        nargs="+",
+        metavar="JSON",
+        help="only join the runs of these results files (other seeds, run "
+        "with another --runs folder) into --json",
+    )
     return parser
 
 
@@ -1584,6 +1719,34 @@ def collect_all(data, args):
             entry["cpu_minutes_per_run"] = cpu
         data["systems"][name] = entry
     write_json(data, args)
+
+
+def merge_results(data, paths):
+    """Join every system of other results files into ``data``.
+
+    Arguments
+    ---------
+    data : dict
+        Content of ``real_audio.json`` (changed in place).
+    paths : list of str
+        Other ``real_audio.json`` files.
+
+    Returns
+    -------
+    list of str
+        The systems whose seeds changed.
+    """
+    changed = []
+    for path in paths:
+        for name, other in read_results(path)["systems"].items():
+            entry = data["systems"].get(name)
+            merged = other if entry is None else (
+                merge_entries(name, entry, other)
+            )
+            if entry is None or merged["seeds"] != entry["seeds"]:
+                changed.append(name)
+            data["systems"][name] = merged
+    return changed
 
 
 def run_systems(data, args, systems):
@@ -1684,6 +1847,12 @@ def main(argv=None):
         return 0
     if args.table:
         print_tables(data)
+        return 0
+    if args.merge:
+        for name in merge_results(data, args.merge):
+            seeds = data["systems"][name]["seeds"]
+            print(f"{name}: seeds {' '.join(map(str, seeds))}")
+        write_json(data, args)
         return 0
     systems = args.systems or list(SYSTEMS)
     unknown = [s for s in systems if s not in SYSTEMS]

@@ -443,3 +443,50 @@ def test_benchmark_pairs_each_system_with_the_same_size_mel():
     assert systems["cosgauss_small"]["paired_vs_mel"]["mean"] == (
         pytest.approx(0.0)
     )
+
+
+def _split_seeds(entry, keep):
+    """The part of a stored entry that holds only the seeds in ``keep``."""
+    bench = _benchmark()
+    idx = [i for i, s in enumerate(entry["seeds"]) if s in keep]
+    part = dict(entry, seeds=[entry["seeds"][i] for i in idx])
+    for key in bench.PER_SEED_LISTS:
+        part[key] = [entry[key][i] for i in idx]
+    for key in bench.PER_SEED_MAPS:
+        if key in entry:
+            part[key] = {
+                k: v for k, v in entry[key].items() if int(k) in keep
+            }
+    return bench.with_seed_statistics("x", part)
+
+
+def test_seeds_run_elsewhere_merge_into_the_stored_results(tmp_path):
+    import json
+
+    bench = _benchmark()
+    stored = bench.read_results(bench.DEFAULT_JSON)["systems"]
+    name = "mel_epochs18"
+    entry = stored[name]
+    assert len(entry["seeds"]) >= 4
+    first = _split_seeds(entry, set(entry["seeds"][:2]))
+    rest = _split_seeds(entry, set(entry["seeds"][2:]))
+    # The later seeds come from another results file; seed 1 is in both.
+    other = tmp_path / "other.json"
+    both = _split_seeds(entry, set(entry["seeds"][:1]) | set(rest["seeds"]))
+    other.write_text(json.dumps({"systems": {name: both}}))
+    data = {"systems": {name: first}}
+    assert bench.merge_results(data, [str(other)]) == [name]
+    merged = data["systems"][name]
+    assert merged["seeds"] == entry["seeds"]
+    for key in ("mean", "std", "valid_mean", "max_fold_seed_std"):
+        assert merged[key] == pytest.approx(entry[key]), key
+    assert merged["fold_accuracies"] == entry["fold_accuracies"]
+    assert merged["cpu_minutes_per_run"] == entry["cpu_minutes_per_run"]
+    # A seed in both with other results is not the same run.
+    changed = copy.deepcopy(both)
+    seed = str(entry["seeds"][0])
+    fold = next(iter(changed["fold_accuracies"][seed]))
+    changed["fold_accuracies"][seed][fold] += 0.01
+    other.write_text(json.dumps({"systems": {name: changed}}))
+    with pytest.raises(ValueError, match="seed 1 is in both"):
+        bench.merge_results({"systems": {name: first}}, [str(other)])
