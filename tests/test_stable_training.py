@@ -203,6 +203,24 @@ def test_length_bucket_sampler_covers_every_clip_once_per_epoch():
     assert epochs[0] == epochs[2]  # reproducible for (seed, epoch)
 
 
+@pytest.mark.parametrize(
+    "name", sorted(n for n in os.listdir(FSDD_HPARAMS) if n.endswith(".yaml"))
+)
+def test_max_batch_length_key_halves_the_batches(name):
+    # One top-level key sets the batches of every FSDD recipe.
+    hp = _fsdd_hparams(name)
+    half = _fsdd_hparams(name, max_batch_length=7.0)
+    assert hp["dynamic_batching"]["max_batch_length"] == 14.0
+    assert half["dynamic_batching"]["max_batch_length"] == 7.0
+    data = DynamicItemDataset(
+        {f"c{i}": {"duration": 0.3 + 0.001 * (i % 1000)} for i in range(2000)}
+    )
+    count = [
+        len(list(length_bucket_sampler(data, h["dynamic_batching"], seed=1)))
+        for h in (hp, half)
+    ]
+    assert 1.8 * count[0] <= count[1] <= 2.2 * count[0]
+
 def test_length_bucket_sampler_names_unknown_options():
     data = DynamicItemDataset({"a": {"duration": 0.5}})
     with pytest.raises(ConfigError, match="max_batch_lenght"):
