@@ -810,7 +810,7 @@ def merge_entries(name, entry, other):
                 row = {**row, **rows[seed]}
             rows[seed] = row
     seeds = sorted(rows)
-    merged = {k: v for k, v in entry.items() if k not in PER_SEED_MAPS}
+    merged = dict(entry)  # the same order of keys: a readable diff
     merged["seeds"] = seeds
     for key in PER_SEED_LISTS:
         merged[key] = [rows[s][key] for s in seeds]
