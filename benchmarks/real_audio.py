@@ -689,8 +689,9 @@ PER_SEED_MAPS = (
     "minutes_per_run",
     "cpu_minutes_per_run",
 )
-#: What must agree for two entries to be runs of the same system.
-DEFINITION = ("description", "hparams", "overrides", "classifier_size")
+#: What must agree for two entries to be runs of the same system (the
+#: description is a label: the newer one is kept).
+DEFINITION = ("hparams", "overrides", "classifier_size")
 
 
 def with_seed_statistics(name, entry):
@@ -749,7 +750,8 @@ def merge_entries(name, entry, other):
     entry : dict
         An entry of ``real_audio.json`` for that system.
     other : dict
-        Another entry for it, from another results file.
+        Another entry for it, from another results file (its description
+        is kept).
 
     Returns
     -------
@@ -766,7 +768,7 @@ def merge_entries(name, entry, other):
     Example
     -------
     >>> a = with_seed_statistics("mel", {
-    ...     "description": "log-mel", "seeds": [1],
+    ...     "description": "log-mel", "overrides": [], "seeds": [1],
     ...     "accuracies": [0.8], "valid_accuracies": [0.7],
     ...     "filter_movement": [None],
     ...     "fold_accuracies": {"1": {"a": 0.8}},
@@ -781,7 +783,7 @@ def merge_entries(name, entry, other):
     ([1, 2], [0.8, 0.9], {'1': 5.0, '2': 6.0})
     >>> round(m["fold_seed_std"]["a"], 4)
     0.0707
-    >>> merge_entries("mel", a, dict(b, description="other"))
+    >>> merge_entries("mel", a, dict(b, overrides=["--n_bands=80"]))
     ... # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
@@ -811,6 +813,7 @@ def merge_entries(name, entry, other):
             rows[seed] = row
     seeds = sorted(rows)
     merged = dict(entry)  # the same order of keys: a readable diff
+    merged["description"] = other.get("description", entry.get("description"))
     merged["seeds"] = seeds
     for key in PER_SEED_LISTS:
         merged[key] = [rows[s][key] for s in seeds]
