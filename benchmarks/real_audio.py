@@ -460,15 +460,30 @@ def paired_difference(system, baseline):
     >>> [round(v, 4) for v in d["ci95"]]
     [-0.0171, 0.0671]
     """
-    from scipy.stats import t as student_t
+    diffs = [d for per_seed in _differences(system, baseline) for d in per_seed]
+    return _t_interval(diffs)
 
+
+def _differences(system, baseline):
+    """Per shared seed, the differences over the folds both have."""
     base = {str(k): v for k, v in baseline.items()}
-    diffs = []
+    out = []
     for seed, folds in system.items():
         other = base.get(str(seed)) or {}
-        for fold, acc in (folds or {}).items():
-            if acc is not None and other.get(fold) is not None:
-                diffs.append(float(acc) - float(other[fold]))
+        diffs = [
+            float(acc) - float(other[fold])
+            for fold, acc in (folds or {}).items()
+            if acc is not None and other.get(fold) is not None
+        ]
+        if diffs:
+            out.append(diffs)
+    return out
+
+
+def _t_interval(diffs):
+    """Mean, standard error, 95% t interval, wins and losses of values."""
+    from scipy.stats import t as student_t
+
     n = len(diffs)
     if n < 2:
         return None
@@ -483,6 +498,47 @@ def paired_difference(system, baseline):
         "wins": sum(d > 0 for d in diffs),
         "losses": sum(d < 0 for d in diffs),
     }
+
+
+def paired_by_seed(system, baseline):
+    """Paired difference with the seed, not the (seed, fold) run, as unit.
+
+    The folds of one seed start from the same initial weights (the seed
+    is set before the model is built), so their runs are not independent:
+    one unlucky seed can pull all six speakers down (seen on FSDD). Each
+    seed's mean difference over its shared folds is one value and the
+    interval is over seeds (t with seeds - 1 degrees of freedom): wider
+    with few seeds, but it does not count a seed's six folds as six
+    independent draws.
+
+    Arguments
+    ---------
+    system : dict
+        Seed -> fold -> accuracy of the system.
+    baseline : dict
+        The same for the baseline.
+
+    Returns
+    -------
+    dict or None
+        As :func:`paired_difference`, ``n`` and ``wins`` counting seeds;
+        None with fewer than 2 shared seeds.
+
+    Example
+    -------
+    >>> d = paired_by_seed(
+    ...     {"1": {"a": 0.80, "b": 0.90}, "2": {"a": 0.70, "b": 0.95},
+    ...      "3": {"a": 0.75, "b": 0.85}},
+    ...     {"1": {"a": 0.78, "b": 0.86}, "2": {"a": 0.71, "b": 0.90},
+    ...      "3": {"a": 0.75, "b": 0.80}},
+    ... )
+    >>> round(d["mean"], 4), round(d["se"], 4), d["n"], d["wins"]
+    (0.025, 0.0029, 3, 3)
+    >>> [round(v, 4) for v in d["ci95"]]
+    [0.0126, 0.0374]
+    """
+    means = [statistics.fmean(d) for d in _differences(system, baseline)]
+    return _t_interval(means)
 
 
 def _by_fold(fold_accuracies):
@@ -879,8 +935,10 @@ def add_paired(data):
     """Pair every system with its log-mel baseline (test and validation).
 
     Adds ``paired_vs_mel`` and ``paired_vs_mel_valid`` (see
-    :func:`paired_difference`; None for the baseline itself or without
-    shared runs) and ``baseline`` to every entry of ``data["systems"]``.
+    :func:`paired_difference`), ``paired_vs_mel_by_seed`` (the test
+    difference with seeds as the unit, :func:`paired_by_seed`; each None
+    for the baseline itself or without shared runs) and ``baseline`` to
+    every entry of ``data["systems"]``.
 
     Arguments
     ---------
@@ -894,8 +952,12 @@ def add_paired(data):
         other = systems.get(base)
         if other is None or base == name:
             entry["paired_vs_mel"] = entry["paired_vs_mel_valid"] = None
+            entry["paired_vs_mel_by_seed"] = None
             continue
         entry["paired_vs_mel"] = paired_difference(
+            entry["fold_accuracies"], other["fold_accuracies"]
+        )
+        entry["paired_vs_mel_by_seed"] = paired_by_seed(
             entry["fold_accuracies"], other["fold_accuracies"]
         )
         entry["paired_vs_mel_valid"] = paired_difference(
@@ -971,7 +1033,8 @@ def table(data, names=None):
     str
         One row per system: test accuracy (mean ± sample std over seeds),
         its paired difference to log-mel in points with the 95% interval,
-        runs won of all pairs, the same difference on validation, the
+        runs won of all pairs, the test difference with seeds as the unit
+        (:func:`paired_by_seed`), the difference on validation, the
         largest per-speaker standard deviation over seeds, seeds, and the
         mean filter shift.
 
@@ -984,8 +1047,8 @@ def table(data, names=None):
     ...     "ci95": [-0.005, 0.025], "n": 12, "wins": 8},
     ...     "paired_vs_mel_valid": None}}})
     >>> print(text.splitlines()[-1])
-    | A (`a`) | 50.0 ± 1.0 | +1.0 [-0.5, +2.5] | 8/12 | 60.0 ± 2.0 | - \
-| 2.0 | 2 | - |
+    | A (`a`) | 50.0 ± 1.0 | +1.0 [-0.5, +2.5] | 8/12 | - | 60.0 ± 2.0 \
+| - | 2.0 | 2 | - |
     """
     systems = data["systems"]
     if names is None:
@@ -995,9 +1058,10 @@ def table(data, names=None):
         )
     lines = [
         "| system | test acc. (%) | test vs log-mel (points, 95% CI) | "
-        "runs won | valid acc. (%) | valid vs log-mel (points, 95% CI) | "
-        "max speaker std over seeds | seeds | filter shift (Hz) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "runs won | over seeds (95% CI) | valid acc. (%) | valid vs "
+        "log-mel (points, 95% CI) | max speaker std over seeds | seeds | "
+        "filter shift (Hz) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name in names:
         if name not in systems:
@@ -1009,6 +1073,7 @@ def table(data, names=None):
         lines.append(
             f"| {e['description']} (`{name}`) | {_pct(e['mean'], e['std'])} "
             f"| {_paired_cell(paired)} | {won} "
+            f"| {_paired_cell(e.get('paired_vs_mel_by_seed'))} "
             f"| {_pct(e.get('valid_mean'), e.get('valid_std'))} "
             f"| {_paired_cell(e.get('paired_vs_mel_valid'))} "
             f"| {_pct(spread)} | {len(e['accuracies'])} "
@@ -1188,9 +1253,10 @@ def capacity_table(data):
     """
     lines = [
         "| front-end | classifier | parameters | test acc. (%) | "
-        "test vs log-mel (points, 95% CI) | runs won | valid acc. (%) | "
+        "test vs log-mel (points, 95% CI) | runs won | over seeds (95% "
+        "CI) | valid acc. (%) | valid vs log-mel (points, 95% CI) | "
         "seeds |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for front in CAPACITY_FRONTENDS:
         for size, widths in CLASSIFIER_SIZES.items():
@@ -1204,7 +1270,9 @@ def capacity_table(data):
                 f"| `{front}` | {size} {widths} | "
                 f"{e['classifier_parameters']:,} | "
                 f"{_pct(e['mean'], e['std'])} | {_paired_cell(paired)} | "
-                f"{won} | {_pct(e.get('valid_mean'), e.get('valid_std'))} | "
+                f"{won} | {_paired_cell(e.get('paired_vs_mel_by_seed'))} | "
+                f"{_pct(e.get('valid_mean'), e.get('valid_std'))} | "
+                f"{_paired_cell(e.get('paired_vs_mel_valid'))} | "
                 f"{len(e['seeds'])} |"
             )
     return "\n".join(lines)

@@ -508,3 +508,27 @@ def test_seeds_run_elsewhere_merge_into_the_stored_results(tmp_path):
     other.write_text(json.dumps({"systems": {name: changed}}))
     with pytest.raises(ValueError, match="seed 1 is in both"):
         bench.merge_results({"systems": {name: first}}, [str(other)])
+
+
+def test_paired_by_seed_counts_a_seed_once():
+    bench = _benchmark()
+    folds = "abcdef"
+    # Six folds agree within each seed, the seeds disagree: six runs per
+    # seed are one draw, not six.
+    shift = {"1": 0.05, "2": -0.01, "3": 0.03}
+    base = {s: {f: 0.8 for f in folds} for s in shift}
+    system = {
+        s: {f: 0.8 + d + 0.001 * i for i, f in enumerate(folds)}
+        for s, d in shift.items()
+    }
+    runs = bench.paired_difference(system, base)
+    seeds = bench.paired_by_seed(system, base)
+    assert runs["n"] == 18 and seeds["n"] == 3
+    assert seeds["mean"] == pytest.approx(runs["mean"])
+    per_seed = [d + 0.0025 for d in shift.values()]
+    assert seeds["se"] == pytest.approx(
+        torch.tensor(per_seed).std().item() / 3**0.5, rel=1e-5
+    )
+    # Runs say the gain is sure; seeds say three draws cannot tell.
+    assert runs["ci95"][0] > 0 > seeds["ci95"][0]
+    assert bench.paired_by_seed({"1": {"a": 0.9}}, {"1": {"a": 0.8}}) is None
