@@ -221,6 +221,7 @@ def test_max_batch_length_key_halves_the_batches(name):
     ]
     assert 1.8 * count[0] <= count[1] <= 2.2 * count[0]
 
+
 def test_length_bucket_sampler_names_unknown_options():
     data = DynamicItemDataset({"a": {"duration": 0.5}})
     with pytest.raises(ConfigError, match="max_batch_lenght"):
@@ -487,10 +488,9 @@ def test_seeds_run_elsewhere_merge_into_the_stored_results(tmp_path):
     entry = stored[name]
     assert len(entry["seeds"]) >= 4
     first = _split_seeds(entry, set(entry["seeds"][:2]))
-    rest = _split_seeds(entry, set(entry["seeds"][2:]))
     # The later seeds come from another results file; seed 1 is in both.
     other = tmp_path / "other.json"
-    both = _split_seeds(entry, set(entry["seeds"][:1]) | set(rest["seeds"]))
+    both = _split_seeds(entry, {entry["seeds"][0], *entry["seeds"][2:]})
     other.write_text(json.dumps({"systems": {name: both}}))
     data = {"systems": {name: first}}
     assert bench.merge_results(data, [str(other)]) == [name]
