@@ -206,20 +206,34 @@ def test_length_bucket_sampler_covers_every_clip_once_per_epoch():
 @pytest.mark.parametrize(
     "name", sorted(n for n in os.listdir(FSDD_HPARAMS) if n.endswith(".yaml"))
 )
-def test_max_batch_length_key_halves_the_batches(name):
-    # One top-level key sets the batches of every FSDD recipe.
-    hp = _fsdd_hparams(name)
-    half = _fsdd_hparams(name, max_batch_length=7.0)
-    assert hp["dynamic_batching"]["max_batch_length"] == 14.0
+def test_max_batch_length_key_sets_the_batches(name):
+    # One top-level key sets the batches of every FSDD recipe: half
+    # batches (7 s) by default, the older 14 s on request.
+    half = _fsdd_hparams(name)
+    full = _fsdd_hparams(name, max_batch_length=14.0)
     assert half["dynamic_batching"]["max_batch_length"] == 7.0
+    assert full["dynamic_batching"]["max_batch_length"] == 14.0
     data = DynamicItemDataset(
         {f"c{i}": {"duration": 0.3 + 0.001 * (i % 1000)} for i in range(2000)}
     )
     count = [
         len(list(length_bucket_sampler(data, h["dynamic_batching"], seed=1)))
-        for h in (hp, half)
+        for h in (full, half)
     ]
     assert 1.8 * count[0] <= count[1] <= 2.2 * count[0]
+
+
+@pytest.mark.parametrize(
+    "name", sorted(n for n in os.listdir(FSDD_HPARAMS) if n.endswith(".yaml"))
+)
+def test_speeds_key_sets_the_speed_perturbation(name):
+    hp = _fsdd_hparams(name)
+    wide = _fsdd_hparams(name, speeds=[80, 100, 120])
+    assert hp["speed_perturb"].speeds == [90, 95, 100, 105, 110]
+    assert wide["speed_perturb"].speeds == [80, 100, 120]
+    # The augmenter perturbs with the object the key configured.
+    assert any(a is wide["speed_perturb"]
+               for a in wide["wav_augment"].augmentations.values())
 
 
 def test_length_bucket_sampler_names_unknown_options():
