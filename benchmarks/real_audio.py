@@ -1036,6 +1036,13 @@ def _movement(entry, key, fmt):
     return fmt.format(statistics.fmean(values)) if values else "-"
 
 
+def _described(entry, recipe=None):
+    """Return an entry's description without the ``recipe`` suffix."""
+    if recipe and entry["description"].endswith(recipe):
+        return entry["description"][: -len(recipe)]
+    return entry["description"]
+
+
 def table(data, names=None):
     """Render systems of a results dict as a markdown table.
 
@@ -1044,8 +1051,10 @@ def table(data, names=None):
     data : dict
         Content of ``real_audio.json`` (after :func:`add_paired`).
     names : sequence of str, optional
-        The systems to show, in this order (missing ones are skipped);
-        default: all, best validation accuracy first.
+        The systems to show, in this order (missing ones are skipped),
+        described without the recipe's own schedule (the headline);
+        default: all, with their whole descriptions, best validation
+        accuracy first.
 
     Returns
     -------
@@ -1070,6 +1079,7 @@ def table(data, names=None):
 | - | 2.0 | 2 | - |
     """
     systems = data["systems"]
+    recipe = f", {SCHEDULES[RECIPE_SCHEDULE][2]}" if names else None
     if names is None:
         names = sorted(
             systems,
@@ -1090,7 +1100,8 @@ def table(data, names=None):
         won = _won_cell(paired)
         spread = e.get("max_fold_seed_std")
         lines.append(
-            f"| {e['description']} (`{name}`) | {_pct(e['mean'], e['std'])} "
+            f"| {_described(e, recipe)} (`{name}`) "
+            f"| {_pct(e['mean'], e['std'])} "
             f"| {_paired_cell(paired)} | {won} "
             f"| {_paired_cell(e.get('paired_vs_mel_by_seed'))} "
             f"| {_pct(e.get('valid_mean'), e.get('valid_std'))} "
