@@ -215,12 +215,34 @@ SCHEDULES["batch7_speed20"] = (
     "half batches + speed 80-120%",
     "batches of 7 s of audio (half), speed perturbation 80-120%",
 )
+#: The :data:`SCHEDULES` key the recipe's defaults train with (half
+#: batches): the headline systems are the front-ends trained so, and the
+#: capacity study has its sizes with it too (``<front>_<size>_batch7``).
+RECIPE_SCHEDULE = "batch7"
 for _front in CAPACITY_FRONTENDS:
     for _suffix, (_sched, _label, _what) in SCHEDULES.items():
         _hp, _ov, _desc = SYSTEMS[_front]
         SYSTEMS[f"{_front}_{_suffix}"] = (
             _hp, [*_ov, *_sched], f"{_desc}, {_what}"
         )
+    for _size in ("small", "large"):
+        _hp, _ov, _desc = SYSTEMS[f"{_front}_{_size}"]
+        _sched, _label, _what = SCHEDULES[RECIPE_SCHEDULE]
+        SYSTEMS[f"{_front}_{_size}_{RECIPE_SCHEDULE}"] = (
+            _hp, [*_ov, *_sched], f"{_desc}, {_what}"
+        )
+
+
+def system_name(front, size="medium", schedule=None):
+    """Name of a front-end's system with a classifier size and schedule.
+
+    Example
+    -------
+    >>> system_name("mel"), system_name("mel", "small", "batch7")
+    ('mel', 'mel_small_batch7')
+    """
+    name = front if size == "medium" else f"{front}_{size}"
+    return name if schedule is None else f"{name}_{schedule}"
 
 
 def size_of(name):
@@ -230,9 +252,11 @@ def size_of(name):
     -------
     >>> size_of("cosgauss_small"), size_of("mel"), size_of("mel_large")
     ('small', 'medium', 'large')
+    >>> size_of("relevance_2head_small_batch7")
+    'small'
     """
     for size in ("small", "large"):
-        if name.endswith(f"_{size}"):
+        if f"_{size}_" in f"{name}_":
             return size
     return "medium"
 
@@ -260,14 +284,10 @@ def baseline_of(name):
     -------
     >>> baseline_of("relevance_2head"), baseline_of("cosgauss_small")
     ('mel', 'mel_small')
-    >>> baseline_of("cosgauss_epochs18")
-    'mel_epochs18'
+    >>> baseline_of("cosgauss_epochs18"), baseline_of("cosgauss_small_batch7")
+    ('mel_epochs18', 'mel_small_batch7')
     """
-    suffix = schedule_of(name)
-    if suffix is not None:
-        return f"mel_{suffix}"
-    size = size_of(name)
-    return "mel" if size == "medium" else f"mel_{size}"
+    return system_name("mel", size_of(name), schedule_of(name))
 
 
 def _override_key(option):
@@ -902,9 +922,6 @@ def merge_entries(name, entry, other):
     return with_seed_statistics(name, merged)
 
 
-#: The :data:`SCHEDULES` key the recipe's defaults train with (half
-#: batches): the headline systems are the front-ends trained so.
-RECIPE_SCHEDULE = "batch7"
 #: The README's headline rows: log-mel and the paper's front-ends with the
 #: recipe's defaults (the tuned log-mel is added by :func:`headline_names`).
 HEADLINE = tuple(f"{front}_{RECIPE_SCHEDULE}" for front in CAPACITY_FRONTENDS)
@@ -1281,13 +1298,15 @@ def speaker_spread_table(data, min_seeds=8):
     return "\n".join(lines)
 
 
-def capacity_table(data):
+def capacity_table(data, schedule=None):
     """Accuracy and paired difference to log-mel per classifier size.
 
     Arguments
     ---------
     data : dict
         Content of ``real_audio.json`` (after :func:`add_paired`).
+    schedule : str, optional
+        A :data:`SCHEDULES` key (None: 12 epochs, 14 s batches).
 
     Returns
     -------
@@ -1303,8 +1322,7 @@ def capacity_table(data):
     ]
     for front in CAPACITY_FRONTENDS:
         for size, widths in CLASSIFIER_SIZES.items():
-            name = front if size == "medium" else f"{front}_{size}"
-            e = data["systems"].get(name)
+            e = data["systems"].get(system_name(front, size, schedule))
             if e is None:
                 continue
             paired = e.get("paired_vs_mel")
@@ -1547,7 +1565,8 @@ def plot_capacity(data, path):
     """Test accuracy against classifier parameters, a line per front-end.
 
     Error bars: sample standard deviation over seeds; the front-ends are
-    dodged a few percent along the (log) parameter axis.
+    dodged a few percent along the (log) parameter axis. Solid: 14 s
+    batches; dashed, where measured: the recipe's half batches.
 
     Arguments
     ---------
@@ -1562,20 +1581,24 @@ def plot_capacity(data, path):
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 4))
+    styles = [(None, "-", ""), (RECIPE_SCHEDULE, "--", ", half batches")]
     for i, front in enumerate(CAPACITY_FRONTENDS):
         # Dodged a little along x, so that the error bars do not overlap.
         dodge = 1.0 + 0.04 * (i - (len(CAPACITY_FRONTENDS) - 1) / 2)
-        xs, ys, es = [], [], []
-        for size in CLASSIFIER_SIZES:
-            name = front if size == "medium" else f"{front}_{size}"
-            e = data["systems"].get(name)
-            if e is None or len(e["seeds"]) < 2:
-                continue
-            xs.append(e["classifier_parameters"] * dodge)
-            ys.append(100 * e["mean"])
-            es.append(100 * e["std"])
-        if xs:
-            ax.errorbar(xs, ys, yerr=es, marker="o", capsize=3, label=front)
+        color = f"C{i}"
+        for schedule, line, label in styles:
+            xs, ys, es = [], [], []
+            for size in CLASSIFIER_SIZES:
+                e = data["systems"].get(system_name(front, size, schedule))
+                if e is None or len(e["seeds"]) < 2:
+                    continue
+                xs.append(e["classifier_parameters"] * dodge)
+                ys.append(100 * e["mean"])
+                es.append(100 * e["std"])
+            if len(xs) > 1:
+                ax.errorbar(xs, ys, yerr=es, marker="o", capsize=3,
+                            color=color, linestyle=line,
+                            label=front + label)
     ax.set_xscale("log")
     ax.set_xlabel("classifier parameters (CompactCNN)")
     ax.set_ylabel("test accuracy, unseen speaker (%)")
@@ -1742,6 +1765,10 @@ def print_tables(data):
         print(spread)
     print("\nClassifier capacity:")
     print(capacity_table(data))
+    if any(size_of(n) != "medium" and schedule_of(n) == RECIPE_SCHEDULE
+           for n in data["systems"]):
+        print("\nClassifier capacity, the recipe's half batches:")
+        print(capacity_table(data, RECIPE_SCHEDULE))
     screen = screen_table(data)
     if screen:
         print("\nSchedule screen (validation speakers):")
