@@ -1488,6 +1488,28 @@ def _cpu_range(entry):
     return f"{min(cpu):.1f}-{max(cpu):.1f}" if cpu else "-"
 
 
+def cpu_table(data):
+    """CPU minutes per whole six-fold run of every timed system.
+
+    Example
+    -------
+    >>> print(cpu_table({"systems": {"mel": {"cpu_minutes_per_run":
+    ...     {"1": 4.12, "2": 4.6}}, "old": {}}}))
+    | system | CPU minutes per run | runs timed |
+    |---|---:|---:|
+    | `mel` | 4.1-4.6 | 2 |
+    """
+    lines = [
+        "| system | CPU minutes per run | runs timed |",
+        "|---|---:|---:|",
+    ]
+    for name, e in data["systems"].items():
+        timed = e.get("cpu_minutes_per_run") or {}
+        if timed:
+            lines.append(f"| `{name}` | {_cpu_range(e)} | {len(timed)} |")
+    return "\n".join(lines)
+
+
 def schedule_table(data, suffix="epochs18"):
     """Every headline front-end with the recipe's schedule and another.
 
@@ -1782,6 +1804,8 @@ def print_tables(data):
         if longer:
             print(f"\nThe front-ends with another schedule ({suffix}):")
             print(longer)
+    print("\nCPU minutes per six-fold run:")
+    print(cpu_table(data))
     print("\nEvery system, best validation accuracy first:")
     print(table(data))
 
