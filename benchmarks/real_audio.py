@@ -219,18 +219,6 @@ SCHEDULES["batch7_speed20"] = (
 #: batches): the headline systems are the front-ends trained so, and the
 #: capacity study has its sizes with it too (``<front>_<size>_batch7``).
 RECIPE_SCHEDULE = "batch7"
-for _front in CAPACITY_FRONTENDS:
-    for _suffix, (_sched, _label, _what) in SCHEDULES.items():
-        _hp, _ov, _desc = SYSTEMS[_front]
-        SYSTEMS[f"{_front}_{_suffix}"] = (
-            _hp, [*_ov, *_sched], f"{_desc}, {_what}"
-        )
-    for _size in ("small", "large"):
-        _hp, _ov, _desc = SYSTEMS[f"{_front}_{_size}"]
-        _sched, _label, _what = SCHEDULES[RECIPE_SCHEDULE]
-        SYSTEMS[f"{_front}_{_size}_{RECIPE_SCHEDULE}"] = (
-            _hp, [*_ov, *_sched], f"{_desc}, {_what}"
-        )
 
 
 def system_name(front, size="medium", schedule=None):
@@ -243,6 +231,24 @@ def system_name(front, size="medium", schedule=None):
     """
     name = front if size == "medium" else f"{front}_{size}"
     return name if schedule is None else f"{name}_{schedule}"
+
+
+def _scheduled(base, suffix):
+    """Return a system's definition trained with a :data:`SCHEDULES` entry."""
+    hparams, overrides, description = SYSTEMS[base]
+    options, _, what = SCHEDULES[suffix]
+    return hparams, [*overrides, *options], f"{description}, {what}"
+
+
+for _front in CAPACITY_FRONTENDS:
+    for _suffix in SCHEDULES:
+        SYSTEMS[system_name(_front, schedule=_suffix)] = _scheduled(
+            _front, _suffix
+        )
+    for _size in ("small", "large"):
+        SYSTEMS[system_name(_front, _size, RECIPE_SCHEDULE)] = _scheduled(
+            system_name(_front, _size), RECIPE_SCHEDULE
+        )
 
 
 def size_of(name):

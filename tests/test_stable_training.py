@@ -34,6 +34,7 @@ from speechbrain_relevance.training.brain import (
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FSDD_HPARAMS = os.path.join(REPO, "recipes", "FSDD", "hparams")
+FSDD_YAMLS = sorted(n for n in os.listdir(FSDD_HPARAMS) if n.endswith(".yaml"))
 CLIPS = os.path.join(REPO, "tests", "data", "fsdd", "recordings")
 
 
@@ -203,9 +204,7 @@ def test_length_bucket_sampler_covers_every_clip_once_per_epoch():
     assert epochs[0] == epochs[2]  # reproducible for (seed, epoch)
 
 
-@pytest.mark.parametrize(
-    "name", sorted(n for n in os.listdir(FSDD_HPARAMS) if n.endswith(".yaml"))
-)
+@pytest.mark.parametrize("name", FSDD_YAMLS)
 def test_max_batch_length_key_sets_the_batches(name):
     # One top-level key sets the batches of every FSDD recipe: half
     # batches (7 s) by default, the older 14 s on request.
@@ -223,9 +222,7 @@ def test_max_batch_length_key_sets_the_batches(name):
     assert 1.8 * count[0] <= count[1] <= 2.2 * count[0]
 
 
-@pytest.mark.parametrize(
-    "name", sorted(n for n in os.listdir(FSDD_HPARAMS) if n.endswith(".yaml"))
-)
+@pytest.mark.parametrize("name", FSDD_YAMLS)
 def test_speeds_key_sets_the_speed_perturbation(name):
     hp = _fsdd_hparams(name)
     wide = _fsdd_hparams(name, speeds=[80, 100, 120])
