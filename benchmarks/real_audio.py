@@ -1173,6 +1173,138 @@ def headline_names(data):
     return names
 
 
+def _only_seeds(runs, seeds):
+    """Keep the runs (seed -> fold -> accuracy) of the given seeds."""
+    keep = {str(s) for s in seeds}
+    return {s: folds for s, folds in (runs or {}).items() if str(s) in keep}
+
+
+def confirmation(data, plan=CONFIRMATION):
+    """Pair the planned confirmation's systems on its own seeds alone.
+
+    Arguments
+    ---------
+    data : dict
+        Content of ``real_audio.json``.
+    plan : dict
+        ``system``, ``baseline`` and ``seeds`` (see :data:`CONFIRMATION`).
+
+    Returns
+    -------
+    dict or None
+        The plan, ``done`` (seeds that both systems have), ``test``
+        (paired over the runs), ``test_by_seed`` (over seeds), ``valid``
+        (over the runs), the system's and baseline's test means and
+        ``beats``: True or False once every planned seed ran (both test
+        intervals above zero), None before; None without the systems.
+
+    Example
+    -------
+    >>> runs = {"1": {"a": 0.5, "b": 0.5}, "2": {"a": 0.8, "b": 0.9},
+    ...         "3": {"a": 0.7, "b": 0.8}}
+    >>> base = {"1": {"a": 0.9, "b": 0.9}, "2": {"a": 0.7, "b": 0.85},
+    ...         "3": {"a": 0.68, "b": 0.75}}
+    >>> data = {"systems": {"r": {"fold_accuracies": runs},
+    ...                     "m": {"fold_accuracies": base}}}
+    >>> c = confirmation(data, {"system": "r", "baseline": "m",
+    ...                         "seeds": (2, 3)})
+    >>> c["done"], round(c["test"]["mean"], 4), c["test"]["wins"]
+    ([2, 3], 0.055, 4)
+
+    Over the 4 runs the interval is above zero, over the 2 seeds not
+    (t with 1 degree of freedom), so no claim:
+
+    >>> [round(v, 4) for v in c["test"]["ci95"]], c["beats"]
+    ([0.0022, 0.1078], False)
+    >>> confirmation(data, {"system": "r", "baseline": "m",
+    ...                     "seeds": (2, 3, 4)})["beats"] is None
+    True
+    """
+    system = data["systems"].get(plan["system"])
+    baseline = data["systems"].get(plan["baseline"])
+    if system is None or baseline is None:
+        return None
+    runs = {
+        key: [_only_seeds(e.get(key), plan["seeds"]) for e in (system,
+                                                                baseline)]
+        for key in ("fold_accuracies", "fold_valid_accuracies")
+    }
+    done = sorted(
+        int(s) for s in set(runs["fold_accuracies"][0])
+        & set(runs["fold_accuracies"][1])
+    )
+    test = paired_difference(*runs["fold_accuracies"])
+    by_seed = paired_by_seed(*runs["fold_accuracies"])
+    beats = None
+    if set(done) >= set(plan["seeds"]) and test and by_seed:
+        beats = test["ci95"][0] > 0 and by_seed["ci95"][0] > 0
+    means = [
+        statistics.fmean(
+            float(a) for folds in r.values() for a in folds.values()
+            if a is not None
+        ) if r else None
+        for r in runs["fold_accuracies"]
+    ]
+    return {
+        "system": plan["system"],
+        "baseline": plan["baseline"],
+        "seeds": list(plan["seeds"]),
+        "done": done,
+        "system_mean": means[0],
+        "baseline_mean": means[1],
+        "test": test,
+        "test_by_seed": by_seed,
+        "valid": paired_difference(*runs["fold_valid_accuracies"]),
+        "beats": beats,
+    }
+
+
+def confirmation_table(found):
+    """Markdown of :func:`confirmation`'s result ("" for None).
+
+    Example
+    -------
+    >>> text = confirmation_table({"system": "r", "baseline": "m",
+    ...     "seeds": [2, 3], "done": [2], "system_mean": 0.8,
+    ...     "baseline_mean": 0.7, "test": None, "test_by_seed": None,
+    ...     "valid": None, "beats": None})
+    >>> print(text.splitlines()[2])
+    | 2 (1 of 2 run) | 80.0 | 70.0 | - | - | - | - | - | not complete |
+    """
+    if not found:
+        return ""
+    seeds = found["seeds"]
+    span = f"{seeds[0]}-{seeds[-1]}" if len(seeds) > 1 else str(seeds[0])
+    if len(found["done"]) < len(seeds):
+        span = (
+            (" ".join(map(str, found["done"])) or "none")
+            + f" ({len(found['done'])} of {len(seeds)} run)"
+        )
+    verdict = {
+        None: "not complete",
+        True: "beats (both intervals above zero)",
+        False: "no claim (an interval reaches zero)",
+    }[found["beats"]]
+    cells = [
+        span,
+        _pct(found["system_mean"]),
+        _pct(found["baseline_mean"]),
+        _paired_cell(found["test"]),
+        _won_cell(found["test"]),
+        _paired_cell(found["test_by_seed"]),
+        _won_cell(found["test_by_seed"]),
+        _paired_cell(found["valid"]),
+        verdict,
+    ]
+    return (
+        f"| seeds (planned) | `{found['system']}` | `{found['baseline']}` "
+        "| test, runs [95% CI] | won | test, seeds [95% CI] | won "
+        "| valid, runs [95% CI] | verdict |\n"
+        "|---|" + "---:|" * 7 + "---|\n"
+        "| " + " | ".join(cells) + " |"
+    )
+
+
 def _pooled_cell(pooled):
     """``std [lo, hi]`` in points, or ``-``."""
     if not pooled:
@@ -1768,6 +1900,7 @@ def write_json(data, args):
     )
     add_paired(data)
     add_pooled_spread(data)
+    data["confirmation"] = confirmation(data)
     os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
     # A mean and a spread need seeds: one-seed screening runs are kept
     # apart, under "screened".
@@ -1801,6 +1934,10 @@ def print_tables(data):
     print(table(data, headline_names(data)))
     print("\nPer-speaker standard deviation over seeds, old -> new recipe:")
     print(stability_table(data, old))
+    planned = confirmation_table(confirmation(data))
+    if planned:
+        print("\nThe planned confirmation (its seeds alone):")
+        print(planned)
     spread = speaker_spread_table(data)
     if spread:
         print("\nPer-speaker spread with its interval (8 seeds or more):")
