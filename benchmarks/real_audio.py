@@ -1179,6 +1179,15 @@ def _only_seeds(runs, seeds):
     return {s: folds for s, folds in (runs or {}).items() if str(s) in keep}
 
 
+def _run_mean(runs):
+    """Mean accuracy over every (seed, fold) run, or None without runs."""
+    accs = [
+        float(a) for folds in runs.values() for a in folds.values()
+        if a is not None
+    ]
+    return statistics.fmean(accs) if accs else None
+
+
 def confirmation(data, plan=CONFIRMATION):
     """Pair the planned confirmation's systems on its own seeds alone.
 
@@ -1224,37 +1233,28 @@ def confirmation(data, plan=CONFIRMATION):
     baseline = data["systems"].get(plan["baseline"])
     if system is None or baseline is None:
         return None
-    runs = {
-        key: [_only_seeds(e.get(key), plan["seeds"]) for e in (system,
-                                                                baseline)]
-        for key in ("fold_accuracies", "fold_valid_accuracies")
-    }
-    done = sorted(
-        int(s) for s in set(runs["fold_accuracies"][0])
-        & set(runs["fold_accuracies"][1])
-    )
-    test = paired_difference(*runs["fold_accuracies"])
-    by_seed = paired_by_seed(*runs["fold_accuracies"])
+    def planned(key):
+        return [_only_seeds(e.get(key), plan["seeds"])
+                for e in (system, baseline)]
+
+    tests = planned("fold_accuracies")
+    done = sorted(int(s) for s in set(tests[0]) & set(tests[1]))
+    test = paired_difference(*tests)
+    by_seed = paired_by_seed(*tests)
     beats = None
     if set(done) >= set(plan["seeds"]) and test and by_seed:
         beats = test["ci95"][0] > 0 and by_seed["ci95"][0] > 0
-    means = [
-        statistics.fmean(
-            float(a) for folds in r.values() for a in folds.values()
-            if a is not None
-        ) if r else None
-        for r in runs["fold_accuracies"]
-    ]
+    system_mean, baseline_mean = (_run_mean(runs) for runs in tests)
     return {
         "system": plan["system"],
         "baseline": plan["baseline"],
         "seeds": list(plan["seeds"]),
         "done": done,
-        "system_mean": means[0],
-        "baseline_mean": means[1],
+        "system_mean": system_mean,
+        "baseline_mean": baseline_mean,
         "test": test,
         "test_by_seed": by_seed,
-        "valid": paired_difference(*runs["fold_valid_accuracies"]),
+        "valid": paired_difference(*planned("fold_valid_accuracies")),
         "beats": beats,
     }
 
