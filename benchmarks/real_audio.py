@@ -32,6 +32,7 @@ Usage::
         [--systems mel cosgauss ...] [--seeds 1 2 3 4 5] [--jobs 2]
     python benchmarks/real_audio.py --list       # the systems
     python benchmarks/real_audio.py --table      # print the saved tables
+    python benchmarks/real_audio.py --readme README.md  # fill its tables
     python benchmarks/real_audio.py --collect    # rebuild the JSON from runs
     python benchmarks/real_audio.py --merge OTHER.json  # seeds run elsewhere
     python benchmarks/real_audio.py --plot docs/real_audio_capacity.png
@@ -967,7 +968,7 @@ CONFIRMATION = {
 HEADLINE = tuple(f"{front}_{RECIPE_SCHEDULE}" for front in CAPACITY_FRONTENDS)
 
 
-def best_of(data, prefix):
+def best_of(data, prefix, schedule=None):
     """Name of the system starting with ``prefix`` best on validation.
 
     Only systems with the default classifier count (the capacity study's
@@ -979,13 +980,15 @@ def best_of(data, prefix):
         Content of ``real_audio.json``.
     prefix : str
         E.g. ``"mel"`` for the log-mel baseline and its tuned variants.
+    schedule : str or None
+        The :data:`SCHEDULES` key the candidates are trained with (None:
+        12 epochs of 14 s batches).
 
     Returns
     -------
     str or None
-        Of the prefix's systems with the default classifier, leaving out
-        the longer schedules (:data:`SCHEDULES`), the one with the
-        highest mean validation accuracy.
+        Of the prefix's systems with the default classifier and that
+        schedule, the one with the highest mean validation accuracy.
 
     Example
     -------
@@ -994,13 +997,17 @@ def best_of(data, prefix):
     ...                      "mel_large": {"valid_mean": 0.95},
     ...                      "mel_epochs24": {"valid_mean": 0.97}}}, "mel")
     'mel_pcen'
+    >>> best_of({"systems": {"mel_batch7": {"valid_mean": 0.8},
+    ...                      "mel_pcen": {"valid_mean": 0.9}}}, "mel",
+    ...         "batch7")
+    'mel_batch7'
     """
     names = [
         n
         for n in data["systems"]
         if n.split("_")[0] == prefix
         and size_of(n) == "medium"
-        and schedule_of(n) is None
+        and schedule_of(n) == schedule
     ]
     if not names:
         return None
@@ -1172,24 +1179,23 @@ def table(data, names=None):
 def headline_names(data):
     """Return the headline rows, the tuned log-mel after log-mel.
 
-    The log-mel variants were tuned on validation with the 12-epoch
-    schedule (:func:`best_of`); the winner, trained with the recipe's
-    schedule where it has such runs, joins the headline unless it is the
+    The log-mel variants trained with the recipe's schedule
+    (:data:`RECIPE_OPTIONS`) are compared on validation
+    (:func:`best_of`); the winner joins the headline unless it is the
     plain log-mel.
 
     Example
     -------
-    >>> headline_names({"systems": {"mel": {"valid_mean": 0.8}}})[:2]
+    >>> headline_names({"systems": {"mel_batch7": {"valid_mean": 0.8}}})[:2]
     ['mel_batch7', 'cosgauss_batch7']
-    >>> headline_names({"systems": {"mel": {"valid_mean": 0.8},
-    ...                             "mel_pcen": {"valid_mean": 0.9}}})[:2]
-    ['mel_batch7', 'mel_pcen']
+    >>> headline_names({"systems": {"mel_batch7": {"valid_mean": 0.8},
+    ...                 "mel_pcen_batch7": {"valid_mean": 0.9}}})[:2]
+    ['mel_batch7', 'mel_pcen_batch7']
     """
     names = list(HEADLINE)
-    tuned = best_of(data, "mel")
-    if tuned and tuned != "mel":
-        recipe = f"{tuned}_{RECIPE_SCHEDULE}"
-        names.insert(1, recipe if recipe in data["systems"] else tuned)
+    tuned = best_of(data, "mel", RECIPE_SCHEDULE)
+    if tuned and tuned not in names:
+        names.insert(1, tuned)
     return names
 
 
@@ -1585,23 +1591,32 @@ def plain_of(name):
     ('cosgauss', 'relevance_2head')
     >>> plain_of("mel_pcen"), plain_of("cosgauss_small"), plain_of("mel")
     ('mel', None, None)
+    >>> plain_of("cosgauss_gain_batch7"), plain_of("cosgauss_batch7")
+    ('cosgauss_batch7', None)
     """
-    hparams, overrides, _ = SYSTEMS[name]
-    if not overrides or size_of(name) != "medium" or schedule_of(name):
+    suffix = schedule_of(name)
+    option = name[: -len(suffix) - 1] if suffix else name
+    if option not in SYSTEMS or size_of(option) != "medium":
+        return None
+    hparams, overrides, _ = SYSTEMS[option]
+    if not overrides:
         return None
     for other, (hp, ov, _) in SYSTEMS.items():
         if hp == hparams and not ov:
-            return other
+            plain = system_name(other, schedule=suffix)
+            return plain if plain in SYSTEMS else None
     return None
 
 
-def ablation_table(data):
+def ablation_table(data, schedule=None):
     """One option at a time, paired with the system it changes.
 
     Arguments
     ---------
     data : dict
         Content of ``real_audio.json`` (after :func:`add_paired`).
+    schedule : str or None
+        The :data:`SCHEDULES` key of the rows (None: 14 s batches).
 
     Returns
     -------
@@ -1635,7 +1650,7 @@ def ablation_table(data):
     for name in SYSTEMS:
         plain = systems.get(plain_of(name) or "")
         e = systems.get(name)
-        if e is None or plain is None:
+        if e is None or plain is None or schedule_of(name) != schedule:
             continue
         test = paired_difference(
             e["fold_accuracies"], plain["fold_accuracies"]
@@ -1946,45 +1961,148 @@ def read_old_recipe():
         return json.load(f)
 
 
-def print_tables(data):
-    """Print the headline, stability, capacity and full tables."""
+def all_tables(data):
+    """Every table of the benchmark, in the order :func:`print_tables` uses.
+
+    Arguments
+    ---------
+    data : dict
+        Content of ``real_audio.json`` (paired here, in place).
+
+    Returns
+    -------
+    list of (str, str, str)
+        ``(key, title, markdown)``; tables without rows are left out. The
+        key names the README block the table fills (:func:`fill_readme`).
+    """
     add_paired(data)
-    old = read_old_recipe()
-    print("Headline (the best log-mel variant by validation included):")
-    print(table(data, headline_names(data)))
-    print("\nPer-speaker standard deviation over seeds, old -> new recipe:")
-    print(stability_table(data, old))
-    planned = confirmation_table(confirmation(data))
-    if planned:
-        print("\nThe planned confirmation (its seeds alone):")
-        print(planned)
-    spread = speaker_spread_table(data)
-    if spread:
-        print("\nPer-speaker spread with its interval (8 seeds or more):")
-        print(spread)
-    print("\nClassifier capacity:")
-    print(capacity_table(data))
+    tables = [
+        ("headline", "Headline (the best log-mel variant by validation "
+         "included)", table(data, headline_names(data))),
+        ("stability", "Per-speaker standard deviation over seeds, old -> "
+         "new recipe", stability_table(data, read_old_recipe())),
+        ("confirmation", "The planned confirmation (its seeds alone)",
+         confirmation_table(confirmation(data))),
+        ("speaker_spread", "Per-speaker spread with its interval (8 seeds "
+         "or more)", speaker_spread_table(data)),
+        ("capacity", "Classifier capacity, 14 s batches",
+         capacity_table(data)),
+    ]
     if any(size_of(n) != "medium" and schedule_of(n) == RECIPE_SCHEDULE
            for n in data["systems"]):
-        print("\nClassifier capacity, the recipe's half batches:")
-        print(capacity_table(data, RECIPE_SCHEDULE))
-    screen = screen_table(data)
-    if screen:
-        print("\nSchedule screen (validation speakers):")
-        print(screen)
-    ablations = ablation_table(data)
-    if ablations:
-        print("\nOne option at a time (paired with the system without it):")
-        print(ablations)
-    for suffix in SCHEDULES:
-        longer = schedule_table(data, suffix)
-        if longer:
-            print(f"\nThe front-ends with another schedule ({suffix}):")
-            print(longer)
-    print("\nCPU minutes per six-fold run:")
-    print(cpu_table(data))
-    print("\nEvery system, best validation accuracy first:")
-    print(table(data))
+        tables.append((f"capacity_{RECIPE_SCHEDULE}", "Classifier capacity, "
+                       "the recipe's schedule",
+                       capacity_table(data, RECIPE_SCHEDULE)))
+    tables += [
+        ("screen", "Schedule screen (validation speakers)",
+         screen_table(data)),
+        (f"options_{RECIPE_SCHEDULE}", "One option at a time, the recipe's "
+         "schedule", ablation_table(data, RECIPE_SCHEDULE)),
+        ("options", "One option at a time, 14 s batches",
+         ablation_table(data)),
+    ]
+    tables += [
+        (f"schedule_{suffix}", f"The front-ends with another schedule "
+         f"({suffix})", schedule_table(data, suffix))
+        for suffix in SCHEDULES
+    ]
+    tables += [
+        ("cpu", "CPU minutes per six-fold run", cpu_table(data)),
+        ("every_system", "Every system, best validation accuracy first",
+         table(data)),
+    ]
+    return [(key, title, text) for key, title, text in tables if text]
+
+
+def print_tables(data):
+    """Print every table of :func:`all_tables` under its title."""
+    for i, (_, title, text) in enumerate(all_tables(data)):
+        print(f"{chr(10) if i else ''}{title}:")
+        print(text)
+
+
+README_BLOCK = "<!-- real_audio:{} -->"
+README_END = "<!-- /real_audio:{} -->"
+
+
+def fill_readme(text, tables):
+    r"""Replace the README's benchmark blocks with the current tables.
+
+    A block is the lines between ``<!-- real_audio:KEY -->`` and
+    ``<!-- /real_audio:KEY -->``; it becomes the table of that key between
+    blank lines, so the README's numbers are the stored results', never
+    copied by hand.
+
+    Arguments
+    ---------
+    text : str
+        The README.
+    tables : dict
+        Key -> markdown (the keys of :func:`all_tables`).
+
+    Returns
+    -------
+    str
+        The README with every block filled.
+
+    Raises
+    ------
+    ValueError
+        Naming the key of a block that has no table or no end marker.
+
+    Example
+    -------
+    >>> text = "Intro\n<!-- real_audio:cpu -->\n| old |\n|---|\n"
+    >>> text += "<!-- /real_audio:cpu -->\nMore"
+    >>> new = fill_readme(text, {"cpu": "| a |\n|---|\n| 1 |"})
+    >>> new.splitlines()  # doctest: +NORMALIZE_WHITESPACE
+    ['Intro', '<!-- real_audio:cpu -->', '', '| a |', '|---|', '| 1 |', '',
+     '<!-- /real_audio:cpu -->', 'More']
+    >>> fill_readme("<!-- real_audio:gone -->", {})
+    Traceback (most recent call last):
+    ...
+    ValueError: README block 'gone' has no table (known: )
+    """
+    lines = text.split("\n")
+    out = []
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        out.append(line)
+        i += 1
+        stripped = line.strip()
+        if not stripped.startswith("<!-- real_audio:"):
+            continue
+        key = stripped[len("<!-- real_audio:"):-len(" -->")].strip()
+        if key not in tables:
+            raise ValueError(
+                f"README block {key!r} has no table (known: "
+                f"{', '.join(sorted(tables))})"
+            )
+        end = README_END.format(key)
+        try:
+            j = next(k for k in range(i, len(lines))
+                     if lines[k].strip() == end)
+        except StopIteration:
+            raise ValueError(f"README block {key!r} lacks {end}") from None
+        # blank lines keep the markers out of the table (GFM)
+        out.extend(["", *tables[key].split("\n"), ""])
+        i = j
+    return "\n".join(out)
+
+
+def update_readme(data, path):
+    """Fill ``path``'s blocks (:func:`fill_readme`); returns the keys left out.
+
+    The keys of the tables that have no block in the README.
+    """
+    tables = {key: text for key, _, text in all_tables(data)}
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    filled = fill_readme(text, tables)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(filled)
+    return [k for k in tables if README_BLOCK.format(k) not in text]
 
 
 def _parser():
@@ -2014,6 +2132,12 @@ def _parser():
         metavar="PNG",
         help="only draw the per-speaker seed spread: old recipe, 12 and 18 "
         "epochs with 14 s batches, the recipe's half batches",
+    )
+    parser.add_argument(
+        "--readme",
+        metavar="MD",
+        help="only fill the <!-- real_audio:KEY --> blocks of this README "
+        "with the stored results' tables",
     )
     parser.add_argument(
         "--collect",
@@ -2201,6 +2325,11 @@ def main(argv=None):
         return 0
     if args.table:
         print_tables(data)
+        return 0
+    if args.readme:
+        for key in update_readme(data, args.readme):
+            print(f"not in {args.readme}: {key}")
+        print(f"filled the tables of {args.readme}")
         return 0
     if args.merge:
         for name in merge_results(data, args.merge):

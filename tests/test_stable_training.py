@@ -543,3 +543,52 @@ def test_paired_by_seed_counts_a_seed_once():
     # Runs say the gain is sure; seeds say three draws cannot tell.
     assert runs["ci95"][0] > 0 > seeds["ci95"][0]
     assert bench.paired_by_seed({"1": {"a": 0.9}}, {"1": {"a": 0.8}}) is None
+
+
+def test_readme_tables_are_the_stored_results():
+    # Every README table the benchmark owns is what --readme writes from
+    # benchmarks/results/real_audio.json: a merge without --readme (or a
+    # number edited by hand) fails here.
+    bench = _benchmark()
+    data = bench.read_results(bench.DEFAULT_JSON)
+    tables = {key: text for key, _, text in bench.all_tables(data)}
+    with open(os.path.join(REPO, "README.md"), encoding="utf-8") as f:
+        readme = f.read()
+    blocks = [k for k in tables if bench.README_BLOCK.format(k) in readme]
+    assert {"headline", "stability", "capacity", "confirmation"} <= set(blocks)
+    assert bench.fill_readme(readme, tables) == readme
+
+
+def test_a_readme_block_without_its_end_is_named():
+    bench = _benchmark()
+    text = "<!-- real_audio:cpu -->\n| a |\n"
+    with pytest.raises(ValueError, match="'cpu' lacks"):
+        bench.fill_readme(text, {"cpu": "| b |"})
+
+
+def test_scheduled_options_pair_with_the_scheduled_plain_system():
+    bench = _benchmark()
+    runs = {"1": {"a": 0.80, "b": 0.70}, "2": {"a": 0.84, "b": 0.72}}
+    better = {s: {k: v + 0.02 for k, v in f.items()} for s, f in runs.items()}
+    entry = {"mean": 0.765, "std": 0.02, "seeds": [1, 2], "description": "d",
+             "fold_accuracies": runs, "fold_valid_accuracies": runs,
+             "valid_mean": 0.8}
+    data = {"systems": {
+        "cosgauss": entry,
+        "cosgauss_batch7": entry,
+        "mel_batch7": entry,
+        "cosgauss_gain_batch7": dict(entry, description="+ gain, half",
+                                     fold_accuracies=better),
+        "mel_pcen_batch7": dict(entry, valid_mean=0.9),
+        "mel_pcen": dict(entry, valid_mean=0.95),
+    }}
+    bench.add_paired(data)
+    recipe = bench.ablation_table(data, bench.RECIPE_SCHEDULE)
+    rows = [r for r in recipe.splitlines() if r.startswith("| `")]
+    assert [r.split(" | ")[0] for r in rows] == [
+        "| `mel_pcen_batch7`", "| `cosgauss_gain_batch7`"]
+    assert rows[1].split(" | ")[4] == "+2.0 [+2.0, +2.0]"
+    # the 14 s table holds only the 14 s option systems
+    assert "cosgauss_gain_batch7" not in bench.ablation_table(data)
+    # the tuned log-mel is chosen among the recipe's schedule only
+    assert bench.headline_names(data)[1] == "mel_pcen_batch7"
