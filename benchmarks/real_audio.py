@@ -32,7 +32,7 @@ Usage::
         [--systems mel cosgauss ...] [--seeds 1 2 3 4 5] [--jobs 2]
     python benchmarks/real_audio.py --list       # the systems
     python benchmarks/real_audio.py --table      # print the saved tables
-    python benchmarks/real_audio.py --readme README.md  # fill its tables
+    python benchmarks/real_audio.py --readme README.md docs/*.md  # tables
     python benchmarks/real_audio.py --collect    # rebuild the JSON from runs
     python benchmarks/real_audio.py --merge OTHER.json  # seeds run elsewhere
     python benchmarks/real_audio.py --plot docs/real_audio_capacity.png
@@ -1675,8 +1675,15 @@ def _cpu_range(entry):
     return f"{min(cpu):.1f}-{max(cpu):.1f}" if cpu else "-"
 
 
-def cpu_table(data):
+def cpu_table(data, names=None):
     """CPU minutes per whole six-fold run of every timed system.
+
+    Arguments
+    ---------
+    data : dict
+        Content of ``real_audio.json``.
+    names : iterable of str, optional
+        The systems to list (default: every one).
 
     Example
     -------
@@ -1690,9 +1697,10 @@ def cpu_table(data):
         "| system | CPU minutes per run | runs timed |",
         "|---|---:|---:|",
     ]
+    keep = None if names is None else set(names)
     for name, e in data["systems"].items():
         timed = e.get("cpu_minutes_per_run") or {}
-        if timed:
+        if timed and (keep is None or name in keep):
             lines.append(f"| `{name}` | {_cpu_range(e)} | {len(timed)} |")
     return "\n".join(lines)
 
@@ -1770,12 +1778,11 @@ def schedule_table(data, suffix="epochs18"):
     return "\n".join(lines) if len(lines) > 2 else ""
 
 
-def plot_capacity(data, path):
+def plot_capacity(data, path, schedule=RECIPE_SCHEDULE):
     """Test accuracy against classifier parameters, a line per front-end.
 
     Error bars: sample standard deviation over seeds; the front-ends are
-    dodged a few percent along the (log) parameter axis. Solid: 14 s
-    batches; dashed, where measured: the recipe's half batches.
+    dodged a few percent along the (log) parameter axis.
 
     Arguments
     ---------
@@ -1783,6 +1790,8 @@ def plot_capacity(data, path):
         Content of ``real_audio.json``.
     path : str
         The PNG to write.
+    schedule : str or None
+        The :data:`SCHEDULES` key of the runs (None: 14 s batches).
     """
     import matplotlib
 
@@ -1790,24 +1799,20 @@ def plot_capacity(data, path):
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 4))
-    styles = [(None, "-", ""), (RECIPE_SCHEDULE, "--", ", half batches")]
     for i, front in enumerate(CAPACITY_FRONTENDS):
         # Dodged a little along x, so that the error bars do not overlap.
         dodge = 1.0 + 0.04 * (i - (len(CAPACITY_FRONTENDS) - 1) / 2)
-        color = f"C{i}"
-        for schedule, line, label in styles:
-            xs, ys, es = [], [], []
-            for size in CLASSIFIER_SIZES:
-                e = data["systems"].get(system_name(front, size, schedule))
-                if e is None or len(e["seeds"]) < 2:
-                    continue
-                xs.append(e["classifier_parameters"] * dodge)
-                ys.append(100 * e["mean"])
-                es.append(100 * e["std"])
-            if len(xs) > 1:
-                ax.errorbar(xs, ys, yerr=es, marker="o", capsize=3,
-                            color=color, linestyle=line,
-                            label=front + label)
+        xs, ys, es = [], [], []
+        for size in CLASSIFIER_SIZES:
+            e = data["systems"].get(system_name(front, size, schedule))
+            if e is None or len(e["seeds"]) < 2:
+                continue
+            xs.append(e["classifier_parameters"] * dodge)
+            ys.append(100 * e["mean"])
+            es.append(100 * e["std"])
+        if len(xs) > 1:
+            ax.errorbar(xs, ys, yerr=es, marker="o", capsize=3,
+                        color=f"C{i}", label=front)
     ax.set_xscale("log")
     ax.set_xlabel("classifier parameters (CompactCNN)")
     ax.set_ylabel("test accuracy, unseen speaker (%)")
@@ -2006,7 +2011,10 @@ def all_tables(data):
          f"({suffix})", schedule_table(data, suffix))
         for suffix in SCHEDULES
     ]
+    recipe = [n for n in data["systems"] if schedule_of(n) == RECIPE_SCHEDULE]
     tables += [
+        ("cpu_recipe", "CPU minutes per six-fold run, the recipe's "
+         "schedule", cpu_table(data, recipe)),
         ("cpu", "CPU minutes per six-fold run", cpu_table(data)),
         ("every_system", "Every system, best validation accuracy first",
          table(data)),
@@ -2135,9 +2143,10 @@ def _parser():
     )
     parser.add_argument(
         "--readme",
+        nargs="+",
         metavar="MD",
-        help="only fill the <!-- real_audio:KEY --> blocks of this README "
-        "with the stored results' tables",
+        help="only fill the <!-- real_audio:KEY --> blocks of these "
+        "markdown files with the stored results' tables",
     )
     parser.add_argument(
         "--collect",
@@ -2327,9 +2336,15 @@ def main(argv=None):
         print_tables(data)
         return 0
     if args.readme:
-        for key in update_readme(data, args.readme):
-            print(f"not in {args.readme}: {key}")
-        print(f"filled the tables of {args.readme}")
+        left = None
+        for path in args.readme:
+            missing = update_readme(data, path)
+            left = missing if left is None else [
+                k for k in left if k in missing
+            ]
+            print(f"filled the tables of {path}")
+        for key in left:
+            print(f"in none of them: {key}")
         return 0
     if args.merge:
         for name in merge_results(data, args.merge):
