@@ -32,7 +32,7 @@ Usage::
         [--systems mel cosgauss ...] [--seeds 1 2 3 4 5] [--jobs 2]
     python benchmarks/real_audio.py --list       # the systems
     python benchmarks/real_audio.py --table      # print the saved tables
-    python benchmarks/real_audio.py --readme README.md docs/*.md  # tables
+    python benchmarks/real_audio.py --readme     # fill the pages' tables
     python benchmarks/real_audio.py --collect    # rebuild the JSON from runs
     python benchmarks/real_audio.py --merge OTHER.json  # seeds run elsewhere
     python benchmarks/real_audio.py --plot docs/real_audio_capacity.png
@@ -2030,6 +2030,12 @@ def print_tables(data):
 
 
 README_BLOCK = "<!-- real_audio:{} -->"
+#: The pages with tables of this benchmark (``--readme`` without paths).
+README_PAGES = (
+    "README.md",
+    os.path.join("docs", "real_audio_history.md"),
+    os.path.join("recipes", "FSDD", "README.md"),
+)
 README_END = "<!-- /real_audio:{} -->"
 
 
@@ -2143,10 +2149,11 @@ def _parser():
     )
     parser.add_argument(
         "--readme",
-        nargs="+",
+        nargs="*",
         metavar="MD",
         help="only fill the <!-- real_audio:KEY --> blocks of these "
-        "markdown files with the stored results' tables",
+        "markdown files (default: README_PAGES) with the stored results' "
+        "tables",
     )
     parser.add_argument(
         "--collect",
@@ -2335,9 +2342,10 @@ def main(argv=None):
     if args.table:
         print_tables(data)
         return 0
-    if args.readme:
+    if args.readme is not None:
         left = None
-        for path in args.readme:
+        for path in args.readme or [os.path.join(ROOT, p)
+                                    for p in README_PAGES]:
             missing = update_readme(data, path)
             left = missing if left is None else [
                 k for k in left if k in missing
