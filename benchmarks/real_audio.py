@@ -2145,13 +2145,13 @@ def print_tables(data):
 
 
 README_BLOCK = "<!-- real_audio:{} -->"
+README_END = "<!-- /real_audio:{} -->"
 #: The pages with tables of this benchmark (``--readme`` without paths).
 README_PAGES = (
     "README.md",
     os.path.join("docs", "real_audio_history.md"),
     os.path.join("recipes", "FSDD", "README.md"),
 )
-README_END = "<!-- /real_audio:{} -->"
 
 
 def fill_readme(text, tables):
@@ -2192,6 +2192,7 @@ def fill_readme(text, tables):
     ...
     ValueError: README block 'gone' has no table (known: )
     """
+    opening, closing = README_BLOCK.split("{}")
     lines = text.split("\n")
     out = []
     i = 0
@@ -2200,9 +2201,9 @@ def fill_readme(text, tables):
         out.append(line)
         i += 1
         stripped = line.strip()
-        if not stripped.startswith("<!-- real_audio:"):
+        if not stripped.startswith(opening):
             continue
-        key = stripped[len("<!-- real_audio:"):-len(" -->")].strip()
+        key = stripped[len(opening):-len(closing)].strip()
         if key not in tables:
             raise ValueError(
                 f"README block {key!r} has no table (known: "
@@ -2220,18 +2221,14 @@ def fill_readme(text, tables):
     return "\n".join(out)
 
 
-def update_readme(data, path):
-    """Fill ``path``'s blocks (:func:`fill_readme`); returns the keys left out.
-
-    The keys of the tables that have no block in the README.
-    """
-    tables = {key: text for key, _, text in all_tables(data)}
+def update_readme(tables, path):
+    """Fill ``path``'s blocks (:func:`fill_readme`); returns their keys."""
     with open(path, encoding="utf-8") as f:
         text = f.read()
     filled = fill_readme(text, tables)
     with open(path, "w", encoding="utf-8") as f:
         f.write(filled)
-    return [k for k in tables if README_BLOCK.format(k) not in text]
+    return {k for k in tables if README_BLOCK.format(k) in text}
 
 
 def _parser():
@@ -2458,16 +2455,15 @@ def main(argv=None):
         print_tables(data)
         return 0
     if args.readme is not None:
-        left = None
+        tables = {key: text for key, _, text in all_tables(data)}
+        placed = set()
         for path in args.readme or [os.path.join(ROOT, p)
                                     for p in README_PAGES]:
-            missing = update_readme(data, path)
-            left = missing if left is None else [
-                k for k in left if k in missing
-            ]
+            placed |= update_readme(tables, path)
             print(f"filled the tables of {path}")
-        for key in left:
-            print(f"in none of them: {key}")
+        for key in tables:
+            if key not in placed:
+                print(f"in none of them: {key}")
         return 0
     if args.merge:
         for name in merge_results(data, args.merge):
