@@ -68,7 +68,9 @@ class RelevanceBrain(SyncBatchNormControl, sb.Brain):
     ``InputNormalization``; or any module called as ``norm(feats,
     lens)``; applied after relevance weighting when both are used),
     ``frontend_lr`` (learning rate of the
-    front-end's own parameter group), ``valid_interval`` (validate every
+    front-end's own parameter group), ``label_smoothing`` (of the
+    training loss only; 0, the default, is plain cross-entropy),
+    ``valid_interval`` (validate every
     N-th epoch and the last; see :meth:`validates`).
     """
 
@@ -332,18 +334,27 @@ class RelevanceBrain(SyncBatchNormControl, sb.Brain):
         return clip_lengths_differ(lens)
 
     def compute_objectives(self, predictions, batch, stage):
-        """Cross-entropy (mixed under mixup); collects eval predictions."""
+        """Cross-entropy (mixed under mixup); collects eval predictions.
+
+        ``label_smoothing`` applies to the training loss only, so that
+        validation and test losses stay comparable across systems.
+        """
         labels = self._labels
-        mixed = getattr(self, "_mixup", None)
-        if stage == sb.Stage.TRAIN and mixed is not None:
-            y_a, y_b, lam = mixed
-            return mixup_loss(predictions, y_a, y_b, lam)
-        loss = F.cross_entropy(predictions, labels)
-        if stage != sb.Stage.TRAIN:
-            self.report.append(
-                batch.id, predictions.float(), labels, groups=batch.group
+        if stage == sb.Stage.TRAIN:
+            smoothing = getattr(self.hparams, "label_smoothing", 0.0) or 0.0
+            mixed = getattr(self, "_mixup", None)
+            if mixed is not None:
+                y_a, y_b, lam = mixed
+                return mixup_loss(
+                    predictions, y_a, y_b, lam, label_smoothing=smoothing
+                )
+            return F.cross_entropy(
+                predictions, labels, label_smoothing=smoothing
             )
-        return loss
+        self.report.append(
+            batch.id, predictions.float(), labels, groups=batch.group
+        )
+        return F.cross_entropy(predictions, labels)
 
     def init_optimizers(self):
         """Build the optimizer, with the front-end in its own group.
