@@ -5,9 +5,13 @@ CompactCNN) built directly, no dataset: ``init_optimizers`` and
 ``representation`` are called by hand.
 """
 
+import types
+
 import pytest
+import speechbrain as sb
 import torch
 
+from speechbrain_relevance.augment import mixup_loss
 from speechbrain_relevance.lobes import CosGaussFilterbank
 from speechbrain_relevance.models import CompactCNN
 from speechbrain_relevance.training import (
@@ -240,3 +244,57 @@ def test_unknown_feature_norm_names_the_options(bad):
     message = str(excinfo.value)
     assert "minmax" in message and "sentence" in message
     assert repr(bad) in message
+
+
+# ----------------------------------------------------------------------------
+# label_smoothing: the training loss only
+
+
+def _objective(brain, logits, labels, stage, mixup=None):
+    brain._labels = labels
+    brain._mixup = mixup
+    stage = getattr(sb.Stage, stage)
+    return brain.compute_objectives(logits, None, stage)
+
+
+LOGITS = torch.tensor([[2.0, 0.5, -1.0], [0.1, 0.3, 1.5]])
+LABELS = torch.tensor([0, 2])
+
+
+@pytest.mark.parametrize("hparams", [{}, {"label_smoothing": 0.0}])
+def test_no_label_smoothing_is_plain_cross_entropy(hparams):
+    loss = _objective(_brain(**hparams), LOGITS, LABELS, "TRAIN")
+    assert torch.equal(loss, torch.nn.functional.cross_entropy(LOGITS, LABELS))
+
+
+def test_label_smoothing_changes_the_training_loss():
+    brain = _brain(label_smoothing=0.1)
+    loss = _objective(brain, LOGITS, LABELS, "TRAIN")
+    # Hand-computed: 0.9 x NLL of the label + 0.1 x mean NLL over classes.
+    logp = torch.log_softmax(LOGITS, dim=-1)
+    nll = -logp[torch.arange(2), LABELS]
+    expected = (0.9 * nll + 0.1 * -logp.mean(-1)).mean()
+    torch.testing.assert_close(loss, expected)
+    assert loss > torch.nn.functional.cross_entropy(LOGITS, LABELS)
+
+
+def test_label_smoothing_applies_under_mixup():
+    brain = _brain(label_smoothing=0.1)
+    y_b = torch.tensor([1, 0])
+    loss = _objective(brain, LOGITS, LABELS, "TRAIN", (LABELS, y_b, 0.7))
+    expected = mixup_loss(LOGITS, LABELS, y_b, 0.7, label_smoothing=0.1)
+    torch.testing.assert_close(loss, expected)
+    assert not torch.allclose(loss, mixup_loss(LOGITS, LABELS, y_b, 0.7))
+
+
+def test_label_smoothing_leaves_the_evaluation_loss_plain():
+    brain = _brain(label_smoothing=0.1)
+    appended = []
+    brain.report = types.SimpleNamespace(
+        append=lambda *args, **kwargs: appended.append(args)
+    )
+    brain._labels = LABELS
+    batch = types.SimpleNamespace(id=["a", "b"], group=["s", "s"])
+    loss = brain.compute_objectives(LOGITS, batch, sb.Stage.VALID)
+    assert torch.equal(loss, torch.nn.functional.cross_entropy(LOGITS, LABELS))
+    assert len(appended) == 1 and appended[0][0] == ["a", "b"]

@@ -233,6 +233,37 @@ def test_speeds_key_sets_the_speed_perturbation(name):
                for a in wide["wav_augment"].augmentations.values())
 
 
+@pytest.mark.parametrize("name", FSDD_YAMLS)
+def test_weight_decay_key_sets_the_optimizer(name):
+    params = [torch.nn.Parameter(torch.ones(3))]
+    plain = _fsdd_hparams(name)["opt_class"](params)
+    decayed = _fsdd_hparams(name, weight_decay=0.05)["opt_class"](params)
+    assert isinstance(plain, torch.optim.AdamW)
+    assert plain.defaults["weight_decay"] == 0.0
+    assert decayed.defaults["weight_decay"] == 0.05
+    assert _fsdd_hparams(name)["label_smoothing"] == 0.0
+
+
+def test_adamw_without_decay_makes_adams_updates():
+    # The yamls' claim: runs stored with Adam are runs of AdamW(decay=0).
+    torch.manual_seed(0)
+    nets = [torch.nn.Linear(4, 3)]
+    nets.append(copy.deepcopy(nets[0]))
+    opts = [
+        torch.optim.Adam(nets[0].parameters(), lr=3e-3),
+        torch.optim.AdamW(nets[1].parameters(), lr=3e-3, weight_decay=0.0),
+    ]
+    for step in range(20):
+        x = torch.randn(5, 4)
+        for net, opt in zip(nets, opts):
+            opt.param_groups[0]["lr"] = 3e-3 / (1 + step)
+            opt.zero_grad()
+            net(x).pow(2).sum().backward()
+            opt.step()
+    for a, b in zip(nets[0].parameters(), nets[1].parameters()):
+        assert torch.equal(a, b)
+
+
 def test_length_bucket_sampler_names_unknown_options():
     data = DynamicItemDataset({"a": {"duration": 0.5}})
     with pytest.raises(ConfigError, match="max_batch_lenght"):
