@@ -976,52 +976,6 @@ CONFIRMATION = {
 HEADLINE = tuple(f"{front}_{RECIPE_SCHEDULE}" for front in CAPACITY_FRONTENDS)
 
 
-def best_of(data, prefix, schedule=None):
-    """Name of the system starting with ``prefix`` best on validation.
-
-    Only systems with the default classifier count (the capacity study's
-    variants are compared at their own size).
-
-    Arguments
-    ---------
-    data : dict
-        Content of ``real_audio.json``.
-    prefix : str
-        E.g. ``"mel"`` for the log-mel baseline and its tuned variants.
-    schedule : str or None
-        The :data:`SCHEDULES` key the candidates are trained with (None:
-        12 epochs of 14 s batches).
-
-    Returns
-    -------
-    str or None
-        Of the prefix's systems with the default classifier and that
-        schedule, the one with the highest mean validation accuracy.
-
-    Example
-    -------
-    >>> best_of({"systems": {"mel": {"valid_mean": 0.8},
-    ...                      "mel_pcen": {"valid_mean": 0.9},
-    ...                      "mel_large": {"valid_mean": 0.95},
-    ...                      "mel_epochs24": {"valid_mean": 0.97}}}, "mel")
-    'mel_pcen'
-    >>> best_of({"systems": {"mel_batch7": {"valid_mean": 0.8},
-    ...                      "mel_pcen": {"valid_mean": 0.9}}}, "mel",
-    ...         "batch7")
-    'mel_batch7'
-    """
-    names = [
-        n
-        for n in data["systems"]
-        if n.split("_")[0] == prefix
-        and size_of(n) == "medium"
-        and schedule_of(n) == schedule
-    ]
-    if not names:
-        return None
-    return max(names, key=lambda n: data["systems"][n].get("valid_mean") or 0)
-
-
 def add_paired(data):
     """Pair every system with its log-mel baseline (test and validation).
 
@@ -1187,24 +1141,183 @@ def table(data, names=None):
 def headline_names(data):
     """Return the headline rows, the tuned log-mel after log-mel.
 
-    The log-mel variants trained with the recipe's schedule
-    (:data:`RECIPE_OPTIONS`) are compared on validation
-    (:func:`best_of`); the winner joins the headline unless it is the
-    plain log-mel.
+    The log-mel variants (:data:`RECIPE_OPTIONS` with the recipe's
+    schedule, and log-mel with each of :data:`TUNING_SCHEDULES`) are
+    compared on validation (:func:`tuned_pick`); the winner joins the
+    headline unless it is the plain log-mel.
 
     Example
     -------
-    >>> headline_names({"systems": {"mel_batch7": {"valid_mean": 0.8}}})[:2]
+    >>> runs = {"1": {"a": 0.8}}
+    >>> up = {"1": {"a": 0.9}}
+    >>> headline_names({"systems": {
+    ...     "mel_batch7": {"fold_valid_accuracies": runs}}})[:2]
     ['mel_batch7', 'cosgauss_batch7']
-    >>> headline_names({"systems": {"mel_batch7": {"valid_mean": 0.8},
-    ...                 "mel_pcen_batch7": {"valid_mean": 0.9}}})[:2]
+    >>> headline_names({"systems": {
+    ...     "mel_batch7": {"fold_valid_accuracies": runs},
+    ...     "mel_pcen_batch7": {"fold_valid_accuracies": up}}})[:2]
     ['mel_batch7', 'mel_pcen_batch7']
     """
     names = list(HEADLINE)
-    tuned = best_of(data, "mel", RECIPE_SCHEDULE)
+    tuned = tuned_pick(data, "mel")
     if tuned and tuned not in names:
         names.insert(1, tuned)
     return names
+
+
+#: Training variants every headline front-end may take, chosen per
+#: front-end on validation: the recipe's schedule and the regularised one
+#: (label smoothing and weight decay). Log-mel also chooses among its
+#: resolution, compression and normalisation options (RECIPE_OPTIONS).
+TUNING_SCHEDULES = (RECIPE_SCHEDULE, "batch7_reg")
+
+
+def _valid_on(entry, seeds):
+    """Mean validation accuracy of an entry's runs of the given seeds."""
+    return _run_mean(_only_seeds(entry.get("fold_valid_accuracies"), seeds))
+
+
+def tuned_pick(data, front):
+    """Return the variant of a front-end that validation picks, or None.
+
+    The candidates are the front-end trained with each of
+    :data:`TUNING_SCHEDULES` (for log-mel also its :data:`RECIPE_OPTIONS`
+    variants); they are compared by mean validation accuracy over the
+    seeds that all of them ran, so that no candidate wins by having been
+    run with luckier seeds.
+
+    Arguments
+    ---------
+    data : dict
+        Content of ``real_audio.json``.
+    front : str
+        One of :data:`CAPACITY_FRONTENDS`.
+
+    Returns
+    -------
+    str or None
+
+    Example
+    -------
+    >>> runs = {"1": {"a": 0.8}, "2": {"a": 0.9}}
+    >>> better = {"1": {"a": 0.85}, "2": {"a": 0.88}, "3": {"a": 0.5}}
+    >>> tuned_pick({"systems": {
+    ...     "mel_batch7": {"fold_valid_accuracies": runs},
+    ...     "mel_batch7_reg": {"fold_valid_accuracies": better}}}, "mel")
+    'mel_batch7_reg'
+    """
+    systems = data["systems"]
+    names = [system_name(front, schedule=s) for s in TUNING_SCHEDULES]
+    if front == "mel":
+        names += [system_name(o, schedule=RECIPE_SCHEDULE)
+                  for o in RECIPE_OPTIONS if o.split("_")[0] == "mel"]
+    names = [n for n in names if n in systems]
+    if not names:
+        return None
+    shared = set.intersection(*(
+        set(systems[n].get("fold_valid_accuracies") or {}) for n in names
+    ))
+    return max(names, key=lambda n: _valid_on(systems[n], shared) or 0.0)
+
+
+def tuned_comparison(data):
+    """Each learnable front-end as validation tunes it vs tuned log-mel.
+
+    The baseline is tuned as much as the proposals: every headline
+    front-end takes its variant that validation picks
+    (:func:`tuned_pick`), and each learnable pick is paired with log-mel's
+    over their shared (seed, speaker) runs, on test and on validation,
+    with runs and with seeds as the unit.
+
+    Arguments
+    ---------
+    data : dict
+        Content of ``real_audio.json``.
+
+    Returns
+    -------
+    list of dict
+        One per headline front-end with runs: ``front``, ``pick``,
+        ``seeds`` (shared with tuned log-mel), ``mean`` (test accuracy of
+        the pick over those seeds), ``test``, ``test_by_seed`` and
+        ``valid`` (paired differences, None for log-mel itself).
+
+    Example
+    -------
+    >>> mel = {"1": {"a": 0.80, "b": 0.70}, "2": {"a": 0.84, "b": 0.72}}
+    >>> up = {s: {k: v + 0.01 for k, v in f.items()} for s, f in mel.items()}
+    >>> e = lambda runs: {"fold_accuracies": runs,
+    ...                   "fold_valid_accuracies": runs}
+    >>> rows = tuned_comparison({"systems": {"mel_batch7": e(mel),
+    ...     "mel_batch7_reg": e(up), "cosgauss_batch7": e(up)}})
+    >>> [(r["front"], r["pick"]) for r in rows]
+    [('mel', 'mel_batch7_reg'), ('cosgauss', 'cosgauss_batch7')]
+    >>> round(100 * rows[1]["test"]["mean"], 6), rows[1]["seeds"]
+    (0.0, [1, 2])
+    """
+    systems = data["systems"]
+    mel = tuned_pick(data, "mel")
+    if mel is None:
+        return []
+    base = systems[mel]
+    found = []
+    for front in CAPACITY_FRONTENDS:
+        pick = tuned_pick(data, front)
+        if pick is None:
+            continue
+        e = systems[pick]
+        seeds = sorted(
+            set(e["fold_accuracies"]) & set(base["fold_accuracies"]), key=int
+        )
+        runs = _only_seeds(e["fold_accuracies"], seeds)
+        own = pick == mel
+        found.append({
+            "front": front,
+            "pick": pick,
+            "seeds": [int(s) for s in seeds],
+            "mean": _run_mean(runs),
+            "test": None if own else paired_difference(
+                runs, base["fold_accuracies"]),
+            "test_by_seed": None if own else paired_by_seed(
+                runs, base["fold_accuracies"]),
+            "valid": None if own else paired_difference(
+                _only_seeds(e.get("fold_valid_accuracies"), seeds),
+                base.get("fold_valid_accuracies") or {},
+            ),
+        })
+    return found
+
+
+def tuned_table(found):
+    """Markdown of :func:`tuned_comparison` ("" without rows).
+
+    Example
+    -------
+    >>> print(tuned_table([{"front": "mel", "pick": "mel_batch7_reg",
+    ...     "seeds": [1, 2], "mean": 0.8, "test": None,
+    ...     "test_by_seed": None, "valid": None}]).splitlines()[-1])
+    | log-mel | `mel_batch7_reg` | 2 | 80.0 | - | - | - | - |
+    """
+    if not found:
+        return ""
+    lines = [
+        "| front-end | variant validation picks | seeds | test acc. (%) | "
+        "test vs tuned log-mel (points, 95% CI) | runs won | over seeds "
+        "(95% CI) | valid vs tuned log-mel (points, 95% CI) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    names = {"mel": "log-mel", "cosgauss": "Cos-Gauss",
+             "relevance_2head": "Cos-Gauss + 2-head relevance",
+             "cosgauss_plus": "Cos-Gauss+"}
+    for f in found:
+        lines.append(
+            f"| {names.get(f['front'], f['front'])} | `{f['pick']}` | "
+            f"{len(f['seeds'])} | {_pct(f['mean'])} | "
+            f"{_paired_cell(f['test'])} | {_won_cell(f['test'])} | "
+            f"{_paired_cell(f['test_by_seed'])} | "
+            f"{_paired_cell(f['valid'])} |"
+        )
+    return "\n".join(lines)
 
 
 def _only_seeds(runs, seeds):
@@ -2062,6 +2175,7 @@ def write_json(data, args):
     add_pooled_spread(data)
     data["confirmation"] = confirmation(data)
     data["stability_check"] = stability_check(data)
+    data["tuned"] = tuned_comparison(data)
     os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
     # A mean and a spread need seeds: one-seed screening runs are kept
     # apart, under "screened".
@@ -2105,6 +2219,8 @@ def all_tables(data):
     tables = [
         ("headline", "Headline (the best log-mel variant by validation "
          "included)", table(data, headline_names(data))),
+        ("tuned", "Each front-end as validation tunes it, against log-mel "
+         "tuned so", tuned_table(tuned_comparison(data))),
         ("stability", "Per-speaker standard deviation over seeds, old -> "
          "new recipe", stability_table(data, read_old_recipe())),
         ("confirmation", "The planned confirmation (its seeds alone)",

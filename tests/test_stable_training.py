@@ -615,8 +615,8 @@ def test_scheduled_options_pair_with_the_scheduled_plain_system():
         "mel_batch7": entry,
         "cosgauss_gain_batch7": dict(entry, description="+ gain, half",
                                      fold_accuracies=better),
-        "mel_pcen_batch7": dict(entry, valid_mean=0.9),
-        "mel_pcen": dict(entry, valid_mean=0.95),
+        "mel_pcen_batch7": dict(entry, fold_valid_accuracies=better),
+        "mel_pcen": dict(entry, fold_valid_accuracies=better, valid_mean=1),
     }}
     bench.add_paired(data)
     recipe = bench.ablation_table(data, bench.RECIPE_SCHEDULE)
@@ -626,5 +626,41 @@ def test_scheduled_options_pair_with_the_scheduled_plain_system():
     assert rows[1].split(" | ")[4] == "+2.0 [+2.0, +2.0]"
     # the 14 s table holds only the 14 s option systems
     assert "cosgauss_gain_batch7" not in bench.ablation_table(data)
-    # the tuned log-mel is chosen among the recipe's schedule only
+    # the tuned log-mel is chosen among the recipe's variants only (the
+    # 14 s mel_pcen, better still, is not one)
     assert bench.headline_names(data)[1] == "mel_pcen_batch7"
+
+
+def test_tuned_comparison_pairs_each_pick_with_the_tuned_mel():
+    bench = _benchmark()
+    runs = {"1": {"a": 0.80, "b": 0.70}, "2": {"a": 0.84, "b": 0.72},
+            "3": {"a": 0.82, "b": 0.71}}
+
+    def shifted(delta, seeds=("1", "2", "3")):
+        return {s: {k: v + delta for k, v in runs[s].items()} for s in seeds}
+
+    def entry(test, valid):
+        return {"fold_accuracies": test, "fold_valid_accuracies": valid}
+
+    data = {"systems": {
+        "mel_batch7": entry(runs, runs),
+        # better on validation over the seeds both ran: log-mel's pick
+        "mel_batch7_reg": entry(shifted(0.01, "12"), shifted(0.02, "12")),
+        "relevance_2head_batch7": entry(shifted(0.03), shifted(0.01)),
+        # best only through a seed the other lacks: not picked
+        "relevance_2head_batch7_reg": entry(
+            shifted(0.05), {**shifted(0.0), "4": {"a": 1, "b": 1}}
+        ),
+    }}
+    rows = bench.tuned_comparison(data)
+    assert [(r["front"], r["pick"]) for r in rows] == [
+        ("mel", "mel_batch7_reg"), ("relevance_2head", "relevance_2head_batch7")
+    ]
+    rel = rows[1]
+    # paired with the tuned log-mel on the seeds both have (1 and 2)
+    assert rel["seeds"] == [1, 2]
+    assert rel["test"]["n"] == 4
+    assert rel["test"]["mean"] == pytest.approx(0.02)
+    assert rel["valid"]["mean"] == pytest.approx(-0.01)
+    assert rows[0]["test"] is None
+    assert "`relevance_2head_batch7`" in bench.tuned_table(rows)
