@@ -255,9 +255,10 @@ for _front in CAPACITY_FRONTENDS:
             _front, _suffix
         )
     for _size in ("small", "large"):
-        SYSTEMS[system_name(_front, _size, RECIPE_SCHEDULE)] = _scheduled(
-            system_name(_front, _size), RECIPE_SCHEDULE
-        )
+        for _suffix in (RECIPE_SCHEDULE, "batch7_reg"):
+            SYSTEMS[system_name(_front, _size, _suffix)] = _scheduled(
+                system_name(_front, _size), _suffix
+            )
 
 #: The log-mel tuning (resolution, compression, normalisation) and the
 #: one-option ablations, rerun with the recipe's schedule: the tuned
@@ -1177,14 +1178,14 @@ def _valid_on(entry, seeds):
     return _run_mean(_only_seeds(entry.get("fold_valid_accuracies"), seeds))
 
 
-def tuned_pick(data, front):
+def tuned_pick(data, front, size="medium"):
     """Return the variant of a front-end that validation picks, or None.
 
     The candidates are the front-end trained with each of
-    :data:`TUNING_SCHEDULES` (for log-mel also its :data:`RECIPE_OPTIONS`
-    variants); they are compared by mean validation accuracy over the
-    seeds that all of them ran, so that no candidate wins by having been
-    run with luckier seeds.
+    :data:`TUNING_SCHEDULES` (for log-mel with the default classifier
+    also its :data:`RECIPE_OPTIONS` variants); they are compared by mean
+    validation accuracy over the seeds that all of them ran, so that no
+    candidate wins by having been run with luckier seeds.
 
     Arguments
     ---------
@@ -1192,6 +1193,8 @@ def tuned_pick(data, front):
         Content of ``real_audio.json``.
     front : str
         One of :data:`CAPACITY_FRONTENDS`.
+    size : str
+        A :data:`CLASSIFIER_SIZES` key.
 
     Returns
     -------
@@ -1207,8 +1210,8 @@ def tuned_pick(data, front):
     'mel_batch7_reg'
     """
     systems = data["systems"]
-    names = [system_name(front, schedule=s) for s in TUNING_SCHEDULES]
-    if front == "mel":
+    names = [system_name(front, size, s) for s in TUNING_SCHEDULES]
+    if front == "mel" and size == "medium":
         names += [system_name(o, schedule=RECIPE_SCHEDULE)
                   for o in RECIPE_OPTIONS if o.split("_")[0] == "mel"]
     names = [n for n in names if n in systems]
@@ -1220,7 +1223,7 @@ def tuned_pick(data, front):
     return max(names, key=lambda n: _valid_on(systems[n], shared) or 0.0)
 
 
-def tuned_comparison(data):
+def tuned_comparison(data, size="medium"):
     """Each learnable front-end as validation tunes it vs tuned log-mel.
 
     The baseline is tuned as much as the proposals: every headline
@@ -1233,6 +1236,8 @@ def tuned_comparison(data):
     ---------
     data : dict
         Content of ``real_audio.json``.
+    size : str
+        The classifier size (:data:`CLASSIFIER_SIZES`) of every system.
 
     Returns
     -------
@@ -1256,13 +1261,13 @@ def tuned_comparison(data):
     (0.0, [1, 2])
     """
     systems = data["systems"]
-    mel = tuned_pick(data, "mel")
+    mel = tuned_pick(data, "mel", size)
     if mel is None:
         return []
     base = systems[mel]
     found = []
     for front in CAPACITY_FRONTENDS:
-        pick = tuned_pick(data, front)
+        pick = tuned_pick(data, front, size)
         if pick is None:
             continue
         e = systems[pick]
@@ -1286,6 +1291,23 @@ def tuned_comparison(data):
             ),
         })
     return found
+
+
+def tuned_sizes(data):
+    """Classifier sizes with runs of more than one tuning variant.
+
+    Example
+    -------
+    >>> tuned_sizes({"systems": {"mel_small_batch7": {},
+    ...                          "mel_small_batch7_reg": {}}})
+    ['medium', 'small']
+    """
+    varied = {
+        size_of(n) for n in data["systems"]
+        if schedule_of(n) in TUNING_SCHEDULES[1:]
+    }
+    return ["medium"] + [s for s in CLASSIFIER_SIZES
+                         if s != "medium" and s in varied]
 
 
 def tuned_table(found):
@@ -2175,7 +2197,8 @@ def write_json(data, args):
     add_pooled_spread(data)
     data["confirmation"] = confirmation(data)
     data["stability_check"] = stability_check(data)
-    data["tuned"] = tuned_comparison(data)
+    data["tuned"] = {size: tuned_comparison(data, size)
+                     for size in tuned_sizes(data)}
     os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
     # A mean and a spread need seeds: one-seed screening runs are kept
     # apart, under "screened".
@@ -2219,8 +2242,14 @@ def all_tables(data):
     tables = [
         ("headline", "Headline (the best log-mel variant by validation "
          "included)", table(data, headline_names(data))),
-        ("tuned", "Each front-end as validation tunes it, against log-mel "
-         "tuned so", tuned_table(tuned_comparison(data))),
+    ]
+    tables += [
+        (system_name("tuned", size), "Each front-end as validation tunes it, "
+         f"against log-mel tuned so ({size} CNN)",
+         tuned_table(tuned_comparison(data, size)))
+        for size in tuned_sizes(data)
+    ]
+    tables += [
         ("stability", "Per-speaker standard deviation over seeds, old -> "
          "new recipe", stability_table(data, read_old_recipe())),
         ("confirmation", "The planned confirmation (its seeds alone)",
