@@ -341,7 +341,7 @@ class RelevanceBrain(SyncBatchNormControl, sb.Brain):
         """
         labels = self._labels
         if stage == sb.Stage.TRAIN:
-            smoothing = getattr(self.hparams, "label_smoothing", 0.0) or 0.0
+            smoothing = float(getattr(self.hparams, "label_smoothing", 0) or 0)
             mixed = getattr(self, "_mixup", None)
             if mixed is not None:
                 y_a, y_b, lam = mixed
