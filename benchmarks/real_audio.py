@@ -219,7 +219,8 @@ SCHEDULES["batch7_speed20"] = (
 # Regularised half batches: label smoothing 0.1 and AdamW's decoupled
 # weight decay 0.05 (common choices for small classifiers), a screen of
 # whether smoother models move less between seeds on unusual voices.
-SCHEDULES["batch7_reg"] = (
+REGULARISED_SCHEDULE = "batch7_reg"
+SCHEDULES[REGULARISED_SCHEDULE] = (
     [*SCHEDULES["batch7"][0], "--label_smoothing=0.1", "--weight_decay=0.05"],
     "half batches + smoothing, decay",
     "batches of 7 s of audio (half), label smoothing 0.1, weight decay 0.05",
@@ -228,6 +229,11 @@ SCHEDULES["batch7_reg"] = (
 #: batches): the headline systems are the front-ends trained so, and the
 #: capacity study has its sizes with it too (``<front>_<size>_batch7``).
 RECIPE_SCHEDULE = "batch7"
+#: Training variants every headline front-end may take, chosen per
+#: front-end on validation (:func:`tuned_pick`): the recipe's schedule and
+#: the regularised one. Log-mel also chooses among its resolution,
+#: compression and normalisation options (:data:`RECIPE_OPTIONS`).
+TUNING_SCHEDULES = (RECIPE_SCHEDULE, REGULARISED_SCHEDULE)
 
 
 def system_name(front, size="medium", schedule=None):
@@ -255,7 +261,7 @@ for _front in CAPACITY_FRONTENDS:
             _front, _suffix
         )
     for _size in ("small", "large"):
-        for _suffix in (RECIPE_SCHEDULE, "batch7_reg"):
+        for _suffix in TUNING_SCHEDULES:
             SYSTEMS[system_name(_front, _size, _suffix)] = _scheduled(
                 system_name(_front, _size), _suffix
             )
@@ -1166,13 +1172,6 @@ def headline_names(data):
     return names
 
 
-#: Training variants every headline front-end may take, chosen per
-#: front-end on validation: the recipe's schedule and the regularised one
-#: (label smoothing and weight decay). Log-mel also chooses among its
-#: resolution, compression and normalisation options (RECIPE_OPTIONS).
-TUNING_SCHEDULES = (RECIPE_SCHEDULE, "batch7_reg")
-
-
 def _valid_on(entry, seeds):
     """Mean validation accuracy of an entry's runs of the given seeds."""
     return _run_mean(_only_seeds(entry.get("fold_valid_accuracies"), seeds))
@@ -1261,13 +1260,14 @@ def tuned_comparison(data, size="medium"):
     (0.0, [1, 2])
     """
     systems = data["systems"]
-    mel = tuned_pick(data, "mel", size)
+    picks = {front: tuned_pick(data, front, size)
+             for front in CAPACITY_FRONTENDS}
+    mel = picks["mel"]
     if mel is None:
         return []
     base = systems[mel]
     found = []
-    for front in CAPACITY_FRONTENDS:
-        pick = tuned_pick(data, front, size)
+    for front, pick in picks.items():
         if pick is None:
             continue
         e = systems[pick]
