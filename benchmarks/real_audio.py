@@ -293,8 +293,8 @@ for _option in RECIPE_OPTIONS:
 #: initialisation, and the learnable filters given a larger front-end
 #: learning rate (the recipe's lr is 0.003). Defined before their runs.
 WHAT_LEARNS = {
-    "mel_relevance_2head": (
-        "mel_relevance_2head.yaml",
+    "relevance_2head_on_mel": (
+        "relevance_2head_on_mel.yaml",
         [],
         "log-mel (fixed) + 2-head relevance",
     ),
@@ -322,7 +322,7 @@ for _front in WHAT_LEARNS:
     SYSTEMS[system_name(_front, schedule=RECIPE_SCHEDULE)] = _scheduled(
         _front, RECIPE_SCHEDULE
     )
-for _front in ("mel_relevance_2head", "relevance_2head_frozen"):
+for _front in ("relevance_2head_on_mel", "relevance_2head_frozen"):
     _hp, _ov, _desc = SYSTEMS[_front]
     _widths = ",".join(map(str, CLASSIFIER_SIZES["small"]))
     SYSTEMS[system_name(_front, "small")] = (
