@@ -166,6 +166,30 @@ def test_frontend_lr_moves_the_filters(train, tmp_path):
     assert large > 10 * tiny, (large, tiny)
 
 
+def test_frozen_filterbank_does_not_move(train, tmp_path):
+    """--freeze_filterbank=True: the ablation's fixed Cos-Gauss bank."""
+    out = tmp_path / "frozen"
+    brain = _run(
+        train, os.path.join(HPARAMS_DIR, "relevance_2head.yaml"), out,
+        "--number_of_epochs=1", "--freeze_filterbank=True",
+        # A front-end rate that would move a learnable bank visibly.
+        "--frontend_lr=0.05",
+    )
+    fb = brain.modules.compute_features
+    assert not fb.theta.requires_grad
+    trained = {
+        id(p) for g in brain.optimizer.param_groups for p in g["params"]
+    }
+    assert id(fb.theta) not in trained
+    m = _movement(brain, out / "fold_theo")
+    assert m["mean_abs_center_shift_hz"] == 0.0
+    assert m["mean_response_distance"] == 0.0
+    # The relevance weighting behind it trains.
+    assert all(
+        id(p) in trained for p in brain.modules.relevance.parameters()
+    )
+
+
 @pytest.mark.parametrize(
     "hparams", HPARAMS, ids=[os.path.basename(p) for p in HPARAMS]
 )

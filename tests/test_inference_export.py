@@ -58,7 +58,10 @@ US8K = os.path.join(REPO, "recipes", "UrbanSound8k")
 FSDD = os.path.join(REPO, "recipes", "FSDD")
 FSDD_DATA = os.path.join(REPO, "tests", "data", "fsdd")
 #: Manifest field of each recipe's class name.
-LABEL_KEYS = {"dcase": "scene", "us8k": "class", "fsdd": "digit"}
+LABEL_KEYS = {
+    "dcase": "scene", "us8k": "class", "fsdd": "digit",
+    "fsdd_on_mel": "digit",
+}
 MODULE_FILES = ("compute_features.ckpt", "relevance.ckpt", "classifier.ckpt")
 
 #: The fresh process: for each (model folder given relative to its cwd,
@@ -169,6 +172,15 @@ def runs(tmp_path_factory):
             "--cnn_channels=[4]", "--feature_norm=sentence",
             "--device=cpu", "--noprogressbar",
         ], cwd=str(root)),
+        # Relevance weighting on a fixed log-mel filterbank (issue 31).
+        _start([
+            sys.executable, os.path.join(FSDD, "train.py"),
+            os.path.join(FSDD, "hparams", "relevance_2head_on_mel.yaml"),
+            f"--data_folder={FSDD_DATA}", "--test_fold=theo",
+            f"--output_folder={root / 'fsdd_mel_run'}",
+            "--number_of_epochs=2", "--cnn_channels=[4]",
+            "--device=cpu", "--noprogressbar",
+        ], cwd=str(root)),
     ]
     for proc in procs:
         _finish(proc)
@@ -179,6 +191,7 @@ def runs(tmp_path_factory):
         "us8k": os.path.join(us8k_out, "fold4"),
         "us8k_cv": us8k_out,
         "fsdd": str(root / "fsdd_run" / "fold_theo"),
+        "fsdd_on_mel": str(root / "fsdd_mel_run" / "fold_theo"),
     }
 
 
@@ -191,7 +204,11 @@ def models(runs):
     export_model(runs["us8k"], us8k, verify=False)
     fsdd = str(runs["root"] / "fsdd_model")
     export_model(runs["fsdd"], fsdd)
-    return {"dcase": dcase, "us8k": us8k, "fsdd": fsdd}
+    on_mel = str(runs["root"] / "fsdd_on_mel_model")
+    export_model(runs["fsdd_on_mel"], on_mel)
+    return {
+        "dcase": dcase, "us8k": us8k, "fsdd": fsdd, "fsdd_on_mel": on_mel
+    }
 
 
 @pytest.fixture(scope="module")
@@ -271,7 +288,7 @@ def round_trips(runs, models):
     loader = root / "loader.py"
     loader.write_text(LOADER)
     args = []
-    for name in ("dcase", "us8k", "fsdd"):
+    for name in ("dcase", "us8k", "fsdd", "fsdd_on_mel"):
         source = os.path.relpath(models[name], cwd)
         assert not os.path.isabs(source)
         files_json = root / f"{name}_files.json"
@@ -285,6 +302,9 @@ def round_trips(runs, models):
                 US8K, "UrbanSoundBrain", runs["us8k"]
             ),
             "fsdd": _brain_probabilities(FSDD, "DigitBrain", runs["fsdd"]),
+            "fsdd_on_mel": _brain_probabilities(
+                FSDD, "DigitBrain", runs["fsdd_on_mel"]
+            ),
         }
     finally:
         _finish(proc)
@@ -351,6 +371,19 @@ def test_fsdd_round_trip_with_the_defaults(runs, models, round_trips):
         sf.info(p).frames for p in _test_files(runs["fsdd"]).values()
     }
     assert len(lengths) > 5  # the batch check above mixed lengths
+
+
+def test_fsdd_relevance_on_mel_round_trip(runs, models, round_trips):
+    """Relevance weighting after the fixed MelFilterbank: the export
+    classifies with the run's posteriors and accuracy."""
+    with open(os.path.join(models["fsdd_on_mel"], "hyperparams.yaml")) as f:
+        text = f.read()
+    assert "lobes.MelFilterbank" in text
+    assert "lobes.MultiHeadRelevance" in text
+    assert sorted(os.listdir(models["fsdd_on_mel"])) == sorted(
+        [*MODULE_FILES, "hyperparams.yaml", "label_encoder.txt", "README.md"]
+    )
+    _check_same_predictions(runs, round_trips, "fsdd_on_mel")
 
 
 def test_exported_files(runs, dcase_model):

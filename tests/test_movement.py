@@ -55,3 +55,66 @@ def test_movement_rejects_different_sizes():
     )
     assert m["bandwidth_ratio"] is None
     assert not math.isnan(m["mean_abs_center_shift_hz"])
+
+
+def test_movement_in_perceptual_units_and_responses():
+    """The critique's measures on a hand-made move of one filter."""
+    before = small_bank()
+    after = small_bank()
+    with torch.no_grad():
+        after.theta[3] += 0.2  # one filter up, the rest untouched
+    m = filter_movement(before, after)
+    moved = [k for k, s in enumerate(m["center_shift_hz"]) if s != 0.0]
+    assert len(moved) == 1
+    k = moved[0]
+    # Shift on the mel and ERB-rate scales, from the centres themselves.
+    lo, hi = m["center_hz_initial"][k], m["center_hz"][k]
+    mel = 2595 * (math.log10(1 + hi / 700) - math.log10(1 + lo / 700))
+    erb = 21.4 * (
+        math.log10(1 + 0.00437 * hi) - math.log10(1 + 0.00437 * lo)
+    )
+    assert m["mean_abs_center_shift_mel"] == pytest.approx(mel / 8)
+    assert m["mean_abs_center_shift_erb"] == pytest.approx(erb / 8)
+    # In bands: the mel shift over the band's mel width (neighbours' gap).
+    centers = [2595 * math.log10(1 + c / 700) for c in m["center_hz_initial"]]
+    width = (centers[k + 1] - centers[k - 1]) / 2
+    assert m["center_shift_bands"][k] == pytest.approx(mel / width)
+    assert m["max_abs_center_shift_bands"] == pytest.approx(mel / width)
+    # Only the moved filter's response changed, and it did.
+    d = m["response_distance"]
+    assert d[k] > 0.01
+    assert all(d[j] == 0.0 for j in range(8) if j != k)
+    # A larger move is a larger distance.
+    with torch.no_grad():
+        after.theta[3] += 0.4
+    assert filter_movement(before, after)["response_distance"][k] > d[k]
+
+
+def test_untouched_bank_has_zero_distance_in_every_unit():
+    bank = small_bank()
+    m = filter_movement(bank, small_bank())
+    assert m["mean_abs_center_shift_bands"] == 0.0
+    assert m["mean_abs_center_shift_erb"] == 0.0
+    assert m["mean_response_distance"] == 0.0
+
+
+def test_learned_vs_initial_figure(tmp_path):
+    pytest.importorskip("matplotlib")
+    from speechbrain_relevance.analysis.figures import plot_learned_vs_initial
+
+    before = small_bank()
+    moved = small_bank()
+    with torch.no_grad():
+        moved.theta += 0.1
+    path = tmp_path / "movement.png"
+    fig = plot_learned_vs_initial(
+        {"learned": [filter_movement(before, moved)],
+         "frozen": [filter_movement(before, before)]},
+        str(path),
+    )
+    assert path.stat().st_size > 0
+    titles = [ax.get_title() for ax in fig.axes[:2]]
+    assert titles[0].startswith("learned") and "0 Hz" not in titles[0]
+    assert titles[1] == "frozen\n|shift| 0 Hz, 0.00 bands"
+    with pytest.raises(ValueError, match="runs per system"):
+        plot_learned_vs_initial({"empty": []})

@@ -39,6 +39,9 @@ RECIPE_DIR = os.path.join(
 )
 COSGAUSS_YAML = os.path.join(RECIPE_DIR, "ecapa_cosgauss.yaml")
 FBANK_YAML = os.path.join(RECIPE_DIR, "ecapa_fbank.yaml")
+FBANK_RELEVANCE_YAML = os.path.join(RECIPE_DIR, "ecapa_fbank_relevance.yaml")
+#: The variants with relevance weighting in compute_features.
+RELEVANCE = ("relevance", "fbank_relevance")
 CLASSES = {"low": 300.0, "mid": 1500.0, "high": 5000.0}
 SR = 16000
 
@@ -150,11 +153,16 @@ def data_folder(tmp_path_factory):
     return folder
 
 
-@pytest.fixture(scope="module", params=["fbank", "cosgauss", "relevance"])
+@pytest.fixture(
+    scope="module",
+    params=["fbank", "cosgauss", "relevance", "fbank_relevance"],
+)
 def trained(request, data_folder, tmp_path_factory):
     """Train one epoch and export; yields the run and model folders."""
     root = tmp_path_factory.mktemp(request.param)
-    yaml_path = FBANK_YAML if request.param == "fbank" else COSGAUSS_YAML
+    yaml_path = {
+        "fbank": FBANK_YAML, "fbank_relevance": FBANK_RELEVANCE_YAML,
+    }.get(request.param, COSGAUSS_YAML)
     if request.param == "relevance":
         with open(COSGAUSS_YAML, encoding="utf-8") as f:
             text = relevance_variant(f.read())
@@ -231,6 +239,48 @@ def test_relevance_variant_builds_the_front_end(tmp_path):
     assert hparams["checkpointer"].recoverables["compute_features"] is front
 
 
+def test_fbank_relevance_yaml_wraps_fbank_in_one_block():
+    """Relevance on SpeechBrain's own Fbank: one block, nothing else."""
+    yaml = YAML()
+    with open(FBANK_YAML, encoding="utf-8") as f:
+        fbank = yaml.load(f)
+    with open(FBANK_RELEVANCE_YAML, encoding="utf-8") as f:
+        wrapped = yaml.load(f)
+    block = wrapped["compute_features"]
+    assert block.tag.value.endswith("RelevanceFrontEnd")
+    assert block["filterbank"].tag.value.endswith("features.Fbank")
+    assert {k: v.value for k, v in block["filterbank"].items()} == {
+        k: v.value for k, v in fbank["compute_features"].items()
+    }
+    dumps = []
+    for tree in (fbank, wrapped):
+        del tree["compute_features"]
+        stream = io.StringIO()
+        YAML().dump(tree, stream)
+        dumps.append(
+            [ln for ln in stream.getvalue().splitlines()
+             if ln.strip() and not ln.lstrip().startswith("#")]
+        )
+    assert dumps[0] == dumps[1]
+
+
+def test_fbank_relevance_front_end_shapes_and_lengths(tmp_path):
+    hparams = load_hyperpyyaml(
+        open(FBANK_RELEVANCE_YAML, encoding="utf-8").read(),
+        {"data_folder": "unused", "output_folder": str(tmp_path)},
+    )
+    front = hparams["compute_features"]
+    wavs = torch.randn(2, 8000)
+    lens = torch.tensor([1.0, 0.5])
+    feats = front(wavs, lens)
+    assert feats.shape == (2, 51, 80)
+    # The lengths reach the relevance weighting (Fbank takes none): the
+    # half-length clip's padding frames are zeros after min-max scaling.
+    assert torch.all(feats[1, 27:] == 0)
+    assert feats[1, :20].max() == 1.0
+    assert hparams["checkpointer"].recoverables["compute_features"] is front
+
+
 def test_export_loads_trained_weights_from_another_cwd(
     trained, tmp_path, monkeypatch
 ):
@@ -242,7 +292,8 @@ def test_export_loads_trained_weights_from_another_cwd(
     )
     front = model.mods.compute_features
     expected = {"fbank": "Fbank", "cosgauss": "CosGaussFilterbank",
-                "relevance": "RelevanceFrontEnd"}[trained["variant"]]
+                "relevance": "RelevanceFrontEnd",
+                "fbank_relevance": "RelevanceFrontEnd"}[trained["variant"]]
     assert type(front).__name__ == expected
 
     # A fresh build of the same yaml, without the pretrainer, holds the
@@ -265,7 +316,7 @@ def test_export_loads_trained_weights_from_another_cwd(
             for k in saved
             if saved[k].is_floating_point()
         ), f"{name} did not change in training"
-    if trained["variant"] == "relevance":
+    if trained["variant"] in RELEVANCE:
         saved = _trained_state(trained["checkpoint"], "compute_features")
         assert any(k.startswith("relevance.heads.") for k in saved)
 
@@ -358,10 +409,10 @@ def test_model_card_and_no_local_paths(trained):
     assert {"speechbrain", "audio-classification", "ecapa-tdnn"} <= set(
         front["tags"]
     )
-    learnable = trained["variant"] != "fbank"
-    assert ("cos-gauss" in front["tags"]) == learnable
+    cosgauss = trained["variant"] in ("cosgauss", "relevance")
+    assert ("cos-gauss" in front["tags"]) == cosgauss
     assert ("relevance-weighting" in front["tags"]) == (
-        trained["variant"] == "relevance"
+        trained["variant"] in RELEVANCE
     )
     assert "pip install speechbrain-relevance" in card
     assert "EncoderClassifier.from_hparams(" in card

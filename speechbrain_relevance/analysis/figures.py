@@ -23,6 +23,7 @@ Authors
 import numpy as np
 import torch
 
+from speechbrain_relevance.analysis.movement import magnitude_responses
 from speechbrain_relevance.lobes import functional as fb
 from speechbrain_relevance.lobes.filterbanks import (
     CosGaussFilterbank,
@@ -237,13 +238,11 @@ def filter_responses(filterbank, n_fft=None):
     >>> bool(np.all(np.diff(peaks) > 0))
     True
     """
-    with torch.no_grad():
-        kernels = filterbank.kernels().detach().double().cpu()
     if n_fft is None:
         n_fft = getattr(filterbank, "n_fft", None)
-        if n_fft is None:
-            n_fft = 1 << int(np.ceil(np.log2(4 * kernels.shape[-1])))
-    power = torch.fft.rfft(kernels, n=n_fft).abs().pow(2).numpy()
+    magnitude = magnitude_responses(filterbank, n_fft)
+    n_fft = 2 * (magnitude.shape[-1] - 1)
+    power = magnitude.pow(2).numpy()
     # Floor far below any real response so that exact zeros stay finite.
     db = 10 * np.log10(np.maximum(power, 1e-30))
     hz = np.fft.rfftfreq(n_fft, d=1.0 / filterbank.sample_rate)
@@ -568,6 +567,66 @@ def plot_representation(panels, path=None, title=None, cmap="viridis"):
         ax.set_ylabel(item["ylabel"])
         fig.colorbar(image, ax=ax, pad=0.01)
     axes[-1].set_xlabel("Time (s)")
+    if title:
+        fig.suptitle(title)
+    return _save(fig, path)
+
+
+def plot_learned_vs_initial(systems, path=None, title=None):
+    """Draw where every filter went, system beside system (Figure 2 style).
+
+    One column per system. Top: initial (line) and learned (dots, one per
+    run) centre frequency against band index. Bottom: each filter's
+    centre shift in bands of the mel scale (see
+    :func:`~speechbrain_relevance.analysis.movement.filter_movement`), so
+    that "the filters hardly move" reads as dots near zero, and a frozen
+    bank as dots exactly on it.
+
+    Arguments
+    ---------
+    systems : dict
+        Label -> list of :func:`~speechbrain_relevance.analysis.movement.
+        filter_movement` results (one per run or fold).
+    path : str, optional
+        Where to save the figure.
+    title : str, optional
+        Figure title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure.
+    """
+    if not systems or not all(systems.values()):
+        raise ValueError("plot_learned_vs_initial needs runs per system")
+    n = len(systems)
+    fig = _figure(figsize=(3.6 * n, 5.6), dpi=120)
+    axes = fig.subplots(2, n, squeeze=False, sharex=True, sharey="row")
+    for col, (label, runs) in enumerate(systems.items()):
+        top, bottom = axes[0][col], axes[1][col]
+        first = np.asarray(runs[0]["center_hz_initial"]) / 1000
+        index = np.arange(len(first))
+        top.plot(index, first, color="C1", linewidth=1.4, label="initial")
+        for k, m in enumerate(runs):
+            top.plot(
+                index, np.asarray(m["center_hz"]) / 1000, ".", color="C0",
+                markersize=2, alpha=0.5, label="learned" if k == 0 else None,
+            )
+            bottom.plot(
+                index, m["center_shift_bands"], ".", color="C0",
+                markersize=2, alpha=0.5,
+            )
+        bottom.axhline(0.0, color="C1", linewidth=1.0)
+        shift = np.mean([m["mean_abs_center_shift_hz"] for m in runs])
+        bands = np.mean([m["mean_abs_center_shift_bands"] for m in runs])
+        top.set_title(f"{label}\n|shift| {shift:.0f} Hz, {bands:.2f} bands",
+                      fontsize=9)
+        bottom.set_xlabel("Band index")
+        top.grid(alpha=0.3)
+        bottom.grid(alpha=0.3)
+    axes[0][0].set_ylabel("Centre frequency (kHz)")
+    axes[1][0].set_ylabel("Centre shift (mel bands)")
+    axes[0][0].legend(fontsize=8)
     if title:
         fig.suptitle(title)
     return _save(fig, path)

@@ -4,7 +4,10 @@
 where they were initialised is a fixed filterbank with extra cost. These
 functions compare a trained filterbank with its initial state (the same
 configuration rebuilt, see :func:`speechbrain_relevance.analysis.
-load_trained`), filter by filter in sorted order.
+load_trained`), filter by filter in sorted order, as the critique
+measures it: centre shifts in Hz, in mel and ERB-rate units and as a
+fraction of the band's own width on the mel scale, bandwidth changes, and
+a distance between each filter's initial and learned frequency response.
 
 Authors
  * speechbrain-relevance developers
@@ -13,6 +16,126 @@ Authors
 import math
 
 import torch
+
+
+def mel_scale(hz):
+    """HTK mel of frequencies in Hz (the scale of the mel initialisation).
+
+    Example
+    -------
+    >>> round(mel_scale(1000.0), 1)
+    1000.0
+    """
+    return 2595.0 * math.log10(1.0 + hz / 700.0)
+
+
+def erb_rate(hz):
+    """ERB-rate (number of equivalent rectangular bandwidths below ``hz``).
+
+    Glasberg and Moore (1990): ``21.4 log10(1 + 0.00437 f)``.
+
+    Example
+    -------
+    >>> round(erb_rate(1000.0), 2)
+    15.62
+    """
+    return 21.4 * math.log10(1.0 + 0.00437 * hz)
+
+
+def band_spacing(centers, scale=mel_scale):
+    """Width of each filter's band on a perceptual scale.
+
+    Half the distance between a filter's two neighbours (one-sided at the
+    edges), on ``scale``: the width of the band a filter covers, so that
+    a shift of 1 in these units moves a filter by one band.
+
+    Arguments
+    ---------
+    centers : list of float
+        Sorted centre frequencies in Hz (at least two).
+    scale : callable
+        Hz -> perceptual units (:func:`mel_scale` or :func:`erb_rate`).
+
+    Returns
+    -------
+    list of float
+        One width per filter, in the scale's units.
+
+    Example
+    -------
+    >>> band_spacing([0.0, 100.0, 300.0], scale=lambda hz: hz)
+    [100.0, 150.0, 200.0]
+    """
+    if len(centers) < 2:
+        raise ValueError("band_spacing needs at least two filters")
+    s = [scale(c) for c in centers]
+    inner = [(s[k + 1] - s[k - 1]) / 2 for k in range(1, len(s) - 1)]
+    return [s[1] - s[0], *inner, s[-1] - s[-2]]
+
+
+def magnitude_responses(filterbank, n_fft=None):
+    """Magnitude responses ``|rfft(kernel)|`` of a filterbank's filters.
+
+    Arguments
+    ---------
+    filterbank : torch.nn.Module
+        A filterbank with ``kernels()`` (``[n_filters, taps]``, sorted).
+    n_fft : int, optional
+        FFT size (default: the next power of two of 4 kernel lengths).
+
+    Returns
+    -------
+    torch.Tensor
+        ``[n_filters, n_fft // 2 + 1]`` magnitudes (float64).
+
+    Example
+    -------
+    >>> from speechbrain_relevance.lobes import CosGaussFilterbank
+    >>> fb = CosGaussFilterbank(n_filters=4, sample_rate=8000,
+    ...                         win_length=200, hop_length=80,
+    ...                         kernel_size=129)
+    >>> magnitude_responses(fb).shape
+    torch.Size([4, 513])
+    """
+    with torch.no_grad():
+        kernels = filterbank.kernels().detach().double().cpu()
+    if n_fft is None:
+        n_fft = 1 << math.ceil(math.log2(4 * kernels.shape[-1]))
+    return torch.fft.rfft(kernels, n=n_fft).abs()
+
+
+def response_distance(initial, trained):
+    """Per filter, ``1 - cosine similarity`` of two magnitude responses.
+
+    0 for the same response shape (gain aside), 1 for responses with no
+    overlap: how far a filter's passband moved, whatever its
+    parameterisation.
+
+    Arguments
+    ---------
+    initial : torch.Tensor
+        ``[n_filters, n_bins]`` magnitude responses before training.
+    trained : torch.Tensor
+        The same after training (same FFT size).
+
+    Returns
+    -------
+    list of float
+        One distance per filter.
+
+    Example
+    -------
+    >>> a = torch.tensor([[1.0, 0.0], [1.0, 1.0]])
+    >>> b = torch.tensor([[0.0, 1.0], [2.0, 2.0]])
+    >>> response_distance(a, b)
+    [1.0, 0.0]
+    """
+    a = initial.double()
+    b = trained.double()
+    cos = (a * b).sum(-1) / (a.norm(dim=-1) * b.norm(dim=-1)).clamp_min(
+        1e-300
+    )
+    return [round(float(1.0 - c), 12) for c in cos]
 
 
 def filter_summary(filterbank):
@@ -28,7 +151,8 @@ def filter_summary(filterbank):
     -------
     dict
         ``center_hz`` and ``bandwidth_hz`` (None if the filterbank does not
-        report bandwidths), lists of float.
+        report bandwidths), lists of float; ``response``: the
+        :func:`magnitude_responses` (None without ``kernels()``).
 
     Example
     -------
@@ -45,7 +169,12 @@ def filter_summary(filterbank):
         bandwidths = None
         if hasattr(filterbank, "bandwidths_hz"):
             bandwidths = filterbank.bandwidths_hz().double().cpu().tolist()
-    return {"center_hz": centers, "bandwidth_hz": bandwidths}
+    response = None
+    if callable(getattr(filterbank, "kernels", None)):
+        response = magnitude_responses(filterbank)
+    return {
+        "center_hz": centers, "bandwidth_hz": bandwidths, "response": response
+    }
 
 
 def filter_movement(initial, trained):
@@ -67,10 +196,17 @@ def filter_movement(initial, trained):
         Per filter: ``center_hz_initial``, ``center_hz``,
         ``center_shift_hz`` (trained - initial), ``bandwidth_hz_initial``,
         ``bandwidth_hz``, ``bandwidth_ratio`` (trained / initial; None
-        without bandwidths). Summary: ``mean_abs_center_shift_hz``,
-        ``max_abs_center_shift_hz``, ``mean_abs_relative_center_shift``
-        (``|shift| / initial centre``), ``mean_abs_log2_bandwidth_ratio``
-        (octaves of bandwidth change; None without bandwidths).
+        without bandwidths), ``center_shift_bands`` (the shift on the mel
+        scale divided by the filter's initial mel band width, see
+        :func:`band_spacing`), ``response_distance`` (see
+        :func:`response_distance`; None without responses). Summary:
+        ``mean_abs_center_shift_hz``, ``max_abs_center_shift_hz``,
+        ``mean_abs_relative_center_shift`` (``|shift| / initial centre``),
+        ``mean_abs_center_shift_mel``, ``mean_abs_center_shift_erb``
+        (ERB-rate units), ``mean_abs_center_shift_bands``,
+        ``max_abs_center_shift_bands``, ``mean_abs_log2_bandwidth_ratio``
+        (octaves of bandwidth change; None without bandwidths),
+        ``mean_response_distance`` (None without responses).
 
     Example
     -------
@@ -81,6 +217,15 @@ def filter_movement(initial, trained):
     ([10.0, -20.0], 15.0)
     >>> m["mean_abs_log2_bandwidth_ratio"]
     1.0
+
+    Relative to the bands: a shift of 100 mel where the bands are 200 mel
+    wide is half a band.
+
+    >>> hz = [700.0 * (10 ** (m / 2595.0) - 1) for m in (200, 400, 600)]
+    >>> moved = [hz[0], 700.0 * (10 ** (500 / 2595.0) - 1), hz[2]]
+    >>> m = filter_movement({"center_hz": hz}, {"center_hz": moved})
+    >>> [round(b, 6) for b in m["center_shift_bands"]]
+    [0.0, 0.5, 0.0]
     """
     a = initial if isinstance(initial, dict) else filter_summary(initial)
     b = trained if isinstance(trained, dict) else filter_summary(trained)
@@ -90,6 +235,21 @@ def filter_movement(initial, trained):
             f"{len(b['center_hz'])} filters"
         )
     shifts = [y - x for x, y in zip(a["center_hz"], b["center_hz"])]
+    mel_shifts = [
+        mel_scale(y) - mel_scale(x)
+        for x, y in zip(a["center_hz"], b["center_hz"])
+    ]
+    erb_shifts = [
+        erb_rate(y) - erb_rate(x)
+        for x, y in zip(a["center_hz"], b["center_hz"])
+    ]
+    bands = [0.0] * len(shifts)
+    if len(shifts) > 1:
+        widths = band_spacing(a["center_hz"])
+        bands = [s / w for s, w in zip(mel_shifts, widths)]
+    distance = None
+    if a.get("response") is not None and b.get("response") is not None:
+        distance = response_distance(a["response"], b["response"])
     out = {
         "center_hz_initial": list(a["center_hz"]),
         "center_hz": list(b["center_hz"]),
@@ -98,6 +258,15 @@ def filter_movement(initial, trained):
         "max_abs_center_shift_hz": max(abs(s) for s in shifts),
         "mean_abs_relative_center_shift": _mean(
             [abs(s) / x for s, x in zip(shifts, a["center_hz"])]
+        ),
+        "mean_abs_center_shift_mel": _mean([abs(s) for s in mel_shifts]),
+        "mean_abs_center_shift_erb": _mean([abs(s) for s in erb_shifts]),
+        "center_shift_bands": bands,
+        "mean_abs_center_shift_bands": _mean([abs(s) for s in bands]),
+        "max_abs_center_shift_bands": max(abs(s) for s in bands),
+        "response_distance": distance,
+        "mean_response_distance": (
+            None if distance is None else _mean(distance)
         ),
         "bandwidth_hz_initial": a.get("bandwidth_hz"),
         "bandwidth_hz": b.get("bandwidth_hz"),

@@ -13,7 +13,53 @@ Authors
  * speechbrain-relevance developers
 """
 
+import inspect
+
 import torch.nn as nn
+
+
+def takes_lengths(module):
+    """Return whether a module's ``forward`` accepts relative lengths.
+
+    SpeechBrain's ``Fbank`` and ``Leaf`` take the waveforms alone; the
+    package's filterbanks also take ``wav_lens`` (padding-aware
+    normalisation).
+
+    Arguments
+    ---------
+    module : torch.nn.Module
+        A front-end.
+
+    Returns
+    -------
+    bool
+        True if ``forward`` has a second parameter.
+
+    Example
+    -------
+    >>> from speechbrain.lobes.features import Fbank
+    >>> from speechbrain_relevance.lobes import MelFilterbank
+    >>> takes_lengths(Fbank()), takes_lengths(MelFilterbank(n_mels=8))
+    (False, True)
+    """
+    params = list(inspect.signature(module.forward).parameters.values())
+    positional = [
+        p for p in params
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
+    return len(positional) >= 2 or any(
+        p.kind == p.VAR_POSITIONAL for p in params
+    )
+
+
+def _n_bands_of(filterbank):
+    """Return a front-end's number of bands, where it says (else None)."""
+    for owner in (filterbank, getattr(filterbank, "compute_fbanks", None)):
+        for name in ("n_filters", "n_mels"):
+            value = getattr(owner, name, None)
+            if isinstance(value, int):
+                return value
+    return None
 
 
 class RelevanceFrontEnd(nn.Module):
@@ -66,7 +112,10 @@ class RelevanceFrontEnd(nn.Module):
     filterbank : torch.nn.Module
         ``[batch, time]`` -> ``[batch, frames, n_bands]``, called as
         ``filterbank(wavs, wav_lens)``, e.g.
-        :class:`~speechbrain_relevance.lobes.CosGaussFilterbank`.
+        :class:`~speechbrain_relevance.lobes.CosGaussFilterbank`, or as
+        ``filterbank(wavs)`` if its ``forward`` takes the waveforms alone
+        (SpeechBrain's ``Fbank`` and ``Leaf``): relevance weighting goes
+        after any front-end.
     relevance : torch.nn.Module, optional
         ``[batch, frames, n_bands]`` -> same shape, called as
         ``relevance(feats, wav_lens)``, e.g.
@@ -96,11 +145,19 @@ class RelevanceFrontEnd(nn.Module):
     torch.Size([2, 101, 40])
     >>> RelevanceFrontEnd(front.filterbank)(wavs).shape
     torch.Size([2, 101, 40])
+
+    On SpeechBrain's own log-mel ``Fbank``:
+
+    >>> from speechbrain.lobes.features import Fbank
+    >>> on_fbank = RelevanceFrontEnd(
+    ...     Fbank(n_mels=40), MultiHeadRelevance(n_bands=40, n_heads=2))
+    >>> on_fbank(wavs, torch.tensor([1.0, 0.5])).shape
+    torch.Size([2, 101, 40])
     """
 
     def __init__(self, filterbank, relevance=None):
         super().__init__()
-        n_filters = getattr(filterbank, "n_filters", None)
+        n_filters = _n_bands_of(filterbank)
         n_bands = getattr(relevance, "n_bands", None)
         # Catch a yaml that changes n_filters but not n_bands at build
         # time, not at the first batch of training.
@@ -111,6 +168,7 @@ class RelevanceFrontEnd(nn.Module):
             )
         self.filterbank = filterbank
         self.relevance = relevance
+        self._pass_lengths = takes_lengths(filterbank)
 
     def forward(self, wavs, wav_lens=None, return_masks=False):
         """Compute the (relevance-weighted) features.
@@ -135,7 +193,10 @@ class RelevanceFrontEnd(nn.Module):
             ``[batch, frames, n_bands]`` relevance weights in (0, 1), only
             with ``return_masks=True``.
         """
-        feats = self.filterbank(wavs, wav_lens)
+        if self._pass_lengths:
+            feats = self.filterbank(wavs, wav_lens)
+        else:
+            feats = self.filterbank(wavs)
         if self.relevance is None:
             if return_masks:
                 raise ValueError(
