@@ -229,3 +229,48 @@ def test_clear_errors():
     rel = MultiHeadRelevance(n_bands=80)
     with pytest.raises(ValueError, match=r"\[batch, frames, 80\]"):
         rel(torch.randn(1, 10, 40))
+
+
+def _front_ends():
+    from speechbrain.lobes.features import Fbank, Leaf
+
+    from speechbrain_relevance.lobes import (
+        CosGaussFilterbank,
+        MelFilterbank,
+        SincFilterbank,
+    )
+
+    framing = dict(sample_rate=16000, win_length=400, hop_length=160)
+    return {
+        "Fbank": lambda: Fbank(n_mels=20),
+        "Leaf": lambda: Leaf(out_channels=20, in_channels=1),
+        "MelFilterbank": lambda: MelFilterbank(n_mels=20, **framing),
+        "CosGauss": lambda: CosGaussFilterbank(
+            n_filters=20, kernel_size=257, **framing
+        ),
+        "Sinc": lambda: SincFilterbank(
+            n_filters=20, kernel_size=257, **framing
+        ),
+    }
+
+
+@pytest.mark.parametrize("name", sorted(_front_ends()))
+def test_relevance_after_any_front_end(name):
+    """One yaml block: RelevanceFrontEnd(<any front-end>, relevance)."""
+    from speechbrain_relevance.lobes import RelevanceFrontEnd
+
+    torch.manual_seed(0)
+    front = RelevanceFrontEnd(
+        _front_ends()[name](), MultiHeadRelevance(n_bands=20, n_heads=2)
+    )
+    wavs = torch.randn(2, 8000)
+    lens = torch.tensor([1.0, 0.6])
+    feats, masks = front(wavs, lens, return_masks=True)
+    assert feats.shape[0] == 2 and feats.shape[2] == 20
+    assert masks.shape == feats.shape
+    # Per-head min-max over the real frames: the full clip spans [0, 1].
+    first = feats[0].detach()
+    assert float(first.min()) == 0.0 and float(first.max()) == 1.0
+    feats.sum().backward()
+    grads = [p.grad for p in front.relevance.parameters()]
+    assert all(g is not None and torch.isfinite(g).all() for g in grads)
