@@ -1,0 +1,385 @@
+"""The FSDD front-end study (studies/fsdd_frontends): its statistics, its
+store and importer, its runner and its report, which must reproduce every
+number of the tables the retired benchmarks/real_audio.py printed."""
+
+import copy
+import doctest
+import json
+import os
+import re
+import sys
+
+import pytest
+import torch
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+STUDY = os.path.join(REPO, "studies", "fsdd_frontends")
+LEGACY = os.path.join(REPO, "tests", "data", "fsdd_study_legacy_tables.md")
+FSDD = os.path.join(REPO, "tests", "data", "fsdd")
+sys.path.insert(0, STUDY)
+import study  # noqa: E402
+import study_report as report  # noqa: E402
+import study_stats as st  # noqa: E402
+
+EXP = study.Experiments()
+
+
+@pytest.fixture(scope="module")
+def stored():
+    return study.load_store(), report.load_old()
+
+
+@pytest.mark.parametrize("module", [study, report, st])
+def test_doctests(module):
+    flags = doctest.NORMALIZE_WHITESPACE | doctest.ELLIPSIS
+    result = doctest.testmod(module, optionflags=flags)
+    assert result.failed == 0 and result.attempted > 0
+
+
+# ------------------------------------------------ the legacy tables
+
+#: Cells that describe a system in words (labels, written from
+#: experiments.yaml now): their numbers are not results.
+WORDS = {"option", "schedule"}
+LABELS = {"system", "front-end", "classifier", "variant validation picks",
+          "system (seeds old → new)"}
+NUMBER = re.compile(r"[-+]?\d+(?:[.,]\d+)*%?")
+
+
+def parse_tables(text):
+    """Title -> {row key: numeric tokens} of printed tables."""
+    tables = {}
+    for block in text.strip().split("\n\n"):
+        title, head, _, *rows = block.strip().split("\n")
+        heads = [h.strip() for h in head.strip("|").split(" | ")]
+        parsed = {}
+        for row in rows:
+            cells = [c.strip() for c in row.strip()[2:-2].split(" | ")]
+            assert len(cells) == len(heads), row
+            key, numbers = [], []
+            for head_, cell in zip(heads, cells):
+                if head_ in WORDS:
+                    continue
+                if head_ in LABELS:
+                    names = re.findall(r"`([^`]+)`", cell)
+                    key.append(" ".join(names) or cell)
+                    # a label's own counts, "(3 → 20 seeds)", are results
+                    cell = cell.rsplit("`", 1)[-1] if names else ""
+                numbers += NUMBER.findall(cell)
+            assert tuple(key) not in parsed, row
+            parsed[tuple(key)] = numbers
+        tables[title.rstrip(":")] = parsed
+    return tables
+
+
+def test_report_reproduces_every_legacy_table(stored):
+    with open(LEGACY, encoding="utf-8") as f:
+        legacy = parse_tables(f.read())
+    new = parse_tables(report.print_tables(EXP))
+    assert len(legacy) == 23
+    for title, rows in legacy.items():
+        assert title in new, title
+        assert new[title] == rows, title
+
+
+def test_every_page_block_is_the_stored_runs(stored):
+    store, old = stored
+    tables = {k: t for k, _, t in report.all_tables(EXP, store, old)}
+    found = set()
+    for page in report.pages(EXP):
+        with open(page, encoding="utf-8") as f:
+            text = f.read()
+        found |= {k for k in tables if report.BLOCK.format(k) in text}
+        assert report.fill_blocks(text, tables) == text, page
+    # every table with rows is on some page
+    assert {k for k, t in tables.items() if t} <= found
+    assert {"headline", "confirmation", "what_learns", "converged"} <= found
+
+
+def test_a_block_without_its_end_is_named():
+    with pytest.raises(ValueError, match="'cpu' lacks"):
+        report.fill_blocks("<!-- study:cpu -->\n| a |\n", {"cpu": "| b |"})
+
+
+# ------------------------------------------------ definitions and store
+
+def test_every_stored_system_keeps_its_definition(stored):
+    store, _ = stored
+    assert len(store["systems"]) == 60
+    for name, entry in store["systems"].items():
+        study.check_definition(EXP, name, entry)
+        # raw per-run values only
+        assert set(entry) <= {*study.DEFINITION, *study.PER_SEED}, name
+        assert set(entry["filter_movement"]) == set(entry["fold_accuracies"])
+    # the issue-31 systems are defined before their runs
+    for name in ("relevance_2head_on_mel_small_batch7",
+                 "relevance_2head_frozen_batch7", "mel_batch7_24ep",
+                 "relevance_2head_flr0.1_batch7"):
+        assert name in EXP.grid
+
+
+def _to_legacy(store):
+    """The old benchmark's format of a store (what import-legacy reads)."""
+    systems = {}
+    for name, e in store["systems"].items():
+        seeds = sorted(int(s) for s in e["fold_accuracies"])
+        systems[name] = {
+            **{k: e[k] for k in study.DEFINITION}, "seeds": seeds,
+            "mean": 0.5, "description": "derived values are dropped",
+            "accuracies": st.seed_means(e["fold_accuracies"]),
+            "valid_accuracies": st.seed_means(e["fold_valid_accuracies"]),
+            "filter_movement": [e["filter_movement"][str(s)]
+                                for s in seeds],
+            **{k: e[k] for k in ("fold_accuracies", "fold_valid_accuracies",
+                                 "cpu_minutes_per_run", "minutes_per_run")},
+        }
+    return {"systems": systems, "confirmation": {}}
+
+
+def test_import_legacy_round_trip(stored, tmp_path):
+    store, _ = stored
+    again = study.import_legacy(_to_legacy(store), EXP)
+    assert again == store
+    # through the command line, into an empty store, twice (idempotent)
+    legacy = tmp_path / "real_audio.json"
+    legacy.write_text(json.dumps(_to_legacy(store)))
+    path = tmp_path / "runs.json"
+    for _ in range(2):
+        assert study.main(["--store", str(path), "import-legacy",
+                           str(legacy)]) == 0
+    assert study.load_store(str(path)) == store
+
+
+def test_an_undefined_system_is_named_on_import():
+    entry = {"hparams": "recipes/FSDD/hparams/mel_baseline.yaml",
+             "overrides": ["--n_bands=64"], "classifier_size": "medium",
+             "seeds": [1], "fold_accuracies": {"1": {"a": 0.5}},
+             "valid_accuracies": [None], "filter_movement": [None]}
+    with pytest.raises(ValueError, match="mel_64 is not in experiments"):
+        study.import_legacy({"systems": {"mel_64": entry}}, EXP)
+    with pytest.raises(ValueError, match="defines"):
+        study.import_legacy({"systems": {"mel": entry}}, EXP)
+
+
+def test_seeds_run_elsewhere_merge_into_the_store(stored):
+    store, _ = stored
+    name = "mel_epochs18"
+    entry = store["systems"][name]
+    seeds = list(entry["fold_accuracies"])
+
+    def part(keep):
+        return {**entry, **{k: {s: v for s, v in entry[k].items()
+                                if s in keep} for k in study.PER_SEED}}
+
+    mine = {"systems": {name: part(seeds[:2])}}
+    # seed 1 is in both: the same run
+    other = {"systems": {name: part([seeds[0], *seeds[2:]])}}
+    assert study.merge_stores(mine, other, EXP) == [name]
+    assert mine["systems"][name] == entry
+    changed = copy.deepcopy(other)
+    fold = next(iter(changed["systems"][name]["fold_accuracies"]["1"]))
+    changed["systems"][name]["fold_accuracies"]["1"][fold] += 0.01
+    with pytest.raises(ValueError, match="seed 1 is in both"):
+        study.merge_stores({"systems": {name: part(seeds[:2])}}, changed)
+
+
+# ------------------------------------------------ statistics
+
+def test_paired_statistics_match_a_hand_computed_example():
+    system = {"1": {"a": 0.90, "b": 0.70, "c": 0.80},
+              "2": {"a": 0.85, "b": 0.75, "c": 0.60}}
+    mel = {"1": {"a": 0.88, "b": 0.71, "c": 0.75},
+           "2": {"a": 0.80, "b": 0.70, "c": 0.62},
+           "3": {"a": 0.10, "b": 0.10, "c": 0.10}}  # unpaired: ignored
+    d = st.paired_difference(system, mel)
+    # +.02, -.01, +.05, +.05, +.05, -.02; t(0.975, 5) = 2.570582
+    mean = 0.14 / 6
+    se = ((0.0084 - 6 * mean**2) / 5) ** 0.5 / 6**0.5
+    assert d["n"] == 6 and d["wins"] == 4 and d["losses"] == 2
+    assert d["mean"] == pytest.approx(mean)
+    assert d["se"] == pytest.approx(se, rel=1e-6)
+    assert d["ci95"][0] == pytest.approx(mean - 2.570582 * se, rel=1e-5)
+    assert d["ci95"][1] == pytest.approx(mean + 2.570582 * se, rel=1e-5)
+    assert st.seed_spread(system)["c"] == pytest.approx(0.1414, abs=1e-4)
+    assert st.paired_difference({"1": {"a": 0.5}}, {"1": {"a": 0.4}}) is None
+
+
+def test_pooled_seed_spread_matches_a_hand_computed_example():
+    runs = {"1": {"a": 0.90, "b": 0.70}, "2": {"a": 0.80, "b": 0.74},
+            "3": {"a": 0.85, "b": None}}  # b's third run failed
+    spread = st.pooled_seed_std(runs)
+    assert spread["df"] == 3
+    assert spread["std"] == pytest.approx((0.0058 / 3) ** 0.5)
+    # chi2(3) quantiles: 0.2158 (2.5%) and 9.3484 (97.5%)
+    assert spread["ci95"][0] == pytest.approx((0.0058 / 9.3484) ** 0.5, 1e-4)
+    assert spread["ci95"][1] == pytest.approx((0.0058 / 0.2158) ** 0.5, 1e-3)
+
+
+def test_largest_spread_pass_rate_matches_a_simulation():
+    g = torch.Generator().manual_seed(0)
+    acc = 0.85 + 0.02 * torch.randn(20000, 6, 5, generator=g)
+    simulated = (acc.std(dim=2).amax(dim=1) <= 0.025).double().mean().item()
+    rate = st.largest_spread_pass_rate(0.02, target=0.025, seeds=5, folds=6)
+    assert rate == pytest.approx(simulated, abs=0.015)
+    assert st.largest_spread_pass_rate(0.02, folds=12) < rate
+    assert st.largest_spread_pass_rate(0.001) == pytest.approx(1.0)
+
+
+def test_paired_by_seed_counts_a_seed_once():
+    shift = {"1": 0.05, "2": -0.01, "3": 0.03}
+    base = {s: {f: 0.8 for f in "abcdef"} for s in shift}
+    system = {s: {f: 0.8 + d + 0.001 * i for i, f in enumerate("abcdef")}
+              for s, d in shift.items()}
+    runs = st.paired_difference(system, base)
+    seeds = st.paired_by_seed(system, base)
+    assert runs["n"] == 18 and seeds["n"] == 3
+    assert seeds["mean"] == pytest.approx(runs["mean"])
+    assert runs["ci95"][0] > 0 > seeds["ci95"][0]
+
+
+# ------------------------------------------------ table rows
+
+def _entry(test, valid=None):
+    return {"fold_accuracies": test, "fold_valid_accuracies": valid or test,
+            "filter_movement": {}}
+
+
+def _rows(systems, spec):
+    ctx = report.Context(EXP, {"systems": systems}, {}, spec)
+    return report.table_rows(ctx)
+
+
+RUNS = {"1": {"a": 0.80, "b": 0.70}, "2": {"a": 0.84, "b": 0.72},
+        "3": {"a": 0.82, "b": 0.71}}
+
+
+def _shifted(delta, seeds=("1", "2", "3")):
+    return {s: {k: v + delta for k, v in RUNS[s].items()} for s in seeds}
+
+
+def test_each_system_pairs_with_the_same_size_mel():
+    systems = {"mel": _entry(RUNS), "mel_small": _entry(_shifted(0.1)),
+               "cosgauss_small": _entry(_shifted(0.1)),
+               "cosgauss": _entry(_shifted(0.1))}
+    rows = {r.name: r for r in _rows(systems, {"rows": "all"})}
+    assert rows["mel"].pair is None
+    assert rows["cosgauss"].versus(rows["cosgauss"].pair)["mean"] == (
+        pytest.approx(0.1))
+    assert rows["cosgauss_small"].pair is systems["mel_small"]
+    assert rows["cosgauss_small"].versus(rows["cosgauss_small"].pair)[
+        "mean"] == pytest.approx(0.0)
+
+
+def test_scheduled_options_pair_with_the_scheduled_plain_system():
+    systems = {"cosgauss": _entry(RUNS), "cosgauss_batch7": _entry(RUNS),
+               "mel_batch7": _entry(RUNS),
+               "cosgauss_gain_batch7": _entry(_shifted(0.02), RUNS),
+               "mel_pcen_batch7": _entry(RUNS, _shifted(0.02)),
+               "mel_pcen": _entry(RUNS, _shifted(0.05))}
+    spec = next(s for s in report.specs(EXP) if s["key"] == "options_batch7")
+    rows = _rows(systems, spec)
+    assert [r.name for r in rows] == ["mel_pcen_batch7",
+                                      "cosgauss_gain_batch7"]
+    assert report.interval(rows[1].versus(rows[1].plain)) == (
+        "+2.0 [+2.0, +2.0]")
+    assert "cosgauss_gain_batch7" not in report.render(
+        report.Context(EXP, {"systems": systems}, {}, spec), _rows(
+            systems, {**spec, "select": {"schedule": None,
+                                         "options": True}}))
+    # the tuned log-mel is chosen among the recipe's variants only (the
+    # 14 s mel_pcen, better still, is not one)
+    head = next(s for s in report.specs(EXP) if s["key"] == "headline")
+    assert [r.name for r in _rows(systems, head)][:2] == [
+        "mel_batch7", "mel_pcen_batch7"]
+
+
+def test_tuned_comparison_pairs_each_pick_with_the_tuned_mel():
+    systems = {
+        "mel_batch7": _entry(RUNS),
+        # better on validation over the seeds both ran: log-mel's pick
+        "mel_batch7_reg": _entry(_shifted(0.01, "12"), _shifted(0.02, "12")),
+        "relevance_2head_batch7": _entry(_shifted(0.03), _shifted(0.01)),
+        # best only through a seed the other lacks: not picked
+        "relevance_2head_batch7_reg": _entry(
+            _shifted(0.05), {**_shifted(0.0), "4": {"a": 1, "b": 1}}),
+    }
+    rows = _rows(systems, {"tuned": "medium"})
+    assert [(r.front, r.name) for r in rows] == [
+        ("mel", "mel_batch7_reg"),
+        ("relevance_2head", "relevance_2head_batch7")]
+    rel = rows[1]
+    # paired with the tuned log-mel on the seeds both have (1 and 2)
+    assert sorted(rel.entry["fold_accuracies"]) == ["1", "2"]
+    assert rel.versus(rel.pair)["n"] == 4
+    assert rel.versus(rel.pair)["mean"] == pytest.approx(0.02)
+    assert rel.versus(rel.pair, valid=True)["mean"] == pytest.approx(-0.01)
+    assert rows[0].pair is None
+
+
+def test_a_plan_is_judged_on_its_own_seeds():
+    systems = {"relevance_2head_batch7": _entry(_shifted(0.05)),
+               "mel_batch7": _entry(RUNS)}
+    spec = next(s for s in report.specs(EXP) if s["key"] == "confirmation")
+    ctx = report.Context(EXP, {"systems": systems}, {}, spec)
+    # none of the planned seeds (11-20) ran: no verdict
+    (row,) = report.table_rows(ctx)
+    assert row.done == [] and row.versus(row.pair) is None
+    assert report.COLUMNS["verdict"][2](row) == "not complete"
+    later = {k: {str(int(s) + 10): f for s, f in e["fold_accuracies"].items()}
+             for k, e in systems.items()}
+    ctx.store = {"systems": {k: _entry(v) for k, v in later.items()}}
+    (row,) = report.table_rows(ctx)
+    assert row.done == [11, 12, 13]
+    assert report.COLUMNS["verdict"][2](row) == "not complete"
+    assert report.COLUMNS["plan_seeds"][2](row) == "11-20 (3 of 10 run)"
+
+
+# ------------------------------------------------ runner
+
+def test_progress_lines_on_a_fake_clock():
+    now = [100.0]
+    progress = study.Progress(folds=6, runs=2, clock=lambda: now[0])
+    now[0] += 120
+    line = progress.fold("mel_batch7", 3, "theo", 0.9, 120)
+    assert line == ("fold 1/6: mel_batch7 seed 3 theo 90.0% (2.0 min); "
+                    "elapsed 2.0 min, about 10.0 min left")
+    now[0] += 240
+    progress.fold("mel_batch7", 3, "lucas", 0.8, 240)
+    now[0] += 60
+    line = progress.run("mel_batch7", 3, 0.85, 2, 360)
+    # 2 folds in 7 minutes: 7 / 2 x the 4 left
+    assert line.endswith("elapsed 7.0 min, about 14.0 min left")
+    assert line.startswith("run 1/2: mel_batch7 seed 3 85.0% over 2 folds")
+    for _ in range(4):
+        line = progress.fold("mel_batch7", 4, "x", 0.5, 1)
+    assert line.endswith("elapsed 7.0 min")  # nothing left
+
+
+def test_a_system_added_as_one_yaml_line_runs(tmp_path, capsys):
+    # The smoke: one new line in a copy of experiments.yaml, one seed, two
+    # folds of one epoch on the vendored FSDD subset.
+    with open(study.EXPERIMENTS, encoding="utf-8") as f:
+        text = f.read()
+    yaml_path = tmp_path / "experiments.yaml"
+    yaml_path.write_text(text.replace(
+        "\nsystems:\n", "\nsystems:\n  smoke_mel: [mel]\n"))
+    store = tmp_path / "runs.json"
+    args = ["--experiments", str(yaml_path), "--store", str(store), "run",
+            "--systems", "smoke_*", "--seeds", "1", "--jobs", "1",
+            f"--data_folder={FSDD}", f"--runs={tmp_path / 'runs'}",
+            "--folds", "george", "theo", "--extra=--number_of_epochs=1",
+            "--extra=--n_bands=8", "--extra=--cnn_channels=[4]",
+            "--extra=--noprogressbar"]
+    assert study.main(args) == 0
+    out = capsys.readouterr().out
+    assert "fold 2/2: smoke_mel seed 1 theo" in out
+    assert "run 1/1: smoke_mel seed 1" in out
+    entry = study.load_store(str(store))["systems"]["smoke_mel"]
+    assert entry["overrides"] == []
+    assert set(entry["fold_accuracies"]["1"]) == {"george", "theo"}
+    assert entry["filter_movement"] == {"1": None}  # fixed mel filters
+    assert entry["cpu_minutes_per_run"]["1"] > 0
+    # resumable: a second call finds the run stored and trains nothing
+    assert study.main(args) == 0
+    assert "0 runs to do, 0 folds to train" in capsys.readouterr().out
+    assert study.load_store(str(store))["systems"]["smoke_mel"] == entry
