@@ -485,3 +485,18 @@ def test_analysis_console_script_runs_on_a_model_folder(fresh_venv, tmp_path):
     assert (out / "center_frequencies.png").is_file()
     assert (out / "parameters.json").is_file()
     assert proc.returncode == 0, proc.stderr[-3000:]
+
+
+def test_readme_installs_the_wheel_the_build_makes(dists):
+    """The README's wheel command names the file `python -m build` makes."""
+    with open(os.path.join(REPO, "README.md"), encoding="utf-8") as f:
+        readme = f.read()
+    install = readme.split("## Install")[1].split("\n## ")[0]
+    assert f"pip install dist/{dists['wheel'].name}" in install
+    # The source install lines are the Makefile's own steps.
+    with open(os.path.join(REPO, "Makefile"), encoding="utf-8") as f:
+        makefile = f.read()
+    assert "-c requirements/constraints.txt torch torchaudio" in install
+    assert "-c requirements/constraints.txt \\\n\t\ttorch torchaudio" in (
+        makefile
+    )
