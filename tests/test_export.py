@@ -122,3 +122,14 @@ def test_torch_compile_fullgraph(mode):
     assert torch.allclose(out, model(x), atol=1e-5)
     out.sum().backward()
     assert fbank.theta.grad is not None
+
+
+def test_card_command_never_shows_the_trainers_relative_data_path(tmp_path):
+    """A relative data folder is right only from where training ran."""
+    from speechbrain_relevance.export.card import training_command
+
+    (tmp_path / "hyperparams.yaml").write_text("data_folder: x\n")
+    for given in ("../../shared/datasets/fsdd", "/data/fsdd", "fsdd/"):
+        command, _ = training_command(str(tmp_path), {"data_folder": given})
+        assert "--data_folder=/path/to/fsdd" in command, command
+        assert "shared" not in command and "/data/" not in command

@@ -241,9 +241,15 @@ def training_command(run_folder, run):
     for key, value in overrides.items():
         if key == "output_folder":
             continue
-        if isinstance(value, str) and os.path.isabs(value):
+        # A data folder is the reader's own wherever it was: a relative
+        # one named the trainer's working directory, right from neither
+        # the repository's root nor the recipe's folder.
+        if isinstance(value, str) and (
+            os.path.isabs(value) or key == "data_folder"
+        ):
             name = _dataset_folder_name(run) if key == "data_folder" else None
-            value = "/path/to/" + (name or os.path.basename(value))
+            base = os.path.basename(os.path.normpath(value))
+            value = "/path/to/" + (name or base)
         args.append(_override_text(key, value))
     script = _training_script(run_folder, original)
     parts = ["python", script, hparams_arg] + args
