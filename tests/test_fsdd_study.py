@@ -26,7 +26,7 @@ EXP = study.Experiments()
 
 @pytest.fixture(scope="module")
 def stored():
-    return study.load_store(), report.load_old()
+    return study.load_store(), study.load_store(report.OLD_RECIPE)["systems"]
 
 
 @pytest.mark.parametrize("module", [study, report, st])
@@ -75,7 +75,7 @@ def parse_tables(text):
 def test_report_reproduces_every_legacy_table(stored):
     with open(LEGACY, encoding="utf-8") as f:
         legacy = parse_tables(f.read())
-    new = parse_tables(report.print_tables(EXP))
+    new = parse_tables(report.print_tables(EXP, *stored))
     assert len(legacy) == 23
     for title, rows in legacy.items():
         assert title in new, title
@@ -324,14 +324,14 @@ def test_a_plan_is_judged_on_its_own_seeds():
     # none of the planned seeds (11-20) ran: no verdict
     (row,) = report.table_rows(ctx)
     assert row.done == [] and row.versus(row.pair) is None
-    assert report.COLUMNS["verdict"][2](row) == "not complete"
+    assert report.COLUMNS["verdict"](row) == "not complete"
     later = {k: {str(int(s) + 10): f for s, f in e["fold_accuracies"].items()}
              for k, e in systems.items()}
     ctx.store = {"systems": {k: _entry(v) for k, v in later.items()}}
     (row,) = report.table_rows(ctx)
     assert row.done == [11, 12, 13]
-    assert report.COLUMNS["verdict"][2](row) == "not complete"
-    assert report.COLUMNS["plan_seeds"][2](row) == "11-20 (3 of 10 run)"
+    assert report.COLUMNS["verdict"](row) == "not complete"
+    assert report.COLUMNS["plan_seeds"](row) == "11-20 (3 of 10 run)"
 
 
 # ------------------------------------------------ runner
@@ -383,3 +383,115 @@ def test_a_system_added_as_one_yaml_line_runs(tmp_path, capsys):
     assert study.main(args) == 0
     assert "0 runs to do, 0 folds to train" in capsys.readouterr().out
     assert study.load_store(str(store))["systems"]["smoke_mel"] == entry
+
+
+# ------------------------------------------------ filter movement (issue 31)
+
+@pytest.fixture(scope="module")
+def moved(tmp_path_factory):
+    """One trained fold of a learned and of a frozen Cos-Gauss bank."""
+    tmp = tmp_path_factory.mktemp("moved")
+    with open(study.EXPERIMENTS, encoding="utf-8") as f:
+        text = f.read()
+    yaml_path = tmp / "experiments.yaml"
+    yaml_path.write_text(text.replace("\nsystems:\n", (
+        "\nsystems:\n  smoke_rel: [relevance_2head]\n"
+        "  smoke_frozen: [relevance_2head_frozen]\n")))
+    head = ["--experiments", str(yaml_path), "--store"]
+    run = ["run", "--systems", "smoke_rel", "smoke_frozen", "--seeds", "1",
+           "--jobs", "1", f"--runs={tmp / 'runs'}", "--folds", "george"]
+    assert study.main([*head, str(tmp / "runs.json"), *run,
+                       f"--data_folder={FSDD}", "--extra=--number_of_epochs=1",
+                       "--extra=--n_bands=8", "--extra=--cnn_channels=[4]",
+                       "--extra=--noprogressbar"]) == 0
+    return tmp, head, run
+
+
+def test_a_run_stores_each_folds_filter_movement(moved):
+    tmp, _, _ = moved
+    systems = study.load_store(str(tmp / "runs.json"))["systems"]
+    learned = systems["smoke_rel"]["filter_movement"]["1"]
+    fold = learned["folds"]["george"]
+    assert set(fold) == {*study.MOVEMENT, *study.PER_FILTER}
+    assert all(len(fold[k]) == 8 for k in study.PER_FILTER)
+    assert fold["mean_abs_center_shift_hz"] > 0
+    assert fold["mean_response_distance"] > 0
+    # one fold: the seed's means are the fold's
+    assert {k: learned[k] for k in study.MOVEMENT} == {
+        k: fold[k] for k in study.MOVEMENT}
+    # a frozen bank is a learnable one that moved exactly 0
+    frozen = systems["smoke_frozen"]["filter_movement"]["1"]
+    fold = frozen["folds"]["george"]
+    assert all(frozen[k] == 0.0 for k in study.MOVEMENT)
+    assert fold["center_hz"] == fold["center_hz_initial"]
+    assert set(fold["center_shift_bands"]) == {0.0}
+    # a per-filter list on one line of runs.json
+    assert '"center_shift_bands": [0.0, 0.0, ' in (
+        tmp / "runs.json").read_text()
+
+
+def test_collect_adds_the_movement_to_old_runs(moved):
+    tmp, head, run = moved
+    systems = study.load_store(str(tmp / "runs.json"))["systems"]
+    # as the old runner's JSON, imported: four summaries per seed, no folds
+    old = {name: {**e, "filter_movement": {"1": {
+        k: e["filter_movement"]["1"][k] for k in study.MOVEMENT[:4]}}}
+        for name, e in systems.items()}
+    path = tmp / "old_runs.json"
+    study.save_store({"systems": old}, str(path))
+    # the old runner's folders: not timed fold by fold
+    for timing in (tmp / "runs").glob(f"*/1/fold_george/{study.TIMING}"):
+        timing.unlink()
+    assert study.main([*head, str(path), *run, "--collect"]) == 0
+    # each seed's per-fold movement replaces the summaries; CPU time kept
+    assert study.load_store(str(path))["systems"] == systems
+    # and into an empty store: the runs without their CPU time
+    path = tmp / "collected.json"
+    assert study.main([*head, str(path), *run, "--collect"]) == 0
+    collected = study.load_store(str(path))["systems"]
+    for name, entry in systems.items():
+        assert collected[name] == {k: v for k, v in entry.items()
+                                   if "minutes" not in k}
+
+
+def _movement_entry(shift):
+    """A store entry of two seeds whose filters all moved by ``shift``."""
+    from speechbrain_relevance.analysis.movement import filter_movement
+
+    hz = [200.0 * k for k in range(1, 9)]
+    m = filter_movement({"center_hz": hz},
+                        {"center_hz": [h + shift for h in hz]})
+    fold = {**{k: m[k] for k in study.MOVEMENT},
+            **{k: m[k] for k in study.PER_FILTER}}
+    return {**_entry(RUNS), "filter_movement": {
+        s: study.seed_movement({"a": fold, "b": fold}) for s in RUNS}}
+
+
+def test_the_movement_figure_draws_the_systems_with_per_filter_data(
+        tmp_path):
+    spec = {**EXP.data["plots"]["movement"], "file": "m.png"}
+    path = str(tmp_path / "m.png")
+    legacy = {"relevance_2head_batch7": {**_entry(RUNS), "filter_movement": {
+        "1": {"mean_abs_center_shift_hz": 12.0}}}}
+    lines = report.plot_movement(EXP, legacy, {}, spec, path)
+    assert lines[-1] == "m.png: no per-filter movement stored: nothing drawn"
+    assert not os.path.exists(path)
+    systems = {**legacy, "relevance_2head_frozen_batch7": _movement_entry(0.0),
+               "relevance_2head_flr0.1_batch7": _movement_entry(30.0)}
+    lines = report.plot_movement(EXP, systems, {}, spec, path)
+    assert "m.png: relevance_2head_batch7 left out (no per-filter movement " \
+        "stored)" in lines
+    assert lines[-1] == (f"wrote {path} (relevance_2head_frozen_batch7, "
+                         "relevance_2head_flr0.1_batch7)")
+    assert os.path.getsize(path) > 0
+    # the table's movement columns, where stored
+    spec = next(s for s in report.specs(EXP) if s["key"] == "what_learns")
+    ctx = report.Context(EXP, {"systems": systems}, {}, spec)
+    rows = {r.name: r for r in report.table_rows(ctx)}
+    moved = systems["relevance_2head_flr0.1_batch7"]["filter_movement"]
+    bands = moved["1"]["mean_abs_center_shift_bands"]
+    cells = [report.COLUMNS[c](rows["relevance_2head_flr0.1_batch7"])
+             for c in ("shift", "shift_bands", "response_distance")]
+    assert cells == ["30.0", f"{bands:.3f}", "-"] and bands > 0
+    assert [report.COLUMNS[c](rows["relevance_2head_batch7"])
+            for c in ("shift", "shift_bands")] == ["12.0", "-"]

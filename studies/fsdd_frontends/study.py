@@ -2,21 +2,10 @@ r"""The FSDD front-end study: run it, store its runs, report it.
 
 Every system of ``experiments.yaml`` runs the FSDD recipe's six-fold
 leave-one-speaker-out cross-validation per seed: one ``train.py``
-subprocess per fold (``--test_fold=<speaker>``, one CPU thread), the
-folds of a (system, seed) in turn and ``--jobs`` of those at a time.
-``results/runs.json`` keeps only raw results per (system, seed, fold);
-``study.py report`` derives everything else (``results/analysis.json``,
-the tables of RESULTS.md and of the yaml's pages, the plots).
-
-Usage::
-
-    python studies/fsdd_frontends/study.py run --systems mel_batch7 \
-        --seeds 1-5 [--jobs 2] [--data_folder ../shared/datasets/fsdd]
-    python studies/fsdd_frontends/study.py report
-    python studies/fsdd_frontends/study.py tables    # print them
-    python studies/fsdd_frontends/study.py import-legacy OLD.json
-    python studies/fsdd_frontends/study.py merge OTHER_runs.json
-    python studies/fsdd_frontends/study.py list
+subprocess per fold (one CPU thread), ``--jobs`` (system, seed) runs at a
+time. ``results/runs.json`` keeps only raw results per (system, seed,
+fold); ``report`` derives the rest (:mod:`study_report`). The commands
+are in README.md; ``python study.py --help`` lists them.
 
 Authors
  * speechbrain-relevance developers
@@ -28,6 +17,7 @@ import fcntl
 import fnmatch
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -38,9 +28,13 @@ from concurrent.futures import ThreadPoolExecutor
 import yaml
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+import study_report  # noqa: E402
+
+ROOT = study_report.ROOT
 EXPERIMENTS = os.path.join(HERE, "experiments.yaml")
 STORE = os.path.join(HERE, "results", "runs.json")
+ANALYSIS = os.path.join(HERE, "results", "analysis.json")
 #: Per-seed raw fields of a store entry (seed -> value).
 PER_SEED = ("fold_accuracies", "fold_valid_accuracies", "filter_movement",
             "cpu_minutes_per_run", "minutes_per_run")
@@ -48,6 +42,16 @@ PER_SEED = ("fold_accuracies", "fold_valid_accuracies", "filter_movement",
 DEFINITION = ("hparams", "overrides", "classifier_size")
 #: Written into each fold folder: its training's wall and CPU seconds.
 TIMING = "study_timing.json"
+#: The filter movement summaries stored per fold, and per seed their
+#: means over its folds (the first four: all that older runs stored).
+MOVEMENT = ("mean_abs_center_shift_hz", "max_abs_center_shift_hz",
+            "mean_abs_relative_center_shift", "mean_abs_log2_bandwidth_ratio",
+            "mean_abs_center_shift_mel", "mean_abs_center_shift_erb",
+            "mean_abs_center_shift_bands", "max_abs_center_shift_bands",
+            "mean_response_distance")
+#: The per-filter lists stored per fold, rounded to these decimals.
+PER_FILTER = {"center_hz_initial": 1, "center_hz": 1,
+              "center_shift_bands": 4}
 
 
 class Experiments:
@@ -62,8 +66,8 @@ class Experiments:
      'classifier_size': 'small'}
     >>> exp.baseline_of("cosgauss_small_batch7"), exp.plain_of("mel_pcen")
     ('mel_small_batch7', 'mel')
-    >>> exp.lookup("relevance_2head", "medium", "batch7_24ep")
-    'relevance_2head_batch7_24ep'
+    >>> exp.command_overrides("mel_epochs18")[0]
+    '--max_batch_length=14.0'
     """
 
     def __init__(self, path=EXPERIMENTS):
@@ -75,11 +79,10 @@ class Experiments:
         self.grid = {}
         for name, spec in self.data["systems"].items():
             variant, size, schedule = [*spec, None, None][:3]
-            size = size or "medium"
             if variant not in self.variants or (
                     schedule is not None and schedule not in self.schedules):
                 raise ValueError(f"{name}: unknown variant or schedule")
-            self.grid[name] = (variant, size, schedule)
+            self.grid[name] = (variant, size or "medium", schedule)
         self._names = {v: k for k, v in self.grid.items()}
 
     def lookup(self, variant, size="medium", schedule=None):
@@ -90,15 +93,16 @@ class Experiments:
         """Return the front-end a variant is (or adds an option to)."""
         return self.variants[variant].get("front", variant)
 
+    def _widths(self, size):
+        return ",".join(map(str, self.data["sizes"][size]))
+
     def define(self, name):
         """Return a system's hparams file, own overrides and classifier size."""
         variant, size, schedule = self.grid[name]
-        spec = self.variants[variant]
         front = self.data["frontends"][self.front_of(variant)]
-        overrides = list(spec.get("overrides", []))
+        overrides = list(self.variants[variant].get("overrides", []))
         if size != "medium":
-            widths = ",".join(map(str, self.data["sizes"][size]))
-            overrides.append(f"--cnn_channels=[{widths}]")
+            overrides.append(f"--cnn_channels=[{self._widths(size)}]")
         if schedule:
             overrides += self.schedules[schedule]["overrides"]
         return {"hparams": f"{self.recipe['folder']}/hparams/"
@@ -106,35 +110,25 @@ class Experiments:
                 "classifier_size": size}
 
     def command_overrides(self, name):
-        """Return the base options the system leaves unset, then its own.
-
-        Example
-        -------
-        >>> Experiments().command_overrides("mel_epochs18")[0]
-        '--max_batch_length=14.0'
-        """
+        """Return the base options the system leaves unset, then its own."""
         own = self.define(name)["overrides"]
         keys = {o.split("=", 1)[0] for o in own}
         return [o for o in self.recipe["base_overrides"]
                 if o.split("=", 1)[0] not in keys] + own
 
     def describe(self, name, recipe_suffix=True):
-        """Return a system's description.
-
-        Without the recipe's schedule if ``recipe_suffix`` is False.
-        """
+        """Describe a system (``recipe_suffix``: even the recipe's schedule)."""
         variant, size, schedule = self.grid[name]
         text = self.variants[variant]["label"]
         if size != "medium":
-            widths = ",".join(map(str, self.data["sizes"][size]))
-            text += f", {size} CNN [{widths}]"
+            text += f", {size} CNN [{self._widths(size)}]"
         if schedule and (recipe_suffix or
                          schedule != self.recipe["schedule"]):
             text += ", " + self.schedules[schedule]["description"]
         return text
 
     def baseline_of(self, name):
-        """Log-mel with the same classifier and schedule."""
+        """Return log-mel with the same classifier and schedule."""
         _, size, schedule = self.grid[name]
         return self.lookup(self.recipe["baseline"], size, schedule)
 
@@ -147,7 +141,7 @@ class Experiments:
         return self.lookup(front, size, schedule)
 
     def match(self, patterns):
-        """Grid names matching shell patterns, in grid order per pattern."""
+        """Return the names matching shell patterns, in order per pattern."""
         return [n for p in patterns for n in self.grid
                 if fnmatch.fnmatchcase(n, p)]
 
@@ -163,21 +157,20 @@ def load_store(path=STORE):
 
 
 def save_store(store, path=STORE):
-    """Write a store atomically (one line per fold result, diffable)."""
+    """Write a store atomically: a line per fold result, per number list."""
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    text = re.sub(r"\[\s+([-+.,\deE\s]+?)\s+\]",
+                  lambda m: "[" + re.sub(r",\s+", ", ", m[1]) + "]",
+                  json.dumps(store, indent=1))
     tmp = f"{path}.tmp{os.getpid()}"
     with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(store, f, indent=1)
-        f.write("\n")
+        f.write(text + "\n")
     os.replace(tmp, path)
 
 
 @contextlib.contextmanager
 def locked_store(path=STORE):
-    """Yield the store, read under a lock and written back on exit.
-
-    Runs of other invocations that finished meanwhile are kept.
-    """
+    """Yield the store, read under a lock and written back on exit."""
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with open(path + ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
@@ -189,51 +182,39 @@ def locked_store(path=STORE):
 def merge_entry(name, entry, other):
     """Join two entries of one system (seeds run elsewhere).
 
+    ``entry``'s per-seed values win, but for a filter movement per fold
+    (``folds``), which replaces one without.
+
     Raises
     ------
     ValueError
         If they define the system differently, or a seed in both has
         other fold accuracies (not the same run).
-
-    Example
-    -------
-    >>> a = {"hparams": "h", "overrides": [], "classifier_size": "medium",
-    ...      "fold_accuracies": {"1": {"x": 0.8}},
-    ...      "cpu_minutes_per_run": {"1": 5.0}}
-    >>> b = dict(a, fold_accuracies={"2": {"x": 0.9}},
-    ...          cpu_minutes_per_run={"2": 6.0})
-    >>> m = merge_entry("mel", a, b)
-    >>> m["fold_accuracies"], m["cpu_minutes_per_run"]
-    ({'1': {'x': 0.8}, '2': {'x': 0.9}}, {'1': 5.0, '2': 6.0})
-    >>> merge_entry("mel", a, dict(b, overrides=["--n_bands=80"]))
-    Traceback (most recent call last):
-    ...
-    ValueError: mel: the two define the system differently (overrides: \
-[] != ['--n_bands=80'])
     """
     for key in DEFINITION:
         if entry.get(key) != other.get(key):
             raise ValueError(
                 f"{name}: the two define the system differently ({key}: "
                 f"{entry.get(key)!r} != {other.get(key)!r})")
-    merged = dict(entry)
-    mine = entry.get("fold_accuracies", {})
+    merged, mine = dict(entry), entry.get("fold_accuracies", {})
     for seed, folds in other.get("fold_accuracies", {}).items():
         if seed in mine and mine[seed] != folds:
             raise ValueError(f"{name}: seed {seed} is in both with other "
                              "fold accuracies (not the same run)")
     for key in PER_SEED:
         both = {**(other.get(key) or {}), **(entry.get(key) or {})}
+        if key == "filter_movement":
+            both.update({s: m for s, m in (other.get(key) or {}).items()
+                         if m and "folds" in m})
         if both or key in entry or key in other:
             merged[key] = dict(sorted(both.items(), key=lambda i: int(i[0])))
     return merged
 
 
 def merge_stores(store, other, exp=None):
-    """Join every system of ``other`` into ``store``.
+    """Join ``other``'s systems (with ``exp``: defined so) into ``store``.
 
-    Returns the names whose seeds changed. With ``exp``, each must be
-    defined as there.
+    Returns the names whose seeds changed.
     """
     changed = []
     for name, entry in other["systems"].items():
@@ -249,10 +230,7 @@ def merge_stores(store, other, exp=None):
 
 
 def check_definition(exp, name, entry):
-    """Raise ValueError unless ``experiments.yaml`` defines ``name``.
-
-    It must be defined as the entry's runs were made.
-    """
+    """Raise ValueError unless ``exp`` defines ``name`` as ``entry`` was."""
     if name not in exp.grid:
         raise ValueError(f"{name} is not in experiments.yaml: add it "
                          "under `systems` (its overrides: "
@@ -266,24 +244,9 @@ def check_definition(exp, name, entry):
 def import_legacy(data, exp=None):
     """Turn a ``real_audio.json`` (the old benchmark's format) into a store.
 
-    Only the raw per-run values are kept; means, intervals and picks are
-    derived again by the report. With ``exp`` every system must be defined
-    there exactly so (without: a retired recipe, kept as it was, with its
-    description).
-
-    Example
-    -------
-    >>> old = {"systems": {"mel_batch7": {
-    ...     "hparams": "recipes/FSDD/hparams/mel_baseline.yaml",
-    ...     "overrides": ["--max_batch_length=7.0"], "seeds": [3],
-    ...     "classifier_size": "medium", "mean": 0.8, "accuracies": [0.8],
-    ...     "valid_accuracies": [0.7], "filter_movement": [None],
-    ...     "fold_accuracies": {"3": {"a": 0.8}},
-    ...     "fold_valid_accuracies": {"3": {"a": 0.7}},
-    ...     "cpu_minutes_per_run": {"3": 4.2}}}}
-    >>> entry = import_legacy(old, Experiments())["systems"]["mel_batch7"]
-    >>> entry["filter_movement"], entry["cpu_minutes_per_run"], "mean" in entry
-    ({'3': None}, {'3': 4.2}, False)
+    Only the raw per-run values are kept (the report derives the rest).
+    With ``exp`` every system must be defined there exactly so (without:
+    a retired recipe, kept as it was, with its description).
     """
     store = {"systems": {}}
     systems = {**data.get("systems", {}), **data.get("screened", {})}
@@ -295,8 +258,9 @@ def import_legacy(data, exp=None):
             entry["description"] = e.get("description")
         else:
             check_definition(exp, name, entry)
-        entry["fold_accuracies"] = e["fold_accuracies"]
-        entry["fold_valid_accuracies"] = e.get("fold_valid_accuracies") or {}
+        entry.update(fold_accuracies=e["fold_accuracies"],
+                     fold_valid_accuracies=e.get("fold_valid_accuracies")
+                     or {})
         if not entry["fold_valid_accuracies"]:
             # the oldest runs kept only each seed's mean
             entry["valid_accuracies"] = dict(zip(seeds,
@@ -311,13 +275,7 @@ def import_legacy(data, exp=None):
 # ---------------------------------------------------------------- runner
 
 def minutes(seconds):
-    """``12.3 min`` or ``2.1 h``.
-
-    Example
-    -------
-    >>> minutes(738), minutes(7560)
-    ('12.3 min', '2.1 h')
-    """
+    """Return ``12.3 min`` or, from 90 minutes, ``2.1 h``."""
     if seconds >= 5400:
         return f"{seconds / 3600:.1f} h"
     return f"{seconds / 60:.1f} min"
@@ -326,23 +284,9 @@ def minutes(seconds):
 class Progress:
     """Progress lines with the elapsed time and what remains.
 
-    The estimate is the mean wall time per trained fold so far (with
+    The estimate: the mean wall time per trained fold so far (with
     ``--jobs`` parallel runs, wall time already counts the parallelism)
     times the folds left.
-
-    Example
-    -------
-    >>> now = [0.0]
-    >>> p = Progress(folds=4, runs=2, clock=lambda: now[0])
-    >>> now[0] = 60.0
-    >>> p.fold("mel", 1, "theo", 0.85, 60.0)
-    'fold 1/4: mel seed 1 theo 85.0% (1.0 min); elapsed 1.0 min, about \
-3.0 min left'
-    >>> now[0] = 120.0
-    >>> _ = p.fold("mel", 1, "lucas", 0.75, 60.0)
-    >>> p.run("mel", 1, 0.8, 2, 120.0)
-    'run 1/2: mel seed 1 80.0% over 2 folds (2.0 min); elapsed 2.0 min, \
-about 2.0 min left'
     """
 
     def __init__(self, folds, runs, clock=time.monotonic):
@@ -350,30 +294,39 @@ about 2.0 min left'
         self.start = clock()
         self.folds_done = self.runs_done = 0
 
-    def _times(self):
+    def _line(self, kind, done, total, text, seconds):
         elapsed = self.clock() - self.start
         left = self.folds - self.folds_done
         eta = (f", about {minutes(elapsed / self.folds_done * left)} left"
                if self.folds_done and left else "")
-        return f"elapsed {minutes(elapsed)}{eta}"
+        return (f"{kind} {done}/{total}: {text} ({minutes(seconds)}); "
+                f"elapsed {minutes(elapsed)}{eta}")
 
     def fold(self, name, seed, speaker, acc, seconds):
         """Count a trained fold; return its line."""
         self.folds_done += 1
-        return (f"fold {self.folds_done}/{self.folds}: {name} seed {seed} "
-                f"{speaker} {100 * acc:.1f}% ({minutes(seconds)}); "
-                + self._times())
+        return self._line("fold", self.folds_done, self.folds, f"{name} seed "
+                          f"{seed} {speaker} {100 * acc:.1f}%", seconds)
 
     def run(self, name, seed, acc, n_folds, seconds):
         """Count a finished (system, seed) run; return its line."""
         self.runs_done += 1
-        return (f"run {self.runs_done}/{self.runs}: {name} seed {seed} "
-                f"{100 * acc:.1f}% over {n_folds} folds "
-                f"({minutes(seconds)}); " + self._times())
+        return self._line("run", self.runs_done, self.runs, f"{name} seed "
+                          f"{seed} {100 * acc:.1f}% over {n_folds} folds",
+                          seconds)
+
+
+def _g6(value):
+    return None if value is None else float(f"{value:.6g}")
 
 
 def fold_movement(fold_folder):
-    """How far a fold's learnable filters moved (None: fixed filters)."""
+    """Return how far a fold's filters moved, from its checkpoint.
+
+    The :data:`MOVEMENT` summaries and :data:`PER_FILTER` lists of
+    :func:`~speechbrain_relevance.analysis.movement.filter_movement`;
+    None for fixed filters (a frozen learnable bank moves exactly 0).
+    """
     from speechbrain_relevance.analysis import load_trained
     from speechbrain_relevance.analysis.figures import is_learnable_filterbank
     from speechbrain_relevance.analysis.movement import filter_movement
@@ -383,19 +336,35 @@ def fold_movement(fold_folder):
         return None
     m = filter_movement(model.initial_compute_features,
                         model.compute_features)
-    return {k: m[k] for k in ("mean_abs_center_shift_hz",
-                              "max_abs_center_shift_hz",
-                              "mean_abs_relative_center_shift",
-                              "mean_abs_log2_bandwidth_ratio")}
+    return {**{k: _g6(m[k]) for k in MOVEMENT},
+            **{k: [round(v, d) + 0.0 for v in m[k]]
+               for k, d in PER_FILTER.items()}}
+
+
+def seed_movement(folds):
+    """Return a seed's movement: each summary's mean over ``folds``, and them.
+
+    Example
+    -------
+    >>> fold = dict.fromkeys(MOVEMENT, 0.0)
+    >>> m = seed_movement({"a": fold, "b": {**fold, MOVEMENT[0]: 3.0}})
+    >>> m[MOVEMENT[0]], m[MOVEMENT[1]], sorted(m["folds"])
+    (1.5, 0.0, ['a', 'b'])
+    """
+    if not folds:
+        return None
+    values = {k: [f[k] for f in folds.values()] for k in MOVEMENT}
+    return {**{k: None if None in v else _g6(statistics.fmean(v))
+               for k, v in values.items()}, "folds": folds}
 
 
 def train_fold(exp, name, seed, speaker, out, data_folder, extra=()):
     """Train and test one fold in a subprocess; return (wall, CPU) s."""
-    recipe = os.path.join(ROOT, exp.recipe["folder"])
     # an extra override replaces the system's own (a key given twice
     # stops the recipe's yaml loader)
     keys = {o.split("=", 1)[0] for o in extra}
-    cmd = [sys.executable, os.path.join(recipe, "train.py"),
+    cmd = [sys.executable, os.path.join(ROOT, exp.recipe["folder"],
+                                        "train.py"),
            os.path.join(ROOT, exp.define(name)["hparams"]),
            f"--data_folder={os.path.abspath(data_folder)}",
            f"--seed={seed}", f"--output_folder={out}",
@@ -425,38 +394,42 @@ def train_fold(exp, name, seed, speaker, out, data_folder, extra=()):
     return timing
 
 
+def fold_accuracy(fold_folder):
+    """Return a fold's test accuracy, or None before its test."""
+    from speechbrain_relevance.training.crossval import load_summary
+
+    summary = load_summary(os.path.join(fold_folder, "test_results.json"))
+    return None if summary is None else summary["accuracy"]
+
+
 def read_run(out, speakers):
     """Read a finished run's raw results from its folder.
 
-    None if a fold has no test results yet.
+    This runner's folders or the old ``benchmarks/real_audio.py``'s; None
+    if a fold has no test results yet. CPU minutes only where this runner
+    timed every fold.
     """
-    from speechbrain_relevance.training.crossval import (
-        load_summary,
-        load_valid_accuracy,
-    )
+    from speechbrain_relevance.training.crossval import load_valid_accuracy
 
-    test, valid, moved, timings = {}, {}, [], []
+    test, valid, moved, timings = {}, {}, {}, []
     for spk in speakers:
         folder = os.path.join(out, f"fold_{spk}")
-        summary = load_summary(os.path.join(folder, "test_results.json"))
-        if summary is None:
+        test[spk] = fold_accuracy(folder)
+        if test[spk] is None:
             return None
-        test[spk] = summary["accuracy"]
         valid[spk] = load_valid_accuracy(folder)
         if os.path.isdir(os.path.join(folder, "save")):
-            moved.append(fold_movement(folder))
+            moved[spk] = fold_movement(folder)
         with contextlib.suppress(OSError):
             with open(os.path.join(folder, TIMING)) as f:
                 timings.append(json.load(f))
-    moved = [m for m in moved if m]
     run = {"fold_accuracies": test, "fold_valid_accuracies": valid,
-           "filter_movement": {k: statistics.fmean(m[k] for m in moved)
-                               for k in moved[0]} if moved else None}
+           "filter_movement": seed_movement({k: m for k, m in moved.items()
+                                             if m})}
     if len(timings) == len(speakers):  # every fold timed by this study
-        run["cpu_minutes_per_run"] = round(
-            sum(t["cpu"] for t in timings) / 60, 2)
-        run["minutes_per_run"] = round(
-            sum(t["wall"] for t in timings) / 60, 2)
+        for key, what in (("cpu_minutes_per_run", "cpu"),
+                          ("minutes_per_run", "wall")):
+            run[key] = round(sum(t[what] for t in timings) / 60, 2)
     return run
 
 
@@ -465,78 +438,71 @@ def run_study(exp, names, seeds, runs, store_path=STORE, data_folder=None,
               clock=time.monotonic):
     """Run every (system, seed) the store lacks, ``jobs`` at a time.
 
-    Finished folds (``test_results.json`` in their folder) are read, not
-    rerun: an interrupted study resumes. Each run joins the store when its
-    last fold finishes. With ``train=False`` only finished runs under
-    ``runs`` are collected (runs made in another folder or checkout).
-
-    Returns
-    -------
-    list of str
-        The failures.
+    Finished folds are read, not rerun: an interrupted study resumes.
+    Each run joins the store when its last fold finishes. With
+    ``train=False`` the finished runs under ``runs`` are collected (made
+    in another folder or checkout, or by the old runner), stored ones too
+    where their filter movement lacks the per-fold data. Returns the
+    failures (list of str).
     """
     speakers = list(speakers or exp.recipe["speakers"])
     stored = load_store(store_path)["systems"]
+
+    def todo(name, seed):
+        entry, seed = stored.get(name, {}), str(seed)
+        moved = (entry.get("filter_movement") or {}).get(seed)
+        return seed not in entry.get("fold_accuracies", {}) or (
+            not train and moved is not None and "folds" not in moved)
+
     # Seed-major: every system's seed 1 before any seed 2, so that an
     # interrupted study still has paired runs of every system.
-    todo = [(n, s) for s in seeds for n in names
-            if str(s) not in stored.get(n, {}).get("fold_accuracies", {})]
-    from speechbrain_relevance.training.crossval import fold_done
-
-    def folder(name, seed):
-        return os.path.join(runs, name, str(seed))
-
-    left = sum(not fold_done(os.path.join(folder(n, s), f"fold_{spk}"))
-               for n, s in todo for spk in speakers)
-    progress = Progress(left if train else 0, len(todo), clock)
+    pending = [(n, s) for s in seeds for n in names if todo(n, s)]
+    left = sum(fold_accuracy(os.path.join(runs, n, str(s), f"fold_{k}"))
+               is None for n, s in pending for k in speakers) if train else 0
+    progress = Progress(left, len(pending), clock)
     lock, failures = threading.Lock(), []
-    echo(f"{len(todo)} runs to do, {left} folds to train")
+    echo(f"{len(pending)} runs to do, {left} folds to train")
 
     def work(job):
         name, seed = job
-        out, start = folder(name, seed), clock()
-        for spk in speakers:
-            if fold_done(os.path.join(out, f"fold_{spk}")) or not train:
+        out, start = os.path.join(runs, name, str(seed)), clock()
+        for spk in speakers if train else ():
+            if fold_accuracy(os.path.join(out, f"fold_{spk}")) is not None:
                 continue
             try:
                 t = train_fold(exp, name, seed, spk, out, data_folder, extra)
             except RuntimeError as e:
-                with lock:
-                    failures.append(str(e))
-                    echo(f"FAILED {e}")
-                return
-            acc = read_fold(out, spk)
+                t = e
             with lock:
+                if isinstance(t, RuntimeError):
+                    failures.append(str(t))
+                    return echo(f"FAILED {t}")
+                acc = fold_accuracy(os.path.join(out, f"fold_{spk}"))
                 echo(progress.fold(name, seed, spk, acc, t["wall"]))
         run = read_run(out, speakers)
         if run is None:
-            return
+            return None
         entry = {**exp.define(name), **{
             k: {str(seed): run[k]} for k in PER_SEED if k in run}}
         with lock, locked_store(store_path) as store:
-            merge_stores(store, {"systems": {name: entry}})
-            echo(progress.run(name, seed,
-                              statistics.fmean(run["fold_accuracies"]
-                                               .values()),
-                              len(speakers), clock() - start))
+            try:
+                merge_stores(store, {"systems": {name: entry}})
+            except ValueError as e:
+                failures.append(str(e))
+                return echo(f"FAILED {e}")
+            acc = statistics.fmean(run["fold_accuracies"].values())
+            echo(progress.run(name, seed, acc, len(speakers),
+                              clock() - start))
 
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        list(pool.map(work, todo))
+        list(pool.map(work, pending))
     return failures
-
-
-def read_fold(out, speaker):
-    """Return a finished fold's test accuracy."""
-    from speechbrain_relevance.training.crossval import load_summary
-
-    path = os.path.join(out, f"fold_{speaker}", "test_results.json")
-    return load_summary(path)["accuracy"]
 
 
 # ---------------------------------------------------------------- CLI
 
 def seed_list(text):
-    """Seeds from ``1-5`` or ``11`` tokens.
+    """Return the seeds of a ``1-5`` or ``11`` token.
 
     Example
     -------
@@ -560,68 +526,68 @@ def parser():
                      help="seeds or ranges (1-5)")
     run.add_argument("--jobs", type=int, default=2)
     run.add_argument("--runs", help="runs folder (default: the yaml's)")
-    run.add_argument("--data_folder",
-                     default=os.path.join(ROOT, "..", "shared", "datasets",
-                                          "fsdd"))
+    run.add_argument("--data_folder", default=os.path.join(
+        ROOT, "..", "shared", "datasets", "fsdd"))
     run.add_argument("--folds", nargs="+", help="only these speakers")
     run.add_argument("--extra", action="append", default=[],
                      help="one more override for every fold, as "
                      "--extra=--number_of_epochs=1 (a smoke run)")
     run.add_argument("--collect", action="store_true",
-                     help="train nothing: store the finished runs found")
-    rep = sub.add_parser("report", help="analysis.json, tables and plots")
-    rep.add_argument("--no-plots", action="store_true")
+                     help="train nothing: store the finished runs found "
+                     "(and the filter movement per fold of stored ones)")
+    sub.add_parser("report", help="analysis.json, the pages' tables, the "
+                   "plots (movement.png: where the filters went)"
+                   ).add_argument("--no-plots", action="store_true")
     sub.add_parser("tables", help="print every table")
     sub.add_parser("list", help="the systems and their overrides")
-    for verb, what in (("import-legacy", "real_audio.json files"),
-                       ("merge", "other stores (runs.json)")):
-        cmd = sub.add_parser(verb, help=f"join {what} into the store")
-        cmd.add_argument("files", nargs="+")
-        if verb == "import-legacy":
-            cmd.add_argument("--as-is", action="store_true",
-                             help="a retired recipe: keep its definitions")
+    sub.add_parser("merge", help="join other stores (runs.json) into the "
+                   "store").add_argument("files", nargs="+")
+    legacy = sub.add_parser("import-legacy", help="join real_audio.json "
+                            "files into the store")
+    legacy.add_argument("files", nargs="+")
+    legacy.add_argument("--as-is", action="store_true",
+                        help="a retired recipe: keep its definitions")
     return p
 
 
 def main(argv=None):
-    """Run a command; returns the exit status."""
+    """Run a command; return the exit status."""
     args = parser().parse_args(argv)
     exp = Experiments(args.experiments)
     if args.command == "list":
         for name in exp.grid:
             print(f"{name:36s} {' '.join(exp.define(name)['overrides'])}")
     elif args.command in ("import-legacy", "merge"):
+        check = None if getattr(args, "as_is", False) else exp
         for path in args.files:
             with open(path, encoding="utf-8") as f:
                 data = json.load(f)
             if args.command == "import-legacy":
-                data = import_legacy(data, None if args.as_is else exp)
+                data = import_legacy(data, check)
             with locked_store(args.store) as store:
-                changed = merge_stores(store, data,
-                                       None if getattr(args, "as_is", 0)
-                                       else exp)
+                changed = merge_stores(store, data, check)
             print(f"{path}: {len(changed)} systems with new seeds: "
                   + " ".join(changed))
     elif args.command == "run":
         names = exp.match(args.systems)
-        if len(names) == 0:
+        if not names:
             raise SystemExit(f"no system matches {args.systems}")
-        seeds = [s for group in args.seeds for s in group]
         runs = args.runs or os.path.join(ROOT, exp.recipe["runs_folder"])
-        failures = run_study(exp, names, seeds, runs, args.store,
-                             args.data_folder, args.jobs, args.folds,
-                             args.extra, train=not args.collect)
-        return 1 if failures else 0
+        return 1 if run_study(
+            exp, names, [s for group in args.seeds for s in group], runs,
+            args.store, args.data_folder, args.jobs, args.folds, args.extra,
+            train=not args.collect) else 0
     else:
-        sys.path.insert(0, HERE)
-        import study_report
-
+        store = load_store(args.store)
+        old = load_store(study_report.OLD_RECIPE)["systems"]
         if args.command == "tables":
-            print(study_report.print_tables(exp, args.store))
-        else:
-            for line in study_report.report(exp, args.store,
-                                            plots=not args.no_plots):
-                print(line)
+            print(study_report.print_tables(exp, store, old))
+            return 0
+        save_store(study_report.analysis(exp, store), ANALYSIS)
+        print(f"wrote {ANALYSIS}")
+        for line in study_report.report(exp, store, old,
+                                        plots=not args.no_plots):
+            print(line)
     return 0
 
 

@@ -1,12 +1,14 @@
 r"""The FSDD study's report: tables from specs, analysis.json, plots.
 
 One table writer serves every table: a spec of ``experiments.yaml``
-names its rows (systems) and columns (keys of :data:`COLUMNS`); each row
-holds a system's runs and those it is compared with (its ``pair``, by
-default log-mel of the same size and schedule; the ``plain`` system
-without its option; the ``short`` schedule it changes; its ``old`` recipe
-runs). Blocks ``<!-- study:KEY -->`` ... ``<!-- /study:KEY -->`` of
-RESULTS.md and of the yaml's pages hold the tables, never edited by hand.
+names its rows (systems) and columns (keys of :data:`COLUMNS`, headed as
+the yaml's ``columns`` says); each row holds a system's runs and those it
+is compared with (its ``pair``, by default log-mel of the same size and
+schedule; the ``plain`` system without its option; the ``short``
+schedule it changes; its ``old`` recipe runs). Blocks
+``<!-- study:KEY -->`` ... ``<!-- /study:KEY -->`` of RESULTS.md and of
+the yaml's pages hold the tables, never edited by hand. Stores and
+definitions are passed in: this module reads no store itself.
 
 Authors
  * speechbrain-relevance developers
@@ -20,35 +22,28 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-import study  # noqa: E402
 import study_stats as st  # noqa: E402
 
+ROOT = os.path.dirname(os.path.dirname(HERE))
 RESULTS_MD = os.path.join(HERE, "RESULTS.md")
-ANALYSIS = os.path.join(HERE, "results", "analysis.json")
 OLD_RECIPE = os.path.join(HERE, "results", "old_recipe.json")
 BLOCK, END = "<!-- study:{} -->", "<!-- /study:{} -->"
 EMPTY = "No runs yet."
 
 
 def pct(value):
-    """Points with one decimal, or ``-``.
-
-    Example
-    -------
-    >>> pct(0.8534), pct(None)
-    ('85.3', '-')
-    """
+    """Return points with one decimal, or ``-``."""
     return "-" if value is None else f"{100 * value:.1f}"
 
 
 def pm(mean_std):
-    """``mean ± std`` in points (the mean alone without a std)."""
+    """Return ``mean ± std`` in points (the mean alone without a std)."""
     mean, std = mean_std
     return pct(mean) if std is None else f"{pct(mean)} ± {pct(std)}"
 
 
 def interval(paired):
-    """``+1.2 [-0.3, +2.7]`` in points, or ``-``.
+    """Return ``+1.2 [-0.3, +2.7]`` in points, or ``-``.
 
     Example
     -------
@@ -62,18 +57,12 @@ def interval(paired):
 
 
 def won(paired):
-    """``wins/n`` or ``-``."""
+    """Return ``wins/n`` or ``-``."""
     return f"{paired['wins']}/{paired['n']}" if paired else "-"
 
 
 def pooled_cell(pooled):
-    """``std [lo, hi]`` in points, or ``-``.
-
-    Example
-    -------
-    >>> pooled_cell({"std": 0.02, "ci95": [0.015, 0.03]})
-    '2.0 [1.5, 3.0]'
-    """
+    """Return ``std [lo, hi]`` in points, or ``-``."""
     if not pooled:
         return "-"
     lo, hi = pooled["ci95"]
@@ -81,14 +70,11 @@ def pooled_cell(pooled):
 
 
 def restrict(entry, seeds):
-    """Return an entry with only the runs of some seeds."""
+    """Return an entry with only the runs of some seeds (its per-seed maps)."""
     if entry is None:
         return None
-    out = dict(entry)
-    for key in (*study.PER_SEED, "valid_accuracies"):
-        if key in entry:
-            out[key] = st.only_seeds(entry[key], seeds)
-    return out
+    return {k: st.only_seeds(v, seeds) if isinstance(v, dict) else v
+            for k, v in entry.items()}
 
 
 def runs(entry, valid=False):
@@ -103,10 +89,7 @@ def test_stats(entry):
 
 
 def valid_stats(entry):
-    """Return :func:`test_stats` on validation.
-
-    The oldest runs kept only each seed's mean.
-    """
+    """Return :func:`test_stats` on validation (the oldest runs: means)."""
     if runs(entry, True):
         return st.mean_std(st.seed_means(runs(entry, True)))
     return st.mean_std(list((entry.get("valid_accuracies") or {}).values()))
@@ -161,21 +144,16 @@ class Row:
         return fn(runs(self.entry, valid), runs(other, valid))
 
 
-def _speaker_columns(cell):
-    """Make a column per test speaker (expanded by :func:`render`)."""
-    return ("speakers", cell)
-
-
 def _cpu(e):
     cpu = list((e or {}).get("cpu_minutes_per_run", {}).values())
     return f"{min(cpu):.1f}-{max(cpu):.1f}" if cpu else "-"
 
 
-def _shift(e):
-    vals = [m["mean_abs_center_shift_hz"]
-            for m in (e.get("filter_movement") or {}).values()
-            if m and m.get("mean_abs_center_shift_hz") is not None]
-    return f"{statistics.fmean(vals):.1f}" if vals else "-"
+def _moved(e, key, digits):
+    """Mean over seeds of a stored filter movement summary, or ``-``."""
+    vals = [m[key] for m in (e.get("filter_movement") or {}).values()
+            if m and m.get(key) is not None]
+    return f"{statistics.fmean(vals):.{digits}f}" if vals else "-"
 
 
 def _span(r):
@@ -221,80 +199,65 @@ def _largest(e):
     return pct(max(st.seed_spread(runs(e)).values(), default=None))
 
 
-#: Column key -> (header, left-aligned, cell function of a :class:`Row`).
-#: Headers may use {label}, {base_label}, {target}, {system}, {baseline}.
+def _pooled(e, valid=False):
+    return pooled_cell(st.pooled_seed_std(runs(e, valid)))
+
+
+#: Column key -> cell of a :class:`Row` (headers: the yaml's ``columns``).
 COLUMNS = {
-    "system": ("system", 1, lambda r: f"`{r.name}`"),
-    "system_short": ("system", 1, lambda r: (
-        f"{r.ctx.exp.describe(r.name, False)} (`{r.name}`)")),
-    "system_long": ("system", 1, lambda r: (
-        f"{r.ctx.exp.describe(r.name)} (`{r.name}`)")),
-    "system_seeds": ("system", 1, lambda r: (
-        f"`{r.name}` ({len(runs(r.entry))} seeds)")),
-    "system_old_new": ("system (seeds old → new)", 1, lambda r: (
-        f"`{r.name}` ({len(runs(r.old))} → {len(runs(r.entry))} seeds)")),
-    "description": ("description", 1, lambda r: r.ctx.exp.describe(r.name)),
-    "front": ("front-end", 1, lambda r: f"`{r.variant}`"),
-    "front_name": ("front-end", 1, lambda r: (
-        r.ctx.exp.data["frontends"][r.front]["name"])),
-    "pick": ("variant validation picks", 1, lambda r: f"`{r.name}`"),
-    "classifier": ("classifier", 1, lambda r: (
-        f"{r.size} {r.ctx.exp.data['sizes'][r.size]}")),
-    "parameters": ("parameters", 0, lambda r: (
-        f"{classifier_parameters(tuple(r.ctx.exp.data['sizes'][r.size])):,}"
-    )),
-    "test": ("test acc. (%)", 0, lambda r: pm(test_stats(r.entry))),
-    "short_test": ("test acc. {base_label} (%)", 0,
-                   lambda r: pm(test_stats(r.short))),
-    "run_mean": ("test acc. (%)", 0, lambda r: pct(st.run_mean(
-        runs(r.entry)))),
-    "pair_mean": ("baseline (%)", 0, lambda r: pct(st.run_mean(
-        runs(r.pair)))),
-    "vs": ("test vs log-mel (points, 95% CI)", 0,
-           lambda r: interval(r.versus(r.pair))),
-    "won": ("runs won", 0, lambda r: won(r.versus(r.pair))),
-    "by_seed": ("over seeds (95% CI)", 0,
-                lambda r: interval(r.versus(r.pair, by_seed=True))),
-    "won_by_seed": ("seeds won", 0,
-                    lambda r: won(r.versus(r.pair, by_seed=True))),
-    "valid": ("valid acc. (%)", 0, lambda r: pm(valid_stats(r.entry))),
-    "valid_vs": ("valid vs log-mel (points, 95% CI)", 0,
-                 lambda r: interval(r.versus(r.pair, valid=True))),
-    "vs_plain": ("test vs the system without the option (points, 95% "
-                 "CI)", 0, lambda r: interval(r.versus(r.plain))),
-    "valid_vs_plain": ("valid vs the system without the option (points, "
-                       "95% CI)", 0,
-                       lambda r: interval(r.versus(r.plain, valid=True))),
-    "gain": ("gain from {label} (points, 95% CI)", 0,
-             lambda r: interval(r.versus(r.short or {}))),
-    "max_std": ("max speaker std over seeds", 0,
-                lambda r: _largest(r.entry)),
-    "largest": ("largest", 0, lambda r: f"**{_largest(r.entry)}**"),
-    "pooled": ("seed spread pooled over test speakers [95% CI]", 0,
-               lambda r: pooled_cell(st.pooled_seed_std(runs(r.entry)))),
-    "pooled_valid": ("seed spread pooled over validation speakers [95% "
-                     "CI]", 0, lambda r: pooled_cell(
-                         st.pooled_seed_std(runs(r.entry, True)))),
-    "seeds": ("seeds", 0, lambda r: str(len(runs(r.entry)))),
-    "shift": ("filter shift (Hz)", 0, lambda r: _shift(r.entry)),
-    "cpu": ("CPU minutes per run", 0, lambda r: _cpu(r.entry)),
-    "timed": ("runs timed", 0, lambda r: str(
-        len(r.entry.get("cpu_minutes_per_run") or {}))),
-    "plan_seeds": ("seeds (planned)", 1, _span),
-    "verdict": ("verdict", 1, _verdict),
-    "within_target": ("every speaker within {target}", 1, _within),
-    "speakers_std": _speaker_columns(lambda r, s: pct(r.spread.get(s))),
-    "speakers_interval": _speaker_columns(lambda r, s: pooled_cell(
-        st.pooled_seed_std({seed: {s: f[s]} for seed, f
-                            in runs(r.entry).items() if s in f}))),
-    "speakers_old_new": _speaker_columns(lambda r, s: _old_new(
-        r, lambda e: pct(st.seed_spread(runs(e)).get(s)))),
-    "largest_old_new": ("largest", 0, lambda r: (
-        f"**{_old_new(r, _largest)}**")),
-    "pooled_old_new": ("pooled over speakers [95% CI]", 0,
-                       lambda r: _old_new(r, lambda e: pooled_cell(
-                           st.pooled_seed_std(runs(e))))),
-    "pass_rate": ("largest ≤ {target} at the pooled spread", 0, _pass_rate),
+    "system": lambda r: f"`{r.name}`",
+    "system_short": lambda r: (
+        f"{r.ctx.exp.describe(r.name, False)} (`{r.name}`)"),
+    "system_long": lambda r: f"{r.ctx.exp.describe(r.name)} (`{r.name}`)",
+    "system_seeds": lambda r: f"`{r.name}` ({len(runs(r.entry))} seeds)",
+    "system_old_new": lambda r: (
+        f"`{r.name}` ({len(runs(r.old))} → {len(runs(r.entry))} seeds)"),
+    "description": lambda r: r.ctx.exp.describe(r.name),
+    "front": lambda r: f"`{r.variant}`",
+    "front_name": lambda r: r.ctx.exp.data["frontends"][r.front]["name"],
+    "pick": lambda r: f"`{r.name}`",
+    "classifier": lambda r: f"{r.size} {r.ctx.exp.data['sizes'][r.size]}",
+    "parameters": lambda r: format(classifier_parameters(
+        tuple(r.ctx.exp.data["sizes"][r.size])), ","),
+    "test": lambda r: pm(test_stats(r.entry)),
+    "short_test": lambda r: pm(test_stats(r.short)),
+    "run_mean": lambda r: pct(st.run_mean(runs(r.entry))),
+    "pair_mean": lambda r: pct(st.run_mean(runs(r.pair))),
+    "vs": lambda r: interval(r.versus(r.pair)),
+    "won": lambda r: won(r.versus(r.pair)),
+    "by_seed": lambda r: interval(r.versus(r.pair, by_seed=True)),
+    "won_by_seed": lambda r: won(r.versus(r.pair, by_seed=True)),
+    "valid": lambda r: pm(valid_stats(r.entry)),
+    "valid_vs": lambda r: interval(r.versus(r.pair, valid=True)),
+    "vs_plain": lambda r: interval(r.versus(r.plain)),
+    "valid_vs_plain": lambda r: interval(r.versus(r.plain, valid=True)),
+    "gain": lambda r: interval(r.versus(r.short or {})),
+    "max_std": lambda r: _largest(r.entry),
+    "largest": lambda r: f"**{_largest(r.entry)}**",
+    "pooled": lambda r: _pooled(r.entry),
+    "pooled_valid": lambda r: _pooled(r.entry, valid=True),
+    "seeds": lambda r: str(len(runs(r.entry))),
+    "shift": lambda r: _moved(r.entry, "mean_abs_center_shift_hz", 1),
+    "shift_bands": lambda r: _moved(r.entry, "mean_abs_center_shift_bands",
+                                    3),
+    "response_distance": lambda r: _moved(r.entry, "mean_response_distance",
+                                          4),
+    "cpu": lambda r: _cpu(r.entry),
+    "timed": lambda r: str(len(r.entry.get("cpu_minutes_per_run") or {})),
+    "plan_seeds": _span,
+    "verdict": _verdict,
+    "within_target": _within,
+    "largest_old_new": lambda r: f"**{_old_new(r, _largest)}**",
+    "pooled_old_new": lambda r: _old_new(r, _pooled),
+    "pass_rate": _pass_rate,
+}
+#: Column key -> cell of a (row, speaker): a column per test speaker.
+SPEAKER_COLUMNS = {
+    "speakers_std": lambda r, s: pct(r.spread.get(s)),
+    "speakers_interval": lambda r, s: pooled_cell(st.pooled_seed_std(
+        {seed: {s: f[s]} for seed, f in runs(r.entry).items() if s in f})),
+    "speakers_old_new": lambda r, s: _old_new(
+        r, lambda e: pct(st.seed_spread(runs(e)).get(s))),
 }
 
 
@@ -323,25 +286,56 @@ def tuned_pick(exp, systems, front, size="medium"):
                           if n in systems})
 
 
+def _plan_rows(ctx):
+    """Rows of a registered plan, on its own seeds."""
+    systems, plan = ctx.store["systems"], ctx.plan
+    if "system" in plan:  # a registered comparison
+        e, b = (restrict(systems.get(plan[k]), plan["seeds"])
+                for k in ("system", "baseline"))
+        if e is None or b is None:
+            return []
+        done = sorted(int(s) for s in set(runs(e)) & set(runs(b)))
+        return [Row(ctx, plan["system"], e, b, done=done)]
+    rows = [Row(ctx, n, restrict(systems[n], plan["seeds"]))
+            for n in plan["systems"] if n in systems]
+    for r in rows:
+        r.done = sorted(int(s) for s in runs(r.entry))
+    return rows if any(r.done for r in rows) else []
+
+
+def _names(ctx):
+    """Return the system names a (non-plan, non-tuned) spec lists."""
+    exp, spec, systems = ctx.exp, ctx.spec, ctx.store["systems"]
+    if "grid" in spec:
+        g = spec["grid"]
+        return [exp.lookup(v, size, s) for v in g["variants"]
+                for size in g.get("sizes", ["medium"])
+                for s in g.get("schedules", [None])]
+    if "select" in spec:
+        sel = spec["select"]
+        return [n for n, (_, _, s) in exp.grid.items()
+                if s == sel["schedule"] and (not sel.get("options") or
+                                             exp.plain_of(n) in systems)]
+    if spec["rows"] == "all":
+        return list(systems)
+    names = []
+    for item in spec["rows"]:
+        if isinstance(item, dict):
+            pick = tuned_pick(exp, systems, item["tuned"],
+                              item.get("size", "medium"))
+            names += [pick] if pick else []
+        else:
+            names += exp.match([item]) or [item]
+    return list(dict.fromkeys(names))
+
+
 def table_rows(ctx):
     """Return the rows a spec names, with runs, in its order."""
     exp, spec, systems = ctx.exp, ctx.spec, ctx.store["systems"]
-    if ctx.plan and "system" in ctx.plan:  # a registered comparison
-        e, b = (systems.get(ctx.plan[k]) for k in ("system", "baseline"))
-        if e is None or b is None:
-            return []
-        e, b = (restrict(x, ctx.plan["seeds"]) for x in (e, b))
-        done = sorted(int(s) for s in set(runs(e)) & set(runs(b)))
-        return [Row(ctx, ctx.plan["system"], e, b, done=done)]
-    if ctx.plan:  # a registered spread check
-        rows = [Row(ctx, n, restrict(systems[n], ctx.plan["seeds"]),
-                    done=None) for n in ctx.plan["systems"] if n in systems]
-        for r in rows:
-            r.done = sorted(int(s) for s in runs(r.entry))
-        return rows if any(r.done for r in rows) else []
+    if ctx.plan:
+        return _plan_rows(ctx)
     if "tuned" in spec:
-        size = spec["tuned"]
-        picks = {f: tuned_pick(exp, systems, f, size)
+        picks = {f: tuned_pick(exp, systems, f, spec["tuned"])
                  for f in exp.data["tuning"]["fronts"]}
         mel = picks[exp.recipe["baseline"]]
         if mel is None:
@@ -350,28 +344,7 @@ def table_rows(ctx):
         return [Row(ctx, p, restrict(systems[p], runs(base)),
                     None if p == mel else base, front=f)
                 for f, p in picks.items() if p is not None]
-    if "grid" in spec:
-        g = spec["grid"]
-        names = [exp.lookup(v, size, s) for v in g["variants"]
-                 for size in g.get("sizes", ["medium"])
-                 for s in g.get("schedules", [None])]
-    elif "select" in spec:
-        sel = spec["select"]
-        names = [n for n, (_, _, s) in exp.grid.items()
-                 if s == sel["schedule"] and (not sel.get("options") or
-                                              exp.plain_of(n) in systems)]
-    elif spec["rows"] == "all":
-        names = list(systems)
-    else:
-        names = []
-        for item in spec["rows"]:
-            if isinstance(item, dict):
-                pick = tuned_pick(exp, systems, item["tuned"],
-                                  item.get("size", "medium"))
-                names += [pick] if pick else []
-            else:
-                names += exp.match([item]) or [item]
-        names = list(dict.fromkeys(names))
+    names = _names(ctx)
     if "schedule" in spec:
         names = [n for n in names if n in exp.grid
                  and exp.grid[n][2] == spec["schedule"]]
@@ -398,37 +371,32 @@ def render(ctx, rows):
             else "12 epochs", "target": pct(ctx.target),
             **{k: v for k, v in (ctx.plan or {}).items()
                if isinstance(v, str)}}
+    columns = exp.data["columns"]
     heads, aligns, cells = [], [], []
     for key in spec["columns"]:
-        column = COLUMNS[key]
-        if column[0] == "speakers":
-            for spk in ctx.speakers:
-                heads.append(spk)
-                aligns.append("---:")
-                cells.append(functools.partial(column[1], s=spk))
+        if key in SPEAKER_COLUMNS:
+            heads += ctx.speakers
+            aligns += ["---:"] * len(ctx.speakers)
+            cells += [functools.partial(SPEAKER_COLUMNS[key], s=spk)
+                      for spk in ctx.speakers]
             continue
-        header, left, cell = column
-        heads.append(spec.get("headers", {}).get(key, header)
-                     .format_map(fill))
-        aligns.append("---" if left else "---:")
-        cells.append(cell)
+        header = spec.get("headers", {}).get(key, columns["headers"][key])
+        heads.append(header.format_map(fill))
+        aligns.append("---" if key in columns["left"] else "---:")
+        cells.append(COLUMNS[key])
     lines = ["| " + " | ".join(heads) + " |", "|" + "|".join(aligns) + "|"]
     lines += ["| " + " | ".join(c(r) for c in cells) + " |" for r in rows]
     return "\n".join(lines)
 
 
-def _each(spec):
-    """Return the specs a spec stands for (one per ``each`` value)."""
-    if "each" not in spec:
-        return [spec]
-    text = json.dumps({k: v for k, v in spec.items() if k != "each"})
-    return [json.loads(text.replace("{each}", value))
-            for value in spec["each"]]
-
-
 def specs(exp):
-    """Every table spec, ``each`` expanded."""
-    return [s for spec in exp.data["tables"] for s in _each(spec)]
+    """Every table spec, ``each`` expanded (one per value, "{each}" set)."""
+    out = []
+    for spec in exp.data["tables"]:
+        text = json.dumps({k: v for k, v in spec.items() if k != "each"})
+        out += [json.loads(text.replace("{each}", value))
+                for value in spec.get("each", ["{each}"])]
+    return out
 
 
 def all_tables(exp, store, old):
@@ -441,16 +409,10 @@ def all_tables(exp, store, old):
     return out
 
 
-def load_old():
-    """Read the old recipe's runs (for the stability table and plot)."""
-    return study.load_store(OLD_RECIPE)["systems"]
-
-
-def print_tables(exp, store_path=study.STORE):
+def print_tables(exp, store, old):
     """Every non-empty table under its title, as text."""
-    tables = all_tables(exp, study.load_store(store_path), load_old())
-    return "\n\n".join(f"{title}:\n{text}" for _, title, text in tables
-                       if text)
+    return "\n\n".join(f"{title}:\n{text}" for _, title, text
+                       in all_tables(exp, store, old) if text)
 
 
 def fill_blocks(text, tables):
@@ -465,10 +427,6 @@ def fill_blocks(text, tables):
     Traceback (most recent call last):
     ...
     ValueError: block 'gone' has no table spec
-    >>> fill_blocks("<!-- study:cpu -->\n| a |", {"cpu": "| b |"})
-    Traceback (most recent call last):
-    ...
-    ValueError: block 'cpu' lacks <!-- /study:cpu -->
     """
     opening, closing = BLOCK.split("{}")
     lines, out, i = text.split("\n"), [], 0
@@ -494,15 +452,15 @@ def fill_blocks(text, tables):
 
 def pages(exp):
     """RESULTS.md and the yaml's pages (absolute paths)."""
-    return [RESULTS_MD, *(os.path.join(study.ROOT, p)
+    return [RESULTS_MD, *(os.path.join(ROOT, p)
                           for p in exp.data.get("pages", []))]
 
 
 def analysis(exp, store):
     """Derive the results: per system, the plans and the tuned picks."""
-    systems, out = store["systems"], {"systems": {}}
+    out = {"systems": {}}
     ctx = Context(exp, store, {}, {})
-    for name, e in systems.items():
+    for name, e in store["systems"].items():
         r = Row(ctx, name, e)
         (mean, std), (vmean, vstd) = test_stats(e), valid_stats(e)
         out["systems"][name] = {
@@ -528,12 +486,10 @@ def analysis(exp, store):
     return out
 
 
-def report(exp, store_path=study.STORE, plots=True):
-    """Write analysis.json, fill every page's blocks, draw the plots."""
-    store, old = study.load_store(store_path), load_old()
+def report(exp, store, old, plots=True):
+    """Fill every page's blocks and draw the plots; return what it did."""
     tables = {k: t for k, _, t in all_tables(exp, store, old)}
-    done = [f"wrote {ANALYSIS}"]
-    study.save_store(analysis(exp, store), ANALYSIS)
+    done = []
     for page in pages(exp):
         with open(page, encoding="utf-8") as f:
             text = f.read()
@@ -541,31 +497,27 @@ def report(exp, store_path=study.STORE, plots=True):
             with open(page, "w", encoding="utf-8") as f:
                 f.write(fill_blocks(text, tables))
             done.append(f"filled {page}")
-    if plots:
-        for kind, spec in exp.data["plots"].items():
-            path = os.path.join(HERE, spec["file"])
-            (plot_capacity if kind == "capacity" else plot_stability)(
-                exp, store["systems"], old, spec, path)
-            done.append(f"wrote {path}")
+    for kind, spec in exp.data["plots"].items() if plots else ():
+        path = os.path.join(HERE, spec["file"])
+        done += PLOTS[kind](exp, store["systems"], old, spec, path)
     return done
 
 
-def _figure(*args, **kwargs):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt, *plt.subplots(*args, **kwargs)
+def _save(fig, path):
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    return [f"wrote {path}"]
 
 
 def plot_capacity(exp, systems, old, spec, path):
-    """Plot test accuracy against classifier parameters.
+    """Plot test accuracy (mean ± std over seeds) against parameters.
 
-    A line per front-end; error bars: std over seeds; the front-ends
-    dodged along the log axis.
+    A line per front-end, dodged along the log axis.
     """
-    plt, fig, ax = _figure(figsize=(6, 4))
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6, 4))
+    ax = fig.subplots()
     fronts = spec["variants"]
     for i, front in enumerate(fronts):
         dodge = 1.0 + 0.04 * (i - (len(fronts) - 1) / 2)
@@ -580,15 +532,12 @@ def plot_capacity(exp, systems, old, spec, path):
             xs, ys, es = zip(*points)
             ax.errorbar(xs, ys, yerr=es, marker="o", capsize=3,
                         color=f"C{i}", label=front)
-    ax.set_xscale("log")
-    ax.set_xlabel("classifier parameters (CompactCNN)")
-    ax.set_ylabel("test accuracy, unseen speaker (%)")
-    ax.set_title("FSDD leave-one-speaker-out: mean ± std over seeds")
+    ax.set(xscale="log", xlabel="classifier parameters (CompactCNN)",
+           ylabel="test accuracy, unseen speaker (%)",
+           title="FSDD leave-one-speaker-out: mean ± std over seeds")
     ax.grid(alpha=0.3)
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    return _save(fig, path)
 
 
 def plot_stability(exp, systems, old, spec, path):
@@ -597,9 +546,11 @@ def plot_stability(exp, systems, old, spec, path):
     A source is a recipe or schedule; a panel per front-end; dashed: the
     target.
     """
+    from matplotlib.figure import Figure
+
     fronts = [f for f in spec["variants"] if f in systems]
-    plt, fig, axes = _figure(1, len(fronts), figsize=(
-        3.2 * len(fronts), 3.9), sharey=True, squeeze=False)
+    fig = Figure(figsize=(3.2 * len(fronts), 3.9))
+    axes = fig.subplots(1, len(fronts), sharey=True, squeeze=False)
     sources = spec["sources"]
     target = exp.data["plans"]["stability_check"]["target"]
     for ax, front in zip(axes[0], fronts):
@@ -627,7 +578,35 @@ def plot_stability(exp, systems, old, spec, path):
     axes[0][0].set_ylabel("std over seeds of test accuracy (points)")
     fig.suptitle("FSDD: seed spread per held-out speaker (dashed: target)",
                  fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    return _save(fig, path)
 
+
+def plot_movement(exp, systems, old, spec, path):
+    """Draw the spec's systems' filters, learned vs initial, side by side.
+
+    Every (seed, fold) whose per-filter movement is stored is drawn
+    (:func:`~speechbrain_relevance.analysis.figures.
+    plot_learned_vs_initial`); systems without are left out, and nothing
+    is drawn without any. Returns what it did.
+    """
+    from speechbrain_relevance.analysis.figures import plot_learned_vs_initial
+
+    drawn, notes = {}, []
+    for name in spec["systems"]:
+        folds = [f for m in (systems.get(name, {}).get("filter_movement")
+                             or {}).values() if m
+                 for f in (m.get("folds") or {}).values()]
+        if folds:
+            drawn[name] = folds
+        else:
+            notes.append(f"{spec['file']}: {name} left out (no per-filter "
+                         "movement stored)")
+    if not drawn:  # one line is enough
+        return [f"{spec['file']}: no per-filter movement stored: nothing "
+                "drawn"]
+    plot_learned_vs_initial(drawn, path, spec.get("title"))
+    return [*notes, f"wrote {path} ({', '.join(drawn)})"]
+
+
+PLOTS = {"capacity": plot_capacity, "stability": plot_stability,
+         "movement": plot_movement}
