@@ -139,3 +139,17 @@ def test_speed_table_is_the_benchmarks_json():
     with open(SPEED_JSON, encoding="utf-8") as f:
         table = json.load(f)["table_markdown"]
     assert block.strip() == table.strip()
+
+
+def test_readme_intervals_are_the_studys_generated_numbers():
+    """Every interval the README quotes is in a table the study wrote."""
+    results = os.path.join(REPO, "studies", "fsdd_frontends", "RESULTS.md")
+    blocks = re.findall(
+        r"<!-- study:(\w+) -->(.*?)<!-- /study:\1 -->", _text(results), re.S
+    )
+    generated = "\n".join(body for _, body in blocks)
+    quoted = re.findall(r"[+-]\d+\.\d \[[+-]\d+\.\d, [+-]\d+\.\d\]",
+                        CODE.sub("", _text(README)))
+    assert quoted, "the README quotes no interval"
+    missing = [q for q in quoted if q not in generated]
+    assert not missing, missing
