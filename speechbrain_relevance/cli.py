@@ -247,13 +247,32 @@ def run_main(main, argv=None, user_errors=(), prog=None):
     name = prog or (sys.argv[0].rsplit("/", 1)[-1] if sys.argv else "cli")
     try:
         main(sys.argv[1:] if argv is None else argv)
+        close_process_group()
     except kinds as e:
         # A missing file's OSError text is enough; no traceback.
         message = str(e) or type(e).__name__
         print(f"{name}: error: {message}", file=sys.stderr)
         raise SystemExit(1) from None
-    close_process_group()
+    except RuntimeError as e:
+        # A collective operation that timed out or lost a process (under
+        # torchrun): say at which stage, not gloo's or NCCL's text alone.
+        message = _collective_failure(e)
+        if message is None:
+            raise
+        print(f"{name}: error: {message}", file=sys.stderr)
+        raise SystemExit(1) from None
     return 0
+
+
+def _collective_failure(error):
+    """One line for a failed collective operation, or None."""
+    if "torch" not in sys.modules:
+        return None
+    from speechbrain_relevance.training.distributed import (
+        distributed_failure,
+    )
+
+    return distributed_failure(error)
 
 
 def close_process_group():
@@ -280,6 +299,9 @@ def close_process_group():
 
     if not (dist.is_available() and dist.is_initialized()):
         return
+    from speechbrain_relevance.training.distributed import mark_stage
+
+    mark_stage("finishing: waiting for the other processes to finish")
     gc.collect()
     dist.barrier()
     dist.destroy_process_group()
@@ -296,9 +318,13 @@ def load_hparams(hparams_file, overrides=None):
     ``hyperpyyaml.load_hyperpyyaml`` with the errors a user can make
     turned into one-line configuration errors that name the yaml file and
     key: an override of a key the yaml lacks (with the keys it has), a
-    ``!PLACEHOLDER`` left unset, a yaml syntax error, and a value refused
-    by the class built from it (a ``ValueError`` or ``TypeError`` raised
-    while the yaml's objects are built: they were given the yaml's values).
+    ``!PLACEHOLDER`` left unset, a yaml syntax error, a numeric key of the
+    wrong type or range or class names that do not fit the classes
+    (:mod:`speechbrain_relevance.checks`, before any object is built), and
+    a value refused by the class built from it (a ``ValueError`` or
+    ``TypeError`` raised while the yaml's objects are built: they were
+    given the yaml's values). Top-level keys that nothing reads are warned
+    about (:func:`~speechbrain_relevance.checks.unread_keys`).
     A :class:`ConfigError` with ``keys`` is renamed from the class's
     argument names to the yaml keys they were set from.
 
@@ -333,25 +359,44 @@ def load_hparams(hparams_file, overrides=None):
     speechbrain_relevance.cli.ConfigError: ...: --epoch: no such key to \
 override (did you mean --epochs?); the keys are epochs, batch_size
     """
+    import io
+
     import ruamel.yaml
     from hyperpyyaml import load_hyperpyyaml
 
+    from speechbrain_relevance import checks
+
     with open(hparams_file, encoding="utf-8") as fin:
         text = fin.read()
-        fin.seek(0)
-        try:
-            return load_hyperpyyaml(fin, overrides)
-        except KeyError as e:
-            found = re.match(
-                r"Override '(.+?)' not found in: (\[.*\])$", _text(e)
-            )
-            if found is None:
-                raise ConfigError(f"{hparams_file}: {_text(e)}") from e
-            raise _unknown_override(hparams_file, *found.groups()) from e
-        except (ValueError, TypeError, ImportError) as e:
-            raise _build_error(hparams_file, text, e, overrides) from e
-        except ruamel.yaml.YAMLError as e:
-            raise ConfigError(f"{hparams_file}: {_text(e)}") from e
+    try:
+        # The plain values first, before any object is built with them.
+        settings = checks.plain_settings(text, overrides)
+        checks.check_settings(settings)
+    except KeyError as e:
+        raise _override_error(hparams_file, e) from e
+    except ConfigError as e:
+        raise ConfigError(f"{hparams_file}: {e}") from None
+    except ValueError as e:  # a !PLACEHOLDER left unset
+        raise _build_error(hparams_file, text, e, overrides) from e
+    except ruamel.yaml.YAMLError as e:
+        raise ConfigError(f"{hparams_file}: {_text(e)}") from e
+    checks.warn_unread_keys(hparams_file, text)
+    try:
+        return load_hyperpyyaml(io.StringIO(text), overrides)
+    except KeyError as e:
+        raise _override_error(hparams_file, e) from e
+    except (ValueError, TypeError, ImportError) as e:
+        raise _build_error(hparams_file, text, e, overrides) from e
+    except ruamel.yaml.YAMLError as e:
+        raise ConfigError(f"{hparams_file}: {_text(e)}") from e
+
+
+def _override_error(hparams_file, error):
+    """Return the error for hyperpyyaml's ``KeyError`` (unknown override)."""
+    found = re.match(r"Override '(.+?)' not found in: (\[.*\])$", _text(error))
+    if found is None:
+        return ConfigError(f"{hparams_file}: {_text(error)}")
+    return _unknown_override(hparams_file, *found.groups())
 
 
 def _text(error):

@@ -354,6 +354,47 @@ def _join_source(source, filename):
     return f"{str(source).rstrip('/')}/{filename}"
 
 
+def _refuse_run_folder(folder, hparams_file=HPARAMS_FILE):
+    """Refuse a training run's folder (or any folder without a pretrainer).
+
+    A training run's ``hyperparams.yaml`` builds the model but says
+    nothing of where its weights are (no ``pretrainer``): loading it would
+    fail on that key.
+
+    Arguments
+    ---------
+    folder : str
+        The folder given as ``source``.
+    hparams_file : str
+        Its hyperparameters file.
+
+    Raises
+    ------
+    ValueError
+        Naming the exporter for a run folder.
+    """
+    import re
+
+    with open(os.path.join(folder, hparams_file), encoding="utf-8") as f:
+        text = f.read()
+    if re.search(r"^pretrainer\s*:", text, flags=re.M):
+        return
+    exporter = "python -m speechbrain_relevance.export"
+    if os.path.isdir(os.path.join(folder, "save")) or re.search(
+        r"^checkpointer\s*:", text, flags=re.M
+    ):
+        raise ValueError(
+            f"{folder} is a training run's folder, not an exported model "
+            f"folder: export it first ({exporter} {folder} <model_folder>, "
+            "or sb-relevance-export) and load the model folder"
+        )
+    raise ValueError(
+        f"{folder}/{hparams_file} has no pretrainer: not an exported model "
+        f"folder (export a run with {exporter} <run_folder> "
+        "<model_folder>)"
+    )
+
+
 def _check_model_folder(folder, expected):
     """Raise one clear error listing the files missing from ``folder``."""
     missing = [
@@ -425,10 +466,8 @@ def refresh_savedir(source, savedir):
     if not os.path.isdir(savedir) or os.path.samefile(source, savedir):
         return []
     stale = []
-    for name in sorted(os.listdir(source)):
-        src, dst = os.path.join(source, name), os.path.join(savedir, name)
-        if not os.path.isfile(src) or not os.path.lexists(dst):
-            continue
+    for name, src in sorted(_savedir_counterparts(source, savedir).items()):
+        dst = os.path.join(savedir, name)
         if os.path.isfile(dst) and _same_file(src, dst):
             continue
         os.remove(dst)
@@ -442,6 +481,39 @@ def refresh_savedir(source, savedir):
             source,
         )
     return stale
+
+
+def _savedir_counterparts(source, savedir):
+    """Map a savedir's files to the model folder's files they come from.
+
+    A file of the same name, or, for the pretrainer's ``<name>.ckpt``
+    (it names every fetched file after its loadable), the folder's one
+    file ``<name>.*`` (``label_encoder.ckpt`` is ``label_encoder.txt``).
+
+    Returns
+    -------
+    dict
+        Savedir file name to the model folder's file.
+    """
+    files = {
+        name: os.path.join(source, name)
+        for name in os.listdir(source)
+        if os.path.isfile(os.path.join(source, name))
+    }
+    pairs = {}
+    for name in os.listdir(savedir):
+        if not os.path.lexists(os.path.join(savedir, name)):
+            continue
+        if name in files:
+            pairs[name] = files[name]
+            continue
+        stem, ext = os.path.splitext(name)
+        if ext != ".ckpt":
+            continue
+        same_stem = [f for f in files if os.path.splitext(f)[0] == stem]
+        if len(same_stem) == 1:
+            pairs[name] = files[same_stem[0]]
+    return pairs
 
 
 def _check_savedir_source(source, savedir):
@@ -656,8 +728,16 @@ class RelevanceClassifier(Pretrained):
                 raise FileNotFoundError(
                     f"Model folder {folder} lacks {hparams_file}"
                 )
+            _refuse_run_folder(folder, hparams_file)
             source = folder
         savedir = kwargs.get("savedir")
+        if savedir is not None and os.path.lexists(savedir) and (
+            not os.path.isdir(savedir)
+        ):
+            raise NotADirectoryError(
+                f"savedir {os.path.abspath(savedir)} is a file, not a "
+                "folder: give a folder (new or used for this model only)"
+            )
         if savedir is not None:
             # SpeechBrain's fetch reuses whatever a savedir holds, even
             # another model's files.
@@ -742,6 +822,11 @@ class RelevanceClassifier(Pretrained):
             )
         wavs = wavs.float()
         batch, n_samples = wavs.shape
+        if batch == 0 or n_samples == 0:
+            raise ValueError(
+                f"the input is empty (shape {tuple(wavs.shape)}): give at "
+                "least one clip of at least one sample"
+            )
         if wav_lens is None:
             wav_lens = torch.ones(batch)
         wav_lens = torch.as_tensor(wav_lens, dtype=torch.float32).cpu()

@@ -464,7 +464,7 @@ def test_clip_cache_keeps_every_clip_it_was_given(train, tmp_path):
 def test_bad_cache_size_names_the_key(train, tmp_path):
     from speechbrain_relevance.cli import ConfigError
 
-    with pytest.raises(ConfigError, match="cache_audio_mb must be a number"):
+    with pytest.raises(ConfigError, match="cache_audio_mb=-5 must be a number"):
         _run(train, MEL, tmp_path, "--cache_audio_mb=-5")
 
 
@@ -499,7 +499,7 @@ def test_skipped_validation_changes_no_result(train, tmp_path):
 @pytest.mark.parametrize(
     "args, match",
     [
-        (["--valid_interval=0"], "valid_interval must be a whole number"),
+        (["--valid_interval=0"], "valid_interval=0 must be an integer >= 1"),
         (
             ["--valid_interval=2", "--average_checkpoints=1"],
             "needs average_checkpoints > 1",

@@ -620,3 +620,77 @@ def test_a_run_without_a_pipeline_is_not_guessed(runs, tmp_path):
     path.write_text(text[:start] + text[end:])
     with pytest.raises(ExportError, match="has no 'pipeline'"):
         export_model(str(run), str(tmp_path / "model"))
+
+
+# Issue 29: the edges of export and inference.
+
+
+def _unfinished_copy(run_folder, folder):
+    """A finished FSDD run as if killed before its last epochs averaged."""
+    import yaml
+
+    shutil.copytree(run_folder, folder)
+    (meta_path,) = (folder / "save").glob("CKPT+*/CKPT.yaml")
+    meta = yaml.safe_load(meta_path.read_text())
+    del meta["averaged_epochs"]
+    meta_path.write_text(yaml.safe_dump(meta))
+    return str(folder)
+
+
+def test_unfinished_run_is_not_exported_silently(runs, tmp_path):
+    run = _unfinished_copy(runs["fsdd"], tmp_path / "killed")
+    proc = _cli(run, str(tmp_path / "m"))
+    _assert_one_line_error(proc, "has not finished: it averages its last")
+    assert "--allow_unfinished" in proc.stderr
+    assert not (tmp_path / "m").exists()
+    result = export_model(run, str(tmp_path / "m2"), verify=False,
+                          allow_unfinished=True)
+    assert os.path.isfile(os.path.join(result.model_folder,
+                                       "hyperparams.yaml"))
+
+
+def test_damaged_checkpoint_is_one_line_for_the_analysis(runs, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(runs["fsdd"], run)
+    (meta,) = (run / "save").glob("CKPT+*/CKPT.yaml")
+    meta.write_bytes(bytes(range(128, 256)))
+    proc = subprocess.run(
+        [sys.executable, "-m", "speechbrain_relevance.analysis", str(run),
+         "--out", str(tmp_path / "out")],
+        env=_env(), capture_output=True, text=True, timeout=300,
+    )
+    _assert_one_line_error(proc, f"{meta}: unreadable checkpoint meta file")
+
+
+def test_savedir_of_a_model_with_other_labels_is_refreshed(models, tmp_path):
+    savedir = str(tmp_path / "savedir")
+    first = RelevanceClassifier.from_hparams(
+        source=models["dcase"], savedir=savedir, run_opts={"device": "cpu"}
+    )
+    second = RelevanceClassifier.from_hparams(
+        source=models["fsdd"], savedir=savedir, run_opts={"device": "cpu"}
+    )
+    assert first.labels != second.labels
+    assert second.labels == [str(d) for d in range(10)]
+    assert second.label_encoder.decode_ndim(0) == "0"
+
+
+def test_run_folder_is_not_loaded_as_a_model(runs, tmp_path):
+    with pytest.raises(ValueError) as info:
+        RelevanceClassifier.from_hparams(source=runs["fsdd"])
+    message = str(info.value)
+    assert "training run's folder" in message
+    assert "speechbrain_relevance.export" in message
+    savedir = tmp_path / "savedir"
+    savedir.write_text("a file")
+    with pytest.raises(NotADirectoryError, match="is a file"):
+        RelevanceClassifier.from_hparams(
+            source=runs["dcase"].replace("dcase_run", "dcase_model"),
+            savedir=str(savedir),
+        )
+
+
+@pytest.mark.parametrize("shape", [(0,), (1, 0), (0, 100)])
+def test_empty_input_is_called_empty(classifier, shape):
+    with pytest.raises(ValueError, match="the input is empty"):
+        classifier.classify_batch(torch.zeros(shape))

@@ -193,6 +193,21 @@ def _trained_state(checkpoint, name):
     )
 
 
+def _without_front_end(tree):
+    """A yaml tree's lines without compute_features, comments or blanks.
+
+    Compared through a dump: ruamel nodes keep tags, anchors and
+    references, so equal dumps mean equal yaml.
+    """
+    del tree["compute_features"]
+    stream = io.StringIO()
+    YAML().dump(tree, stream)
+    return [
+        ln for ln in stream.getvalue().splitlines()
+        if ln.strip() and not ln.lstrip().startswith("#")
+    ]
+
+
 def test_fbank_and_cosgauss_yaml_differ_only_in_compute_features():
     yaml = YAML()
     with open(FBANK_YAML, encoding="utf-8") as f:
@@ -203,23 +218,12 @@ def test_fbank_and_cosgauss_yaml_differ_only_in_compute_features():
     assert cosgauss["compute_features"].tag.value.endswith(
         "CosGaussFilterbank"
     )
-    # Compare everything else through a dump: ruamel nodes keep tags,
-    # anchors and references, so equal dumps mean equal yaml.
     # Fbank's own options (context frames, deltas) are left out of the
     # Cos-Gauss yaml, which has no use for them.
     for key in ("left_frames", "right_frames", "deltas"):
         assert key not in cosgauss
         del fbank[key]
-    dumps = []
-    for tree in (fbank, cosgauss):
-        del tree["compute_features"]
-        stream = io.StringIO()
-        YAML().dump(tree, stream)
-        dumps.append(
-            [ln for ln in stream.getvalue().splitlines()
-             if ln.strip() and not ln.lstrip().startswith("#")]
-        )
-    assert dumps[0] == dumps[1]
+    assert _without_front_end(fbank) == _without_front_end(cosgauss)
 
 
 def test_relevance_variant_builds_the_front_end(tmp_path):
@@ -252,16 +256,7 @@ def test_fbank_relevance_yaml_wraps_fbank_in_one_block():
     assert {k: v.value for k, v in block["filterbank"].items()} == {
         k: v.value for k, v in fbank["compute_features"].items()
     }
-    dumps = []
-    for tree in (fbank, wrapped):
-        del tree["compute_features"]
-        stream = io.StringIO()
-        YAML().dump(tree, stream)
-        dumps.append(
-            [ln for ln in stream.getvalue().splitlines()
-             if ln.strip() and not ln.lstrip().startswith("#")]
-        )
-    assert dumps[0] == dumps[1]
+    assert _without_front_end(fbank) == _without_front_end(wrapped)
 
 
 def test_fbank_relevance_front_end_shapes_and_lengths(tmp_path):
@@ -468,26 +463,32 @@ def test_export_errors_name_what_is_missing(tmp_path):
         export_model(str(tmp_path), str(tmp_path / "m"))
 
 
-def test_train_ecapa_joins_the_process_group(monkeypatch):
+def test_train_ecapa_joins_the_process_group(monkeypatch, tmp_path):
     # torchrun needs the process group before any collective call: the
-    # script must join it right after parsing, with the parsed options.
+    # script must join it right after reading its options and yaml, with
+    # the parsed options and the yaml's collective time limit.
+    from speechbrain_relevance.training import brain
+
     calls = []
 
     class Joined(Exception):
         pass
 
-    def fake_init(run_opts):
-        calls.append(run_opts)
+    def fake_init(run_opts, timeout_s=None):
+        calls.append((run_opts, timeout_s))
         raise Joined
 
-    monkeypatch.setattr(
-        train_ecapa.sb.utils.distributed, "ddp_init_group", fake_init
-    )
+    monkeypatch.setattr(brain, "init_distributed", fake_init)
     with pytest.raises(Joined):
         train_ecapa.main([COSGAUSS_YAML, "--device=cpu",
-                          "--distributed_backend=gloo"])
-    assert calls[0]["device"] == "cpu"
-    assert calls[0]["distributed_backend"] == "gloo"
+                          f"--data_folder={tmp_path}",
+                          f"--output_folder={tmp_path / 'out'}",
+                          "--distributed_backend=gloo",
+                          "--ddp_timeout_s=60"])
+    run_opts, timeout_s = calls[0]
+    assert run_opts["device"] == "cpu"
+    assert run_opts["distributed_backend"] == "gloo"
+    assert timeout_s == 60
 
 
 def test_cosgauss_yaml_checkpoints_the_front_end(tmp_path):

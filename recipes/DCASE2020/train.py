@@ -25,13 +25,17 @@ import os
 import sys
 
 import speechbrain as sb
-from speechbrain.utils.distributed import run_on_main
 
 from speechbrain_relevance.augment import random_crop, spec_augment
-from speechbrain_relevance.cli import load_hparams, run_main
+from speechbrain_relevance.cli import run_main
 from speechbrain_relevance.data.manifests import build_datasets
 from speechbrain_relevance.pipeline import clip_policy_of
-from speechbrain_relevance.training.brain import RelevanceBrain, fit_and_test
+from speechbrain_relevance.training.brain import (
+    RelevanceBrain,
+    fit_and_test,
+    load_recipe,
+)
+from speechbrain_relevance.training.distributed import run_on_main
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from prepare_dcase2020 import prepare_dcase2020  # noqa: E402
@@ -94,6 +98,7 @@ def prepare_manifests(hparams):
     manifest_folder = hparams["manifest_folder"]
     run_on_main(
         prepare_dcase2020,
+        stage="data preparation (main process)",
         kwargs={
             "data_folder": hparams["data_folder"],
             "save_folder": manifest_folder,
@@ -115,6 +120,7 @@ def prepare_manifests(hparams):
         merged = os.path.join(aug_folder, "train_with_augmented.json")
         run_on_main(
             augment_manifest,
+            stage="offline augmentation (main process)",
             kwargs={
                 "train_manifest": manifests["train"],
                 "out_folder": aug_folder,
@@ -126,6 +132,7 @@ def prepare_manifests(hparams):
         )
         run_on_main(
             merge_manifests,
+            stage="offline augmentation (main process)",
             args=[
                 [
                     manifests["train"],
@@ -140,11 +147,8 @@ def prepare_manifests(hparams):
 
 def main(argv):
     """Prepare data, train, evaluate on the test split."""
-    hparams_file, run_opts, overrides = sb.parse_arguments(argv)
-    # Under torchrun: join the process group before anything collective.
-    sb.utils.distributed.ddp_init_group(run_opts)
-    # Bad keys or values end in one line naming the yaml key.
-    hparams = load_hparams(hparams_file, overrides)
+    # Checked command line and yaml; under torchrun, the process group.
+    hparams_file, run_opts, overrides, hparams = load_recipe(argv)
 
     sb.create_experiment_directory(
         experiment_directory=hparams["output_folder"],

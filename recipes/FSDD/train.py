@@ -32,13 +32,17 @@ import os
 import sys
 
 import speechbrain as sb
-from speechbrain.utils.distributed import run_on_main
 
-from speechbrain_relevance.cli import ConfigError, load_hparams, run_main
+from speechbrain_relevance.cli import ConfigError, run_main
 from speechbrain_relevance.data.audio import ClipCache
 from speechbrain_relevance.data.manifests import build_datasets
 from speechbrain_relevance.pipeline import clip_policy_of
-from speechbrain_relevance.training.brain import RelevanceBrain, fit_and_test
+from speechbrain_relevance.training.brain import (
+    RelevanceBrain,
+    fit_and_test,
+    load_recipe,
+)
+from speechbrain_relevance.training.distributed import run_on_main
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from prepare_fsdd import prepare_fsdd  # noqa: E402
@@ -117,6 +121,7 @@ def prepare_manifests(hparams):
     manifest_folder = hparams["manifest_folder"]
     run_on_main(
         prepare_fsdd,
+        stage="data preparation (main process)",
         kwargs={
             "data_folder": hparams["data_folder"],
             "save_folder": manifest_folder,
@@ -147,9 +152,8 @@ def main(argv):
         The trained brain (``last_summary`` holds the test results,
         ``valid_summary`` the validation results).
     """
-    hparams_file, run_opts, overrides = sb.parse_arguments(argv)
-    sb.utils.distributed.ddp_init_group(run_opts)
-    hparams = load_hparams(hparams_file, overrides)
+    # Checked command line and yaml; under torchrun, the process group.
+    hparams_file, run_opts, overrides, hparams = load_recipe(argv)
 
     fold_folder = hparams["fold_folder"]
     sb.create_experiment_directory(

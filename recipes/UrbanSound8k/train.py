@@ -35,16 +35,21 @@ import sys
 import speechbrain as sb
 import torch
 import torch.nn.functional as F
-from speechbrain.utils.distributed import if_main_process, run_on_main
+from speechbrain.utils.distributed import if_main_process
 
 from speechbrain_relevance.augment import mixup_loss
-from speechbrain_relevance.cli import load_hparams, run_main
+from speechbrain_relevance.cli import run_main
 from speechbrain_relevance.data.manifests import build_datasets
 from speechbrain_relevance.models import (
     aggregate_patch_posteriors,
 )
 from speechbrain_relevance.pipeline import clip_policy_of
-from speechbrain_relevance.training.brain import RelevanceBrain, fit_and_test
+from speechbrain_relevance.training.brain import (
+    RelevanceBrain,
+    fit_and_test,
+    load_recipe,
+)
+from speechbrain_relevance.training.distributed import run_on_main
 from speechbrain_relevance.training.metrics import ClassificationReport
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -288,6 +293,7 @@ def prepare_manifests(hparams):
     manifest_folder = hparams["manifest_folder"]
     run_on_main(
         prepare_urbansound8k,
+        stage="data preparation (main process)",
         kwargs={
             "data_folder": hparams["data_folder"],
             "save_folder": manifest_folder,
@@ -317,11 +323,8 @@ def main(argv):
     UrbanSoundBrain
         The trained brain (``last_summary`` holds the test results).
     """
-    hparams_file, run_opts, overrides = sb.parse_arguments(argv)
-    # Under torchrun: join the process group before anything collective.
-    sb.utils.distributed.ddp_init_group(run_opts)
-    # Bad keys or values end in one line naming the yaml key.
-    hparams = load_hparams(hparams_file, overrides)
+    # Checked command line and yaml; under torchrun, the process group.
+    hparams_file, run_opts, overrides, hparams = load_recipe(argv)
 
     fold_folder = hparams["fold_folder"]
     sb.create_experiment_directory(

@@ -38,8 +38,9 @@ import sys
 
 import speechbrain as sb
 
-from speechbrain_relevance.cli import load_hparams, run_main
+from speechbrain_relevance.cli import run_main
 from speechbrain_relevance.data.audio import load_audio
+from speechbrain_relevance.training.brain import load_recipe
 
 
 def accepts_lengths(module):
@@ -300,12 +301,10 @@ def main(argv=None):
         The trained brain.
     """
     argv = sys.argv[1:] if argv is None else argv
-    hparams_file, run_opts, overrides = sb.parse_arguments(argv)
-    # Under torchrun, join the process group before anything collective
-    # (as SpeechBrain's recipes do); a no-op in a single process.
-    sb.utils.distributed.ddp_init_group(run_opts)
-    # Bad keys or values end in one line naming the yaml key.
-    hparams = load_hparams(hparams_file, overrides)
+    # The checked command line and yaml; under torchrun, the process
+    # group is joined (with the yaml's ddp_timeout_s) before anything
+    # collective, as SpeechBrain's recipes do; a no-op in one process.
+    hparams_file, run_opts, overrides, hparams = load_recipe(argv)
 
     # Saves the resolved hyperparameters as <output_folder>/hyperparams.yaml,
     # which the exporter reads the model definition from.

@@ -169,9 +169,12 @@ def find_checkpoint_dir(folder, max_key="acc"):
         return folder
     save = os.path.join(folder, "save")
     if os.path.isdir(save):
-        from speechbrain.utils.checkpoints import Checkpointer
+        from speechbrain_relevance.training.checkpoints import (
+            AtomicCheckpointer,
+        )
 
-        ckpter = Checkpointer(save)
+        # Meta files read as resuming reads them (a damaged one is named).
+        ckpter = AtomicCheckpointer(save)
         # A checkpoint saved without the meta key (e.g. an interrupted
         # run) cannot be ranked: fall back to the most recent one.
         ckpt = ckpter.find_checkpoint(max_key=max_key)

@@ -60,7 +60,6 @@ import tempfile
 
 import torch
 from speechbrain.dataio.encoder import CategoricalEncoder
-from speechbrain.utils.checkpoints import Checkpointer
 
 from speechbrain_relevance.cli import (
     ArgumentParser,
@@ -80,7 +79,10 @@ from speechbrain_relevance.inference import (
     HPARAMS_FILE,
     LABEL_ENCODER_FILE,
 )
-from speechbrain_relevance.training.checkpoints import load_checkpoint_file
+from speechbrain_relevance.training.checkpoints import (
+    AtomicCheckpointer,
+    load_checkpoint_file,
+)
 
 __all__ = [
     "ENCODER",
@@ -218,7 +220,8 @@ def find_best_checkpoint(save_folder, max_key=None, min_key=None):
         raise FileNotFoundError(
             f"No checkpoint folder {save_folder} (is the run finished?)"
         )
-    checkpointer = Checkpointer(save_folder)
+    # Meta files read as resuming reads them (a damaged one is named).
+    checkpointer = AtomicCheckpointer(save_folder)
     if not checkpointer.list_checkpoints():
         raise FileNotFoundError(
             f"No checkpoint in {save_folder} (the run saved none yet)"
@@ -437,6 +440,63 @@ def _pick_checkpoint(run, run_folder, target, max_key, min_key, latest):
     return ckpt, key_text, save_folder
 
 
+def unfinished_reason(run, save_folder, ckpt):
+    """Say why a run's checkpoint is not what the finished run tests.
+
+    A run killed before it finished left one epoch's weights: when the
+    run averages its last epochs (``average_checkpoints`` > 1), the
+    average is made at the end; and its last checkpoint is of an epoch
+    before ``number_of_epochs``.
+
+    Arguments
+    ---------
+    run : dict
+        The run's hyperparameters (plain values).
+    save_folder : str
+        Its checkpoint folder.
+    ckpt : speechbrain.utils.checkpoints.Checkpoint
+        The checkpoint chosen for export.
+
+    Returns
+    -------
+    str or None
+        The reason, or None if the run finished.
+
+    Example
+    -------
+    >>> from types import SimpleNamespace
+    >>> ckpt = SimpleNamespace(meta={"epoch": 3})
+    >>> unfinished_reason({"average_checkpoints": 4}, "/nonexistent", ckpt)
+    'it averages its last 4 epochs when it finishes, and the checkpoint \
+holds one epoch (3), not their average'
+    """
+    k = run.get("average_checkpoints")
+    averaged = "averaged_epochs" in ckpt.meta
+    if isinstance(k, int) and not isinstance(k, bool) and k > 1 and (
+        not averaged
+    ):
+        epoch = ckpt.meta.get("epoch")
+        which = f" ({epoch})" if epoch is not None else ""
+        return (
+            f"it averages its last {k} epochs when it finishes, and the "
+            f"checkpoint holds one epoch{which}, not their average"
+        )
+    epochs = run.get("number_of_epochs")
+    if not isinstance(epochs, int) or isinstance(epochs, bool):
+        return None
+    try:
+        latest = AtomicCheckpointer(save_folder).find_checkpoint()
+    except FileNotFoundError:
+        return None
+    last = (latest.meta if latest is not None else {}).get("epoch")
+    if isinstance(last, int) and last < epochs:
+        return (
+            f"its last checkpoint is of epoch {last} of its "
+            f"number_of_epochs={epochs}"
+        )
+    return None
+
+
 def _checkpoint_files(tree, nodes, target, ckpt):
     """Map ``<module>.ckpt`` to the checkpoint's file of each module."""
     required = target.weights_required or tuple(nodes)
@@ -532,6 +592,7 @@ def export_model(
     latest=False,
     overwrite=False,
     verify=True,
+    allow_unfinished=False,
 ):
     """Export a finished recipe run as a model folder.
 
@@ -560,6 +621,9 @@ def export_model(
         Replace the files of an existing model folder.
     verify : bool
         Load the folder back and check it (:func:`verify_export`).
+    allow_unfinished : bool
+        Export a run that has not finished (:func:`unfinished_reason`):
+        its checkpoint is not what the finished run would test.
 
     Returns
     -------
@@ -573,7 +637,8 @@ def export_model(
     FileExistsError
         The model folder is not empty (and not ``overwrite``).
     ExportError
-        The run is of an unknown kind, or something it needs is missing.
+        The run is of an unknown kind, something it needs is missing, or
+        it has not finished (and not ``allow_unfinished``).
     """
     run_folder = os.path.abspath(run_folder)
     model_folder = os.path.abspath(model_folder)
@@ -593,6 +658,15 @@ def export_model(
     ckpt, key_text, save_folder = _pick_checkpoint(
         run, run_folder, target, max_key, min_key, latest
     )
+    unfinished = unfinished_reason(run, save_folder, ckpt)
+    if unfinished and not allow_unfinished:
+        raise ExportError(
+            f"{run_folder} has not finished: {unfinished}. Finish the run "
+            "(its command run again resumes it), or give "
+            "--allow_unfinished to export this checkpoint anyway"
+        )
+    if unfinished:
+        logger.warning("Exporting an unfinished run: %s", unfinished)
     files = _checkpoint_files(tree, nodes, target, ckpt)
     header = _header(run, target, run_folder, ckpt, key_text)
     ckpt_keys = [key for key in nodes if f"{key}.ckpt" in files]
@@ -748,6 +822,12 @@ def _parser():
         help="replace the files of an existing model folder",
     )
     parser.add_argument(
+        "--allow_unfinished",
+        action="store_true",
+        help="export a run that has not finished (killed before its last "
+        "epoch, or before its last epochs were averaged)",
+    )
+    parser.add_argument(
         "--no_verify",
         action="store_true",
         help="do not load the exported folder back as a check",
@@ -766,6 +846,7 @@ def _main(argv):
         latest=args.latest,
         overwrite=args.overwrite,
         verify=not args.no_verify,
+        allow_unfinished=args.allow_unfinished,
     )
     print(f"Exported {result.checkpoint} to {result.model_folder}")
 

@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from speechbrain.utils.distributed import if_main_process
 
 from speechbrain_relevance.augment import mixup, mixup_loss, spec_augment
-from speechbrain_relevance.cli import ConfigError
+from speechbrain_relevance.cli import ConfigError, load_hparams
 from speechbrain_relevance.pipeline import (
     MODULE_NAMES,
     ClassificationPipeline,
@@ -41,10 +41,16 @@ from speechbrain_relevance.pipeline import (
     each_clip,
 )
 from speechbrain_relevance.training.checkpoints import (
+    AtomicCheckpointer,
     RandomState,
     load_checkpoint_file,
 )
-from speechbrain_relevance.training.distributed import SyncBatchNormControl
+from speechbrain_relevance.training.distributed import (
+    SyncBatchNormControl,
+    check_same_everywhere,
+    init_distributed,
+    mark_stage,
+)
 from speechbrain_relevance.training.metrics import ClassificationReport
 
 logger = logging.getLogger(__name__)
@@ -407,12 +413,18 @@ class RelevanceBrain(SyncBatchNormControl, sb.Brain):
             self.checkpointer.add_recoverable(
                 "random_state", self.random_state, optional_load=True
             )
+        mark_stage("resuming from the latest checkpoint (if any)")
         super().on_fit_start()
         scheduler = getattr(self.hparams, "lr_scheduler", None)
         if scheduler is not None and scheduler.last_epoch is None:
             # A fresh run: the first batch already gets the schedule's
             # rate at epoch 0 (a warm-up starts low, not at the peak).
             scheduler.step(self.optimizer, epoch=0)
+
+    def on_evaluate_start(self, max_key=None, min_key=None):
+        """Load the checkpoint to evaluate (marks the stage)."""
+        mark_stage("loading the checkpoint to evaluate")
+        super().on_evaluate_start(max_key=max_key, min_key=min_key)
 
     def fit_batch(self, batch):
         """Train on one batch (after an intra-epoch resume's RNG state)."""
@@ -440,10 +452,23 @@ class RelevanceBrain(SyncBatchNormControl, sb.Brain):
         the epoch to a sampler under DDP, so it is told here.
         """
         if stage == sb.Stage.TRAIN:
+            mark_stage(f"epoch {epoch}: training")
             sampler = getattr(self, "train_batch_sampler", None)
             if sampler is not None and epoch is not None:
                 sampler.set_epoch(epoch)
+            if getattr(self, "distributed_launch", False):
+                # A process with a batch more would wait for ever in the
+                # gradient averaging of its last batch.
+                check_same_everywhere(
+                    getattr(self, "n_train_batches", None),
+                    "number of training batches",
+                )
             return
+        if stage == sb.Stage.VALID:
+            mark_stage(f"epoch {epoch}: validation")
+        else:
+            prefix = getattr(self, "results_prefix", "test_results")
+            mark_stage(f"evaluation ({prefix})")
         self.report = ClassificationReport(
             labels=self.hparams.labels,
             abbreviations=getattr(self.hparams, "abbreviations", None),
@@ -519,6 +544,7 @@ class RelevanceBrain(SyncBatchNormControl, sb.Brain):
 
     def _save_epoch(self, meta):
         """Write an end-of-epoch checkpoint and drop the ones not needed."""
+        mark_stage(f"epoch {meta.get('epoch')}: saving its checkpoint")
         if self.n_averaged() > 1:
             # The last epochs are averaged at the end: keep them all.
             self.checkpointer.save_and_keep_only(
@@ -709,6 +735,7 @@ class RelevanceBrain(SyncBatchNormControl, sb.Brain):
         k = self.n_averaged()
         if k <= 1 or self.checkpointer is None:
             return None
+        mark_stage(f"averaging the last {k} epochs' checkpoints")
         latest = self.checkpointer.find_checkpoint()
         if latest is not None and AVERAGED_KEY in latest.meta:
             return latest.meta[AVERAGED_KEY]
@@ -824,6 +851,38 @@ def length_bucket_sampler(dataset, options, seed=0):
     )
 
 
+def load_recipe(argv):
+    """Read a recipe's command line and yaml, then join ``torchrun``'s group.
+
+    The start of every recipe's ``train.py``: SpeechBrain's command line
+    (the yaml, its overrides, the run options), the run options checked
+    (:func:`~speechbrain_relevance.checks.check_run_opts`), the yaml
+    loaded and checked (:func:`~speechbrain_relevance.cli.load_hparams`),
+    and, under ``torchrun``, the process group joined with the yaml's
+    ``ddp_timeout_s`` as the limit of every collective wait
+    (:func:`~speechbrain_relevance.training.distributed.init_distributed`).
+
+    Arguments
+    ---------
+    argv : list of str
+        The command line (without the program name).
+
+    Returns
+    -------
+    tuple
+        ``(hparams_file, run_opts, overrides, hparams)``.
+    """
+    from speechbrain_relevance.checks import check_run_opts
+
+    hparams_file, run_opts, overrides = sb.parse_arguments(argv)
+    check_run_opts(run_opts)
+    # Bad keys or values end in one line naming the yaml key.
+    hparams = load_hparams(hparams_file, overrides)
+    # Under torchrun: join the process group before anything collective.
+    init_distributed(run_opts, hparams.get("ddp_timeout_s"))
+    return hparams_file, run_opts, overrides, hparams
+
+
 def find_module_checkpoint(path, key="compute_features", max_key="acc"):
     """Locate a module's saved parameters from an earlier recipe run.
 
@@ -857,8 +916,9 @@ def find_module_checkpoint(path, key="compute_features", max_key="acc"):
     for save_dir in (path, os.path.join(path, "save")):
         if not os.path.isdir(save_dir):
             continue
-        ckpter = sb.utils.checkpoints.Checkpointer(save_dir)
-        ckpt = ckpter.find_checkpoint(max_key=max_key)
+        # Its meta files are read as resuming reads them (a damaged one
+        # is named).
+        ckpt = AtomicCheckpointer(save_dir).find_checkpoint(max_key=max_key)
         if ckpt is not None:
             candidate = os.path.join(ckpt.path, f"{key}.ckpt")
             if os.path.isfile(candidate):
@@ -869,11 +929,13 @@ def find_module_checkpoint(path, key="compute_features", max_key="acc"):
     )
 
 
-def load_frozen(module, path, key="compute_features"):
+def load_frozen(module, path, key="compute_features", sample_rate=None):
     """Load a module's parameters from an earlier run and freeze them.
 
     The two-stage alternative to joint training: a filterbank learnt in
-    one run is reused, fixed, in the next.
+    one run is reused, fixed, in the next. The earlier run must have the
+    same front-end (:func:`check_same_module`): its kind, its sample rate
+    and its number of bands.
 
     Arguments
     ---------
@@ -883,6 +945,8 @@ def load_frozen(module, path, key="compute_features"):
         Anything :func:`find_module_checkpoint` accepts.
     key : str
         Name of the module in the checkpoint.
+    sample_rate : int, optional
+        This run's sample rate, checked against the earlier run's.
 
     Returns
     -------
@@ -891,6 +955,7 @@ def load_frozen(module, path, key="compute_features"):
     """
     ckpt = find_module_checkpoint(path, key)
     state = load_checkpoint_file(ckpt)
+    check_same_module(module, state, ckpt, sample_rate=sample_rate, key=key)
     module.load_state_dict(state)
     for p in module.parameters():
         p.requires_grad_(False)
@@ -898,6 +963,118 @@ def load_frozen(module, path, key="compute_features"):
         module.freeze = True
     logger.info("Loaded and froze %s from %s", key, ckpt)
     return ckpt
+
+
+def run_settings_of(ckpt_file):
+    """Find and read the ``hyperparams.yaml`` of the run a file belongs to.
+
+    Arguments
+    ---------
+    ckpt_file : str
+        A module's ``.ckpt`` (in ``<run>/save/CKPT+.../``, or beside the
+        run's ``hyperparams.yaml``).
+
+    Returns
+    -------
+    tuple
+        ``(path, text)`` of the run's ``hyperparams.yaml``, or
+        ``(None, None)`` if none is found.
+    """
+    folder = os.path.dirname(os.path.abspath(ckpt_file))
+    for _ in range(3):
+        candidate = os.path.join(folder, "hyperparams.yaml")
+        if os.path.isfile(candidate):
+            try:
+                with open(candidate, encoding="utf-8") as f:
+                    return candidate, f.read()
+            except (OSError, UnicodeDecodeError):
+                return None, None
+        folder = os.path.dirname(folder)
+    return None, None
+
+
+def check_same_module(module, state, ckpt_file, sample_rate=None,
+                      key="compute_features"):
+    """Refuse parameters of another kind of module, rate or size.
+
+    Checked against the earlier run's ``hyperparams.yaml`` (found by
+    :func:`run_settings_of`): the class the run built as ``key`` and its
+    ``sample_rate`` (a learnt filterbank stores its frequencies relative
+    to the Nyquist frequency, so at another rate they would land on other
+    frequencies); then, against the parameters, their names and shapes
+    (e.g. the number of bands).
+
+    Arguments
+    ---------
+    module : torch.nn.Module
+        The module the parameters are for.
+    state : dict
+        The parameters read from ``ckpt_file``.
+    ckpt_file : str
+        Where they come from.
+    sample_rate : int, optional
+        This run's sample rate (None: not checked).
+    key : str
+        The module's yaml key.
+
+    Raises
+    ------
+    ConfigError
+        Naming ``pretrained_filterbank`` and what differs.
+    """
+    import re
+
+    where = f"pretrained_filterbank: {ckpt_file}"
+    run_yaml, text = run_settings_of(ckpt_file)
+    if text is not None:
+        found = re.search(
+            rf"^{re.escape(key)}:\s*!new:([\w.]+)", text, flags=re.M
+        )
+        theirs = found.group(1).rsplit(".", 1)[-1] if found else None
+        ours = type(module).__name__
+        if theirs and theirs != ours:
+            raise ConfigError(
+                f"{where}: its run built {key} as {theirs}, this run as "
+                f"{ours}: load a filterbank of the same kind"
+            )
+        rate = re.search(r"^sample_rate:\s*(\d+)\s*$", text, flags=re.M)
+        theirs_rate = int(rate.group(1)) if rate else None
+        if (
+            sample_rate is not None
+            and theirs_rate is not None
+            and theirs_rate != int(sample_rate)
+        ):
+            raise ConfigError(
+                f"{where}: its run is at {theirs_rate} Hz (sample_rate in "
+                f"{run_yaml}), this run at {int(sample_rate)} Hz: the "
+                "filters are stored relative to the Nyquist frequency and "
+                "would move to other frequencies"
+            )
+    elif sample_rate is not None:
+        logger.warning(
+            "pretrained_filterbank: no hyperparams.yaml of the run of %s: "
+            "its sample rate cannot be checked against this run's %s Hz",
+            ckpt_file, sample_rate,
+        )
+    if not isinstance(state, dict):
+        raise ConfigError(f"{where}: holds no parameters (a state dict)")
+    own = module.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    if missing or unexpected:
+        raise ConfigError(
+            f"{where}: its {key} has other parameters (missing "
+            f"{missing or 'none'}, unexpected {unexpected or 'none'}): "
+            "another front-end or compression"
+        )
+    for name, value in own.items():
+        theirs = getattr(state[name], "shape", None)
+        if theirs is not None and tuple(theirs) != tuple(value.shape):
+            raise ConfigError(
+                f"{where}: {key}.{name} has shape {list(theirs)} there, "
+                f"{list(value.shape)} here: another number of bands or "
+                "filter size (e.g. n_bands)"
+            )
 
 
 def check_batches(n_clips, loader_opts, split="train"):
@@ -1160,8 +1337,11 @@ def fit_and_test(
         The trained Brain.
     """
     if hparams.get("pretrained_filterbank"):
+        mark_stage("loading the pretrained filterbank")
         load_frozen(
-            hparams["compute_features"], hparams["pretrained_filterbank"]
+            hparams["compute_features"],
+            hparams["pretrained_filterbank"],
+            sample_rate=hparams.get("sample_rate"),
         )
     if output_folder is not None:
         hparams = dict(hparams, output_folder=output_folder)

@@ -43,6 +43,7 @@ import speechbrain as sb
 import yaml
 from hyperpyyaml import resolve_references
 
+from speechbrain_relevance.cli import UserError
 from speechbrain_relevance.data.preparation import read_json
 from speechbrain_relevance.training.metrics import confusion_markdown
 
@@ -902,6 +903,40 @@ class CrossValidation:
             "class_caption": self.class_caption,
         }
 
+    def check(self, hparams_file, run_opts, overrides, fold):
+        """Apply ``train.py``'s checks of the options and the yaml.
+
+        The run options (:func:`~speechbrain_relevance.checks.
+        check_run_opts`) and the yaml with the overrides and
+        ``test_fold: <fold>`` (:func:`~speechbrain_relevance.cli.
+        load_hparams`, which builds its objects as ``train.py`` does), so
+        that a mistake stops the cross-validation before its first fold
+        with the error ``train.py`` would give.
+
+        Arguments
+        ---------
+        hparams_file : str
+            The hyperparameter file.
+        run_opts : mapping
+            SpeechBrain's run options.
+        overrides : str
+            The yaml overrides.
+        fold : int or str
+            A fold, for the keys that depend on it.
+
+        Raises
+        ------
+        speechbrain_relevance.cli.ConfigError
+            As ``train.py`` would.
+        """
+        from speechbrain_relevance.checks import check_run_opts
+        from speechbrain_relevance.cli import load_hparams
+
+        check_run_opts(run_opts)
+        load_hparams(
+            hparams_file, f"{overrides or ''}\ntest_fold: {fold}".strip()
+        )
+
     def run(self, argv, runner=None):
         """Run the missing folds, then aggregate and write the results.
 
@@ -922,12 +957,17 @@ class CrossValidation:
         ------
         RuntimeError
             If a fold's run fails or leaves no results.
+        speechbrain_relevance.cli.UserError
+            If the options or the yaml cannot work (:meth:`check`), before
+            any fold runs.
         """
         runner = runner or subprocess.call
         opts, rest = self.parse_args(argv)
         # The yaml overrides alone (run options such as --device are not
         # hyperparameters), to find each fold's folder as train.py will.
-        _, _, overrides = sb.parse_arguments([opts.hparams_file, *rest])
+        _, run_opts, overrides = sb.parse_arguments([opts.hparams_file, *rest])
+        # train.py's checks, before the first fold runs.
+        self.check(opts.hparams_file, run_opts, overrides, opts.folds[0])
         settings = {
             fold: read_settings(opts.hparams_file, overrides, fold)
             for fold in opts.folds
@@ -1015,6 +1055,11 @@ class CrossValidation:
         )
         try:
             self.run(sys.argv[1:] if argv is None else argv)
+        except (UserError, FileNotFoundError) as e:
+            # One line naming the key or file, as train.py gives it.
+            prog = sys.argv[0].rsplit("/", 1)[-1] if sys.argv else "crossval"
+            print(f"{prog}: error: {e}", file=sys.stderr)
+            return 1
         except RuntimeError as e:
             logger.error("%s", e)
             return 1
