@@ -177,6 +177,8 @@ def test_tables_contain_every_class_and_device(runs):
     )
     for device in results["group_accuracy"]:
         assert f" {device} " in device_header
+    assert results["group_by"] == "device"
+    assert "## Accuracy per device (%)" in text
     rows = _read_json(os.path.join(runs["rel_out"], "tables.json"))
     assert [r["name"] for r in rows] == ["Cos-Gauss + 2head-rel.", "Mel"]
     assert rows[0]["results"] == results

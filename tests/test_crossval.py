@@ -141,7 +141,7 @@ def test_string_folds_run_skip_and_aggregate(hparams, tmp_path):
     assert data["class_accuracy"]["one"] is None
     md = (tmp_path / "out" / "crossval_results.md").read_text()
     assert "Only" not in md
-    assert "- Mean best validation accuracy (%): 80.0" in md
+    assert "- Mean validation accuracy of the tested models (%): 80.0" in md
     assert "| Fold | Accuracy (%) | Best valid acc. (%) |" in md
     assert "| bob | 50.0 | 80.0 |" in md
     assert DEFAULT_CAPTION_START in md
@@ -255,3 +255,24 @@ def test_urbansound_wrapper_keeps_its_protocol():
     md = cv.to_markdown(agg, "Mel", **us8k.CROSSVAL.markdown_options())
     assert md.startswith("# UrbanSound8k cross-validation: Mel")
     assert "(paper Table 2;\nAvg is the mean" in md
+
+
+def test_progress_lines_count_folds_and_time_left(hparams, tmp_path, caplog):
+    out = str(tmp_path / "out")
+    driver = cv.CrossValidation("train.py", ["ann", "bob", "cy"], "Toy")
+    fake = FakeTrain(out, "train.py", {"ann": 4, "bob": 2, "cy": 3})
+    args = [hparams, f"--output_folder={out}"]
+    driver.run([*args, "--folds", "bob"], runner=fake)
+    caplog.clear()
+    with caplog.at_level("INFO", logger=cv.logger.name):
+        driver.run(args, runner=fake)
+    done = [r.getMessage() for r in caplog.records
+            if " done in " in r.getMessage()]
+    # bob's results were on disk: two folds trained, counted among three.
+    assert [d.split(" done")[0] for d in done] == [
+        "fold 1/3 (ann)", "fold 3/3 (cy)"
+    ]
+    assert done[0].endswith("min left") and "about" in done[0]
+    assert done[1].endswith("0 folds left")
+    assert any(r.getMessage().startswith("Fold 1/3 (ann): ")
+               for r in caplog.records)

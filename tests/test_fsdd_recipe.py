@@ -122,6 +122,12 @@ def test_smoke_cosgauss_on_real_speech(train, tmp_path):
     assert brain.valid_summary["accuracy"] == valid["accuracy"]
     log = (fold / "train_log.txt").read_text()
     assert "epoch: 1" in log and "epoch: 2" in log
+    # The tested model on the validation speaker is logged as such: one
+    # "test acc" line (the test speaker), not two.
+    loaded = [ln for ln in log.splitlines() if ln.startswith("Epoch loaded")]
+    assert len(loaded) == 2
+    assert "valid acc" in loaded[0] and "test acc" not in loaded[0]
+    assert log.count("test acc") == 1 and "test acc" in loaded[1]
     assert (fold / "test_results.md").exists()
     assert (fold / "valid_results.md").exists()
 
@@ -414,6 +420,14 @@ def test_analysis_cli_reports_filter_movement(train, tmp_path):
     assert movement["mean_abs_log2_bandwidth_ratio"] > 0.0
     text = (out / "filter_movement.md").read_text()
     assert "bandwidth init (Hz)" in text
+    # FSDD's groups are speakers: the tables and reports say so.
+    assert _read(tmp_path / "fold_theo" / "test_results.json")[
+        "group_by"] == "speaker"
+    tables = (out / "tables.md").read_text()
+    assert "## Accuracy per speaker (%)" in tables
+    assert "| Speaker | theo |" in tables and "device" not in tables.lower()
+    report = (tmp_path / "fold_theo" / "test_results.md").read_text()
+    assert "Accuracy per speaker" in report
 
 
 def test_clip_cache_changes_nothing_but_the_reading(train, tmp_path):

@@ -97,9 +97,10 @@ def dataio_prep(hparams, manifests):
     # compute (training batches are bucketed by ``dynamic_batching``).
     for split in ("valid", "test"):
         if split in datasets:
-            datasets[split] = datasets[split].filtered_sorted(
-                sort_key="duration"
-            )
+            ordered = datasets[split].filtered_sorted(sort_key="duration")
+            # The sorted view is a new dataset: keep what its groups are.
+            ordered.group_key = datasets[split].group_key
+            datasets[split] = ordered
     return datasets
 
 

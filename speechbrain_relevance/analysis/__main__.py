@@ -278,11 +278,15 @@ def write_tables(models, out, prefix="test_results"):
             T.class_accuracy_table(runs, abbreviations or None),
             "",
         ]
-        groups = T.group_accuracy_table(runs)
+        # What the groups are, as the runs recorded it (device, speaker,
+        # salience, ...); runs of older versions say nothing: "group".
+        group_by = {r.get("group_by") for _, r in runs} - {None}
+        what = group_by.pop() if len(group_by) == 1 else "group"
+        groups = T.group_accuracy_table(runs, group_name=what.capitalize())
         if groups is None:
-            _say("No per-group (device) results: skipping the device table")
+            _say("No per-group results: skipping the per-group table")
         else:
-            sections += ["## Accuracy per device (%)", "", groups, ""]
+            sections += [f"## Accuracy per {what} (%)", "", groups, ""]
     reports = [(name, parameter_report(m)) for name, m in zip(names, models)]
     sections += [
         "## Parameters",

@@ -157,6 +157,8 @@ def build_datasets(
     >>> item = data["train"][0]
     >>> item["id"], item["label"], item["group"]
     ('a', tensor([3]), 'x')
+    >>> data["train"].group_key
+    'spk'
     """
     labels = [str(label) for label in labels]
     index = {label: i for i, label in enumerate(labels)}
@@ -188,4 +190,6 @@ def build_datasets(
             dynamic_items=[audio_pipeline, label_pipeline, group_pipeline],
             output_keys=["id", "sig", "label", "group"],
         )
+        # What the groups are (e.g. "speaker"), for the reports' titles.
+        datasets[split].group_key = group_key
     return datasets

@@ -442,6 +442,9 @@ class RelevanceBrain(SyncBatchNormControl, sb.Brain):
         )
         if stage == sb.Stage.TRAIN:
             self.n_train_batches = len(loader)
+        else:
+            # What the report's groups are (the recipe's group key).
+            self.group_by = getattr(dataset, "group_key", None)
         return loader
 
     def on_stage_start(self, stage, epoch=None):
@@ -472,6 +475,7 @@ class RelevanceBrain(SyncBatchNormControl, sb.Brain):
         self.report = ClassificationReport(
             labels=self.hparams.labels,
             abbreviations=getattr(self.hparams, "abbreviations", None),
+            group_by=getattr(self, "group_by", None),
         )
 
     def on_fit_batch_end(self, batch, outputs, loss, should_step):
@@ -505,12 +509,15 @@ class RelevanceBrain(SyncBatchNormControl, sb.Brain):
         if stage == sb.Stage.VALID:
             self._end_epoch(epoch, stats)
         else:
+            prefix = getattr(self, "results_prefix", "test_results")
+            # The tested model evaluated on the validation set is logged
+            # as validation ("valid acc"), not as a second "test acc".
+            split = "valid" if prefix.startswith("valid") else "test"
             self.hparams.train_logger.log_stats(
                 stats_meta={"Epoch loaded": self.hparams.epoch_counter.current},
-                test_stats=stats,
+                **{f"{split}_stats": stats},
             )
             if if_main_process():
-                prefix = getattr(self, "results_prefix", "test_results")
                 self.report.write(
                     self.hparams.output_folder,
                     prefix=prefix,

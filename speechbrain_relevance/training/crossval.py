@@ -38,6 +38,7 @@ import os
 import shlex
 import subprocess
 import sys
+import time
 
 import speechbrain as sb
 import yaml
@@ -257,12 +258,54 @@ def fold_done(fold_folder):
     return load_summary(os.path.join(fold_folder, RESULTS_FILE)) is not None
 
 
-def load_valid_accuracy(fold_folder):
-    """Read the best validation accuracy a fold's ``train.py`` recorded.
+def progress_line(k, n, fold, seconds, elapsed, left):
+    """One line of cross-validation progress, with the time that remains.
 
-    The model of each fold is selected on its validation split, never on
-    the test fold; a ``train.py`` that records that selection writes
-    ``valid_results.json`` with an ``accuracy`` field into the fold folder.
+    Arguments
+    ---------
+    k : int
+        The fold's position (1-based).
+    n : int
+        The number of folds.
+    fold : str
+        The fold's name.
+    seconds : list of float
+        Durations of the folds trained so far in this call.
+    elapsed : float
+        Seconds since the call started.
+    left : int
+        Folds still to train (finished ones found on disk do not count).
+
+    Returns
+    -------
+    str
+        E.g. ``fold 2/6 (jackson) done in 1.4 min; 2.5 min elapsed,
+        about 4.8 min left``.
+
+    Example
+    -------
+    >>> progress_line(2, 6, "jackson", [60.0, 84.0], 150.0, 4)
+    'fold 2/6 (jackson) done in 1.4 min; 2.5 min elapsed, about 4.8 min left'
+    >>> progress_line(6, 6, "yweweler", [60.0], 60.0, 0)
+    'fold 6/6 (yweweler) done in 1.0 min; 1.0 min elapsed, 0 folds left'
+    """
+    line = (
+        f"fold {k}/{n} ({fold}) done in {seconds[-1] / 60:.1f} min; "
+        f"{elapsed / 60:.1f} min elapsed, "
+    )
+    if left <= 0:
+        return line + "0 folds left"
+    rest = left * sum(seconds) / len(seconds)
+    return line + f"about {rest / 60:.1f} min left"
+
+
+def load_valid_accuracy(fold_folder):
+    """Read the validation accuracy of the model a fold tested.
+
+    A fold's tested model is whatever its recipe tests (the epoch best on
+    validation, or the average of the last epochs), never chosen on the
+    test fold; a ``train.py`` that evaluates it on the validation split
+    writes ``valid_results.json`` with an ``accuracy`` field.
 
     Arguments
     ---------
@@ -545,14 +588,13 @@ def to_markdown(
         )
     if agg.get("mean_valid_accuracy") is not None:
         lines.append(
-            f"- Mean best validation accuracy (%): "
-            f"{_pct(agg['mean_valid_accuracy'])} (models selected on "
-            "validation, never on test)"
+            f"- Mean validation accuracy of the tested models (%): "
+            f"{_pct(agg['mean_valid_accuracy'])} (nothing chosen on test)"
         )
     elif has_valid:
         missing = sum(v is None for v in fold_valid.values())
         lines.append(
-            f"- Best validation accuracy missing for {missing} fold(s): "
+            f"- Validation accuracy missing for {missing} fold(s): "
             "no mean"
         )
     if n_folds is not None and len(folds) != n_folds:
@@ -972,7 +1014,10 @@ class CrossValidation:
             fold: read_settings(opts.hparams_file, overrides, fold)
             for fold in opts.folds
         }
-        for fold in opts.folds:
+        start, timed = time.monotonic(), []
+        to_run = [f for f in opts.folds
+                  if not fold_done(settings[f]["fold_folder"])]
+        for k, fold in enumerate(opts.folds, 1):
             fold_folder = settings[fold]["fold_folder"]
             if fold_done(fold_folder):
                 logger.info(
@@ -995,7 +1040,11 @@ class CrossValidation:
                 opts.nproc_per_node,
                 opts.distributed_backend,
             )
-            logger.info("Fold %s: %s", fold, shlex.join(cmd))
+            logger.info(
+                "Fold %d/%d (%s): %s", k, len(opts.folds), fold,
+                shlex.join(cmd),
+            )
+            began = time.monotonic()
             status = runner(cmd)
             if status != 0:
                 raise RuntimeError(
@@ -1007,6 +1056,13 @@ class CrossValidation:
                     f"fold {fold} finished but {fold_folder}/{RESULTS_FILE} "
                     "is missing or unreadable"
                 )
+            timed.append(time.monotonic() - began)
+            logger.info(
+                progress_line(
+                    k, len(opts.folds), fold, timed,
+                    time.monotonic() - start, len(to_run) - len(timed),
+                )
+            )
 
         results, patch_results, valid = {}, {}, {}
         for fold in opts.folds:

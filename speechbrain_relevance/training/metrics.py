@@ -73,7 +73,8 @@ class ClassificationReport:
     """
 
     def __init__(
-        self, labels=None, abbreviations=None, inputs="logits", eps=1e-15
+        self, labels=None, abbreviations=None, inputs="logits", eps=1e-15,
+        group_by=None,
     ):
         if inputs not in ("logits", "probs"):
             raise ValueError(
@@ -83,6 +84,7 @@ class ClassificationReport:
         self.abbreviations = dict(abbreviations or {})
         self.inputs = inputs
         self.eps = eps
+        self.group_by = group_by
         self.clear()
 
     def clear(self):
@@ -242,6 +244,8 @@ class ClassificationReport:
                     by_group.items(), key=lambda kv: str(kv[0])
                 )
             }
+            if self.group_by:
+                summary["group_by"] = self.group_by
         return summary
 
     def to_dict(self):
@@ -327,7 +331,7 @@ class ClassificationReport:
         if "group_accuracy" in s:
             lines += [
                 "",
-                f"Accuracy per group{unit}",
+                f"Accuracy per {s.get('group_by', 'group')}{unit}",
                 "",
                 "| Group | N | Accuracy |",
                 "|---|---:|---:|",
