@@ -391,6 +391,16 @@ def test_cli_exports_latest(trained, tmp_path, capsys):
     )
     assert proc.returncode == 1
     assert proc.stderr.count("\n") == 1 and "not empty" in proc.stderr
+    # A successful export says so once (not once per logger and print).
+    proc = subprocess.run(
+        [sys.executable, "-m", "speechbrain_relevance.export",
+         str(trained["run"]), str(tmp_path / "again"), "--latest",
+         "--no_verify"],
+        capture_output=True, text=True,
+        env=dict(os.environ, OMP_NUM_THREADS="1"),
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert (proc.stdout + proc.stderr).count("Exported") == 1
 
 
 def test_model_card_and_no_local_paths(trained):

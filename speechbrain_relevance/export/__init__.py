@@ -702,7 +702,8 @@ def export_model(
     _write_folder(model_folder, files, texts, target, labels)
     if verify:
         verify_export(model_folder)
-    logger.info("Exported %s to %s", ckpt.path, model_folder)
+    # Debug: the command line prints the one "Exported" line itself.
+    logger.debug("Exported %s to %s", ckpt.path, model_folder)
     return ExportResult(model_folder, str(ckpt.path), target, files)
 
 
