@@ -316,6 +316,9 @@ class Progress:
                           seconds)
 
 
+_LOADING = threading.Lock()
+
+
 def _g6(value):
     return None if value is None else float(f"{value:.6g}")
 
@@ -331,7 +334,11 @@ def fold_movement(fold_folder):
     from speechbrain_relevance.analysis.figures import is_learnable_filterbank
     from speechbrain_relevance.analysis.movement import filter_movement
 
-    model = load_trained(fold_folder)
+    # One at a time: loading builds the yaml's objects and re-seeds the
+    # global random generators to rebuild a random initial bank, which
+    # two threads must not interleave.
+    with _LOADING:
+        model = load_trained(fold_folder)
     if not is_learnable_filterbank(model.compute_features):
         return None
     m = filter_movement(model.initial_compute_features,
