@@ -153,3 +153,31 @@ def test_readme_intervals_are_the_studys_generated_numbers():
     assert quoted, "the README quotes no interval"
     missing = [q for q in quoted if q not in generated]
     assert not missing, missing
+
+
+def _blocks(kind):
+    text = _text(README)
+    return re.findall(rf"```{kind}\n(.*?)```", text, re.S)
+
+
+def test_readme_lobes_example_runs_as_written():
+    code = next(b for b in _blocks("python") if "CosGaussFilterbank" in b)
+    scope = {}
+    exec(compile(code, "README.md", "exec"), scope)
+    assert tuple(scope["feats"].shape) == (4, 431, 80)
+    assert scope["weighted"].shape == scope["masks"].shape == (4, 431, 80)
+
+
+@pytest.mark.parametrize("index", [0, 1])
+def test_readme_swap_blocks_build_front_ends(index):
+    """The two yaml blocks, in a yaml that has n_mels and sample_rate."""
+    import torch
+    from hyperpyyaml import load_hyperpyyaml
+
+    block = _blocks("yaml")[index]
+    hparams = load_hyperpyyaml("n_mels: 40\nsample_rate: 16000\n" + block)
+    feats = hparams["compute_features"](
+        torch.randn(2, 16000), torch.tensor([1.0, 0.5])
+    )
+    # 10 ms frames of one second, 40 bands: as SpeechBrain's Fbank.
+    assert tuple(feats.shape) == (2, 101, 40)
