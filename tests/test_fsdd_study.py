@@ -72,14 +72,25 @@ def parse_tables(text):
     return tables
 
 
+#: The systems of the old benchmark's tables (its every-system table
+#: lists each one with runs): the 60 the migration carried over.
+with open(LEGACY, encoding="utf-8") as _f:
+    LEGACY_SYSTEMS = set(re.findall(r"`([\w.]+)`", _f.read()))
+
+
 def test_report_reproduces_every_legacy_table(stored):
     with open(LEGACY, encoding="utf-8") as f:
         legacy = parse_tables(f.read())
     new = parse_tables(report.print_tables(EXP, *stored))
     assert len(legacy) == 23
+    # Systems whose first runs came after the migration (issue 31's).
+    later = set(stored[0]["systems"]) - LEGACY_SYSTEMS
     for title, rows in legacy.items():
         assert title in new, title
-        assert new[title] == rows, title
+        for key, numbers in rows.items():
+            assert new[title].get(key) == numbers, (title, key)
+        added = {k for k in new[title] if k not in rows}
+        assert all(set(k) <= later for k in added), (title, added)
 
 
 def test_every_page_block_is_the_stored_runs(stored):
@@ -105,7 +116,7 @@ def test_a_block_without_its_end_is_named():
 
 def test_every_stored_system_keeps_its_definition(stored):
     store, _ = stored
-    assert len(store["systems"]) == 60
+    assert LEGACY_SYSTEMS <= set(store["systems"])
     for name, entry in store["systems"].items():
         study.check_definition(EXP, name, entry)
         # raw per-run values only
