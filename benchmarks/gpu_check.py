@@ -1055,6 +1055,13 @@ def _fmt(value, spec):
     return "-" if value is None else format(value, spec)
 
 
+def _markdown(header, rows):
+    """Return a markdown table of a header and rows of cells."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(map(str, r)) + " |" for r in rows]
+    return "\n".join(lines)
+
+
 def frontend_table(frontends):
     """Return the markdown table of the front-end cells.
 
@@ -1068,11 +1075,7 @@ def frontend_table(frontends):
     str
         One row per system x protocol x precision.
     """
-    lines = [
-        "| system | protocol | precision | batch | fwd ms | fwd+bwd ms | "
-        "fwd x mel | fwd+bwd x mel | peak MiB | note |",
-        "|" + "---|" * 10,
-    ]
+    rows = []
     for protocol, cells in frontends["cells"].items():
         for system, by_precision in cells.items():
             for precision, cell in by_precision.items():
@@ -1081,15 +1084,18 @@ def frontend_table(frontends):
                 peak = cell["fwd_bwd_peak_mib"]
                 if peak is None:
                     peak = cell["fwd_peak_mib"]
-                lines.append(
-                    f"| {SYSTEM_NAMES[system]} | {protocol} | {precision} | "
-                    f"{cell['batch']} | {_fmt(cell['fwd_ms'], '.2f')} | "
-                    f"{_fmt(cell['fwd_bwd_ms'], '.2f')} | "
-                    f"{_fmt(cell.get('fwd_ratio_to_mel'), '.2f')} | "
-                    f"{_fmt(cell.get('fwd_bwd_ratio_to_mel'), '.2f')} | "
-                    f"{_fmt(peak, '.0f')} | {note[:100]} |"
-                )
-    return "\n".join(lines)
+                rows.append([
+                    SYSTEM_NAMES[system], protocol, precision, cell["batch"],
+                    _fmt(cell["fwd_ms"], ".2f"),
+                    _fmt(cell["fwd_bwd_ms"], ".2f"),
+                    _fmt(cell.get("fwd_ratio_to_mel"), ".2f"),
+                    _fmt(cell.get("fwd_bwd_ratio_to_mel"), ".2f"),
+                    _fmt(peak, ".0f"), note[:100],
+                ])
+    return _markdown(
+        ["system", "protocol", "precision", "batch", "fwd ms", "fwd+bwd ms",
+         "fwd x mel", "fwd+bwd x mel", "peak MiB", "note"], rows,
+    )
 
 
 def train_step_table(steps):
@@ -1105,22 +1111,20 @@ def train_step_table(steps):
     str
         One row per recipe x precision.
     """
-    lines = [
-        "| recipe | precision | batch | mel s/step | proposed s/step | "
-        "proposed / mel | note |",
-        "|" + "---|" * 7,
-    ]
+    rows = []
     for recipe, by_precision in steps.items():
         for precision, entry in by_precision.items():
             base = entry.get("baseline", {}).get("s_per_step")
             prop = entry.get("proposed", {}).get("s_per_step")
-            lines.append(
-                f"| {recipe} | {precision} | {entry['batch_size']} | "
-                f"{_fmt(base, '.4f')} | {_fmt(prop, '.4f')} | "
-                f"{_fmt(entry['ratio'], '.2f')} | "
-                f"{(entry['error'] or '')[:100]} |"
-            )
-    return "\n".join(lines)
+            rows.append([
+                recipe, precision, entry["batch_size"], _fmt(base, ".4f"),
+                _fmt(prop, ".4f"), _fmt(entry["ratio"], ".2f"),
+                (entry["error"] or "")[:100],
+            ])
+    return _markdown(
+        ["recipe", "precision", "batch", "mel s/step", "proposed s/step",
+         "proposed / mel", "note"], rows,
+    )
 
 
 def runs_summary(results):
