@@ -1224,7 +1224,7 @@ def main(argv=None):
     args = parse_args(argv)
     import torch
 
-    from speechbrain_relevance.cli import UserError
+    from speechbrain_relevance.errors import UserError
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     if device.startswith("cuda") and not torch.cuda.is_available():

@@ -71,7 +71,8 @@ import sys
 import tempfile
 import time
 
-from speechbrain_relevance.cli import ArgumentParser, UserError, run_main
+from speechbrain_relevance.cli import ArgumentParser, run_main
+from speechbrain_relevance.errors import UserError
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)

@@ -28,7 +28,7 @@ import math
 import re
 from typing import NamedTuple, Optional
 
-from speechbrain_relevance.cli import ConfigError
+from speechbrain_relevance.errors import ConfigError
 
 __all__ = [
     "NUMERIC_KEYS",
@@ -301,7 +301,7 @@ def check_numbers(settings, rules=None):
     >>> check_numbers({"number_of_epochs": 1.5})
     Traceback (most recent call last):
     ...
-    speechbrain_relevance.cli.ConfigError: number_of_epochs=1.5 must be an \
+    speechbrain_relevance.errors.ConfigError: number_of_epochs=1.5 must be an \
 integer >= 0 (0 only evaluates a finished run's checkpoint)
     """
     rules = NUMERIC_KEYS if rules is None else rules
@@ -335,7 +335,7 @@ def check_labels(settings):
     >>> check_labels({"labels": ["a", "b", "c"], "n_classes": 10})
     Traceback (most recent call last):
     ...
-    speechbrain_relevance.cli.ConfigError: labels has 3 names for \
+    speechbrain_relevance.errors.ConfigError: labels has 3 names for \
 n_classes=10 classes: give one name per class, in index order
     """
     if "labels" not in settings or isinstance(settings["labels"], Tagged):
@@ -375,7 +375,7 @@ def check_settings(settings):
     >>> check_settings({"lr": -0.001})
     Traceback (most recent call last):
     ...
-    speechbrain_relevance.cli.ConfigError: lr=-0.001 must be a number > 0 \
+    speechbrain_relevance.errors.ConfigError: lr=-0.001 must be a number > 0 \
 (the learning rate)
     """
     check_numbers(settings)
@@ -483,7 +483,7 @@ def check_run_opts(run_opts):
     >>> check_run_opts({"ckpt_interval_steps": -1})
     Traceback (most recent call last):
     ...
-    speechbrain_relevance.cli.ConfigError: --ckpt_interval_steps=-1 must \
+    speechbrain_relevance.errors.ConfigError: --ckpt_interval_steps=-1 must \
 be an integer >= 0 (0 turns them off)
     """
     given = getattr(run_opts, "overridden_args", None)
@@ -536,7 +536,7 @@ def check_device(device, key="--device"):
     >>> check_device("gpu")
     Traceback (most recent call last):
     ...
-    speechbrain_relevance.cli.ConfigError: --device=gpu is not a device \
+    speechbrain_relevance.errors.ConfigError: --device=gpu is not a device \
 (e.g. cpu, cuda, cuda:0)
     """
     import torch

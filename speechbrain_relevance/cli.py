@@ -21,6 +21,8 @@ import difflib
 import re
 import sys
 
+from speechbrain_relevance.errors import ConfigError, UserError
+
 __all__ = [
     "ArgumentParser",
     "ConfigError",
@@ -29,63 +31,6 @@ __all__ = [
     "load_hparams",
     "run_main",
 ]
-
-
-class UserError(Exception):
-    """Bad input from the user: printed as one line, exit status 1."""
-
-
-class ConfigError(UserError, ValueError):
-    """A configuration (hparams, options) that cannot work.
-
-    A class does not know the yaml key its argument was set from (the
-    FSDD recipe's ``head_split`` is ``MultiHeadRelevance``'s ``split``).
-    So the message may write the arguments it is about as ``{name}``
-    fields, listed in ``keys``: they read as the argument names, and
-    :meth:`renamed` puts in the names the user wrote.
-
-    Arguments
-    ---------
-    message : str
-        The message; with ``keys``, a ``str.format`` template.
-    keys : sequence of str
-        The argument names written as fields in ``message``.
-
-    Example
-    -------
-    >>> e = ConfigError("{split}=[1, 2] needs 2 heads", keys=["split"])
-    >>> str(e)
-    'split=[1, 2] needs 2 heads'
-    >>> str(e.renamed({"split": "head_split"}))
-    'head_split=[1, 2] needs 2 heads'
-    """
-
-    def __init__(self, message, keys=()):
-        self.template = message
-        self.keys = tuple(keys)
-        super().__init__(self._fill({}))
-
-    def _fill(self, names):
-        if not self.keys:
-            return self.template
-        return self.template.format_map(
-            {key: names.get(key, key) for key in self.keys}
-        )
-
-    def renamed(self, names):
-        """Return the error with argument names replaced.
-
-        Arguments
-        ---------
-        names : dict
-            Argument name to the name to show (e.g. a yaml key).
-
-        Returns
-        -------
-        ConfigError
-            The same error, its message naming ``names``' values.
-        """
-        return ConfigError(self._fill(names))
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -356,7 +301,7 @@ def load_hparams(hparams_file, overrides=None):
     >>> load_hparams(path, "epoch: 3")
     Traceback (most recent call last):
     ...
-    speechbrain_relevance.cli.ConfigError: ...: --epoch: no such key to \
+    speechbrain_relevance.errors.ConfigError: ...: --epoch: no such key to \
 override (did you mean --epochs?); the keys are epochs, batch_size
     """
     import io

@@ -775,7 +775,7 @@ class RelevanceClassifier(Pretrained):
 
         Raises
         ------
-        speechbrain_relevance.data.audio.AudioFileError
+        speechbrain_relevance.errors.AudioFileError
             If the file is missing, unreadable or empty (names the file).
         """
         del savedir

@@ -34,12 +34,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from speechbrain_relevance.cli import ConfigError
 from speechbrain_relevance.data.audio import (
     fit_length,
     load_audio,
     peak_normalize,
 )
+from speechbrain_relevance.errors import ConfigError
 from speechbrain_relevance.lobes.functional import valid_deltas
 from speechbrain_relevance.lobes.normalization import normalize_features
 from speechbrain_relevance.models import (
@@ -609,7 +609,7 @@ def clip_policy_of(hparams):
     >>> clip_policy_of({"pipeline": None})
     Traceback (most recent call last):
     ...
-    speechbrain_relevance.cli.ConfigError: the yaml has no 'pipeline' ...
+    speechbrain_relevance.errors.ConfigError: the yaml has no 'pipeline' ...
     """
     pipeline = hparams.get("pipeline")
     policy = getattr(pipeline, "clip_policy", None)

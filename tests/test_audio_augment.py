@@ -14,7 +14,7 @@ import soundfile as sf
 import torch
 
 import speechbrain_relevance.augment.audio as aug
-from speechbrain_relevance.data.audio import AudioFileError
+from speechbrain_relevance.errors import AudioFileError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Recipe modules, found by name as the recipes' own scripts find them.

@@ -89,7 +89,7 @@ def _two_epochs(folder):
 def test_random_bytes_in_a_checkpoint_file_name_it(tmp_path, name):
     import numpy as np
 
-    from speechbrain_relevance.training.checkpoints import CheckpointFileError
+    from speechbrain_relevance.errors import CheckpointFileError
 
     ckpter, model, first, second = _two_epochs(tmp_path)
     damaged = second.path / f"{name}.ckpt"
@@ -109,7 +109,7 @@ def test_random_bytes_in_a_checkpoint_file_name_it(tmp_path, name):
 def test_damaged_meta_file_is_named(tmp_path):
     import numpy as np
 
-    from speechbrain_relevance.training.checkpoints import CheckpointFileError
+    from speechbrain_relevance.errors import CheckpointFileError
 
     ckpter, _, first, second = _two_epochs(tmp_path)
     meta = second.path / "CKPT.yaml"
@@ -128,7 +128,7 @@ def test_code_in_a_module_checkpoint_never_runs_on_resume(
 ):
     import pickle
 
-    from speechbrain_relevance.training.checkpoints import CheckpointFileError
+    from speechbrain_relevance.errors import CheckpointFileError
 
     monkeypatch.setenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
     ckpter, model, _, second = _two_epochs(tmp_path / "save")
@@ -149,7 +149,7 @@ def test_code_in_a_module_checkpoint_never_runs_on_resume(
 
 
 def test_module_of_another_shape_is_named(tmp_path):
-    from speechbrain_relevance.training.checkpoints import CheckpointFileError
+    from speechbrain_relevance.errors import CheckpointFileError
 
     ckpter, _, _, second = _two_epochs(tmp_path)
     torch.save(torch.nn.Linear(3, 2).state_dict(), second.path / "model.ckpt")

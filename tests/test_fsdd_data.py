@@ -17,7 +17,7 @@ import soundfile as sf
 import torch
 
 from speechbrain_relevance.cli import run_main
-from speechbrain_relevance.data.audio import AudioFileError
+from speechbrain_relevance.errors import AudioFileError
 
 # Recipe modules, found by name as the recipes' own scripts find them.
 _RECIPES = os.path.join(

@@ -476,7 +476,7 @@ def test_clip_cache_keeps_every_clip_it_was_given(train, tmp_path):
 
 
 def test_bad_cache_size_names_the_key(train, tmp_path):
-    from speechbrain_relevance.cli import ConfigError
+    from speechbrain_relevance.errors import ConfigError
 
     with pytest.raises(ConfigError, match="cache_audio_mb=-5 must be a number"):
         _run(train, MEL, tmp_path, "--cache_audio_mb=-5")
@@ -521,7 +521,7 @@ def test_skipped_validation_changes_no_result(train, tmp_path):
     ],
 )
 def test_bad_valid_interval_is_named(train, tmp_path, args, match):
-    from speechbrain_relevance.cli import ConfigError
+    from speechbrain_relevance.errors import ConfigError
 
     with pytest.raises(ConfigError, match=match):
         _run(train, MEL, tmp_path, "--number_of_epochs=1", *args)

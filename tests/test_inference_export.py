@@ -33,11 +33,10 @@ import torch
 from hyperpyyaml import load_hyperpyyaml
 from speechbrain.dataio.encoder import CategoricalEncoder
 
-from speechbrain_relevance.data.audio import AudioFileError
+from speechbrain_relevance.errors import AudioFileError, CheckpointFileError
 from speechbrain_relevance.export import export_model, main
 from speechbrain_relevance.inference import RelevanceClassifier
 from speechbrain_relevance.models import aggregate_patch_posteriors
-from speechbrain_relevance.training.checkpoints import CheckpointFileError
 
 # Recipe modules, found by name as the recipes' own scripts find them.
 _RECIPES = os.path.join(
@@ -609,7 +608,7 @@ def test_encoder_classifier_refuses_a_project_folder(models, tmp_path):
 
 
 def test_a_run_without_a_pipeline_is_not_guessed(runs, tmp_path):
-    from speechbrain_relevance.export import ExportError
+    from speechbrain_relevance.errors import ExportError
 
     run = tmp_path / "old_run"
     shutil.copytree(runs["fsdd"], run)

@@ -25,12 +25,8 @@ from ruamel.yaml import YAML
 from speechbrain.inference.classifiers import EncoderClassifier
 
 from speechbrain_relevance.analysis.__main__ import main as analysis_main
-from speechbrain_relevance.export import (
-    ExportError,
-    export_model,
-    main,
-    verify_export,
-)
+from speechbrain_relevance.errors import ExportError
+from speechbrain_relevance.export import export_model, main, verify_export
 
 RECIPE_DIR = os.path.join(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__))),

@@ -15,7 +15,7 @@ import torch
 from hyperpyyaml import load_hyperpyyaml
 
 from speechbrain_relevance.analysis.figures import representation_panels
-from speechbrain_relevance.cli import ConfigError
+from speechbrain_relevance.errors import ConfigError
 from speechbrain_relevance.inference import ModelFolderPretrainer
 from speechbrain_relevance.lobes import CosGaussFilterbank, MultiHeadRelevance
 from speechbrain_relevance.models import CompactCNN

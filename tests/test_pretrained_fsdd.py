@@ -146,7 +146,7 @@ def test_channels_first_batch_is_refused_with_the_expected_shape(
 def test_savedir_of_another_model_is_not_reused(tmp_path):
     import shutil
 
-    from speechbrain_relevance.training.checkpoints import CheckpointFileError
+    from speechbrain_relevance.errors import CheckpointFileError
 
     savedir = str(tmp_path / "savedir")
     RelevanceClassifier.from_hparams(

@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from speechbrain_relevance.data.audio import AudioFileError, audio_info
-from speechbrain_relevance.data.manifests import ManifestError
+from speechbrain_relevance.data.audio import audio_info
+from speechbrain_relevance.errors import AudioFileError, ManifestError
 from speechbrain_relevance.pipeline import ClipPolicy
 
 # Recipe modules, found by name as the recipes' own scripts find them.
@@ -289,8 +289,8 @@ def test_missing_meta_column_is_one_problem(dcase_prep, dcase_copy, tmp_path):
 def test_refused_checkpoint_names_its_file(tmp_path):
     import torch
 
+    from speechbrain_relevance.errors import CheckpointFileError
     from speechbrain_relevance.inference import load_module_weights
-    from speechbrain_relevance.training.checkpoints import CheckpointFileError
 
     path = tmp_path / "classifier.ckpt"
     torch.save({"weight": torch.zeros(1), "hook": print}, path)
@@ -358,7 +358,8 @@ def _in_dcase(fn):
 
 
 def test_n_heads_hint_comes_from_the_real_bands_and_key():
-    from speechbrain_relevance.cli import ConfigError, load_hparams
+    from speechbrain_relevance.cli import load_hparams
+    from speechbrain_relevance.errors import ConfigError
 
     # The FSDD yaml has 40 bands, and the head split is its head_split
     # (its split is the data split).
@@ -441,10 +442,8 @@ def test_resumed_epoch_is_logged_once(tmp_path):
 
 
 def test_random_checkpoint_bytes_name_the_file(tmp_path):
-    from speechbrain_relevance.training.checkpoints import (
-        CheckpointFileError,
-        load_checkpoint_file,
-    )
+    from speechbrain_relevance.errors import CheckpointFileError
+    from speechbrain_relevance.training.checkpoints import load_checkpoint_file
 
     # This seed made torch fail with "IndexError: pop from empty list".
     path = tmp_path / "classifier.ckpt"
@@ -477,10 +476,8 @@ def test_code_in_a_checkpoint_is_refused_without_bad_advice(
 
     import torch
 
-    from speechbrain_relevance.training.checkpoints import (
-        CheckpointFileError,
-        load_checkpoint_file,
-    )
+    from speechbrain_relevance.errors import CheckpointFileError
+    from speechbrain_relevance.training.checkpoints import load_checkpoint_file
 
     monkeypatch.setenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
     proof = tmp_path / "ran"

@@ -11,7 +11,7 @@ import os
 import pytest
 import torch
 
-from speechbrain_relevance.cli import ConfigError
+from speechbrain_relevance.errors import ConfigError
 from speechbrain_relevance.lobes import CosGaussFilterbank, MelFilterbank
 from speechbrain_relevance.training import AtomicCheckpointer
 from speechbrain_relevance.training.brain import load_frozen

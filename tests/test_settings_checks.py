@@ -19,7 +19,8 @@ import speechbrain as sb
 import torch
 
 from speechbrain_relevance import checks
-from speechbrain_relevance.cli import ConfigError, load_hparams
+from speechbrain_relevance.cli import load_hparams
+from speechbrain_relevance.errors import ConfigError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RECIPES = os.path.join(ROOT, "recipes")

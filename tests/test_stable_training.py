@@ -18,8 +18,9 @@ from hyperpyyaml import load_hyperpyyaml
 from speechbrain.dataio.dataset import DynamicItemDataset
 
 from speechbrain_relevance.augment import RandomShift, spec_augment
-from speechbrain_relevance.cli import ConfigError, load_hparams
+from speechbrain_relevance.cli import load_hparams
 from speechbrain_relevance.data.audio import load_audio
+from speechbrain_relevance.errors import ConfigError
 from speechbrain_relevance.models import CompactCNN
 from speechbrain_relevance.training import (
     AtomicCheckpointer,

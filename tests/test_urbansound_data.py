@@ -16,7 +16,8 @@ import pytest
 import soundfile as sf
 import torch
 
-from speechbrain_relevance.data.audio import AudioFileError, load_audio
+from speechbrain_relevance.data.audio import load_audio
+from speechbrain_relevance.errors import AudioFileError
 
 # Recipe modules, found by name as the recipes' own scripts find them.
 _RECIPES = os.path.join(

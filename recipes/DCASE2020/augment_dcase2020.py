@@ -71,12 +71,9 @@ from speechbrain_relevance.augment.audio import (
     time_stretch,
 )
 from speechbrain_relevance.cli import ArgumentParser, run_main
-from speechbrain_relevance.data.audio import (
-    AudioFileError,
-    audio_info,
-    load_audio,
-)
+from speechbrain_relevance.data.audio import audio_info, load_audio
 from speechbrain_relevance.data.preparation import write_json
+from speechbrain_relevance.errors import AudioFileError
 
 logger = logging.getLogger(__name__)
 

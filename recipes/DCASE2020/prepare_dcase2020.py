@@ -43,9 +43,8 @@ import os
 import random
 import sys
 
-from speechbrain_relevance.cli import ArgumentParser, ConfigError, run_main
+from speechbrain_relevance.cli import ArgumentParser, run_main
 from speechbrain_relevance.data.audio import (
-    AudioFileError,
     audio_info,
     clip_length_problem,
     load_audio,
@@ -58,6 +57,7 @@ from speechbrain_relevance.data.preparation import (
     up_to_date,
     write_manifests,
 )
+from speechbrain_relevance.errors import AudioFileError, ConfigError
 
 # Recipe modules import their siblings by name, as train.py does.
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))

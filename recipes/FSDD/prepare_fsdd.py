@@ -73,12 +73,8 @@ import numbers
 import os
 import re
 
-from speechbrain_relevance.cli import ArgumentParser, ConfigError, run_main
-from speechbrain_relevance.data.audio import (
-    AudioFileError,
-    audio_info,
-    load_audio,
-)
+from speechbrain_relevance.cli import ArgumentParser, run_main
+from speechbrain_relevance.data.audio import audio_info, load_audio
 from speechbrain_relevance.data.preparation import (
     SPLITS,
     PreparationError,
@@ -89,6 +85,7 @@ from speechbrain_relevance.data.preparation import (
     write_json,
     write_manifests,
 )
+from speechbrain_relevance.errors import AudioFileError, ConfigError
 from speechbrain_relevance.pipeline import ClipPolicy
 
 logger = logging.getLogger(__name__)
@@ -180,7 +177,7 @@ def load_fsdd_clip(path, sample_rate=SAMPLE_RATE, duration=CLIP_SECONDS,
 
     Raises
     ------
-    speechbrain_relevance.data.audio.AudioFileError
+    speechbrain_relevance.errors.AudioFileError
         If the file is missing, unreadable, holds NaN or infinite samples,
         or has another rate or several channels.
 
@@ -481,7 +478,7 @@ def prepare_fsdd(
 
     Raises
     ------
-    speechbrain_relevance.cli.ConfigError
+    speechbrain_relevance.errors.ConfigError
         (a ValueError) If the options themselves are invalid.
     FSDDError
         (a ValueError) listing every problem with the data or the speakers.

@@ -33,9 +33,10 @@ import sys
 
 import speechbrain as sb
 
-from speechbrain_relevance.cli import ConfigError, run_main
+from speechbrain_relevance.cli import run_main
 from speechbrain_relevance.data.audio import ClipCache
 from speechbrain_relevance.data.manifests import build_datasets
+from speechbrain_relevance.errors import ConfigError
 from speechbrain_relevance.pipeline import clip_policy_of
 from speechbrain_relevance.training.brain import (
     RelevanceBrain,

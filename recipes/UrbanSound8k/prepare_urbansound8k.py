@@ -73,9 +73,8 @@ import os
 import re
 import sys
 
-from speechbrain_relevance.cli import ArgumentParser, ConfigError, run_main
+from speechbrain_relevance.cli import ArgumentParser, run_main
 from speechbrain_relevance.data.audio import (
-    AudioFileError,
     audio_info,
     clip_length_problem,
     load_audio,
@@ -88,6 +87,7 @@ from speechbrain_relevance.data.preparation import (
     up_to_date,
     write_manifests,
 )
+from speechbrain_relevance.errors import AudioFileError, ConfigError
 from speechbrain_relevance.pipeline import ClipPolicy
 
 # Recipe modules import their siblings by name, as train.py does.
@@ -183,7 +183,7 @@ def load_urbansound_clip(path, sample_rate=SAMPLE_RATE, duration=CLIP_SECONDS):
 
     Raises
     ------
-    speechbrain_relevance.data.audio.AudioFileError
+    speechbrain_relevance.errors.AudioFileError
         If the file is missing or unreadable.
 
     Example
@@ -285,7 +285,7 @@ def check_folds(train_folds, valid_folds, test_folds):
 
     Raises
     ------
-    speechbrain_relevance.cli.ConfigError
+    speechbrain_relevance.errors.ConfigError
         (a ValueError) If a fold is out of range, repeated, or in two
         splits.
 
@@ -296,7 +296,7 @@ def check_folds(train_folds, valid_folds, test_folds):
     >>> check_folds([1, 2], [2], [4])
     Traceback (most recent call last):
     ...
-    speechbrain_relevance.cli.ConfigError: folds must be disjoint: fold 2 \
+    speechbrain_relevance.errors.ConfigError: folds must be disjoint: fold 2 \
 is in train and valid
     """
     splits = {
@@ -515,7 +515,7 @@ def prepare_urbansound8k(data_folder, save_folder, train_folds, valid_folds,
 
     Raises
     ------
-    speechbrain_relevance.cli.ConfigError
+    speechbrain_relevance.errors.ConfigError
         (a ValueError) If the fold lists are invalid.
     UrbanSound8KError
         (a ValueError) listing every bad file with its reason, if any and

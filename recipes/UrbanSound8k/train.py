@@ -100,7 +100,7 @@ def default_folds(test_fold, valid_folds=None, train_folds=None):
     >>> default_folds(3, valid_folds=3)
     Traceback (most recent call last):
     ...
-    speechbrain_relevance.cli.ConfigError: folds must be disjoint: fold 3 \
+    speechbrain_relevance.errors.ConfigError: folds must be disjoint: fold 3 \
 is in valid and test
     """
     if valid_folds is None:

@@ -29,7 +29,7 @@ from typing import Any, Optional
 
 import torch
 
-from speechbrain_relevance.cli import UserError
+from speechbrain_relevance.errors import UserError
 from speechbrain_relevance.training.checkpoints import load_checkpoint_file
 
 #: Module names looked up in the yaml, and the ``<name>.ckpt`` files.

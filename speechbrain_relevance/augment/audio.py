@@ -30,11 +30,8 @@ from collections import defaultdict
 import torch
 import torchaudio.functional as AF
 
-from speechbrain_relevance.data.audio import (
-    AudioFileError,
-    fit_length,
-    load_audio,
-)
+from speechbrain_relevance.data.audio import fit_length, load_audio
+from speechbrain_relevance.errors import AudioFileError
 
 logger = logging.getLogger(__name__)
 

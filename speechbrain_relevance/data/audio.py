@@ -16,24 +16,7 @@ import soundfile as sf
 import torch
 import torchaudio
 
-from speechbrain_relevance.cli import ConfigError, UserError
-
-
-class AudioFileError(UserError, RuntimeError):
-    """An audio file is missing, unreadable or not in the expected format.
-
-    Arguments
-    ---------
-    path : str
-        The offending file.
-    reason : str
-        What is wrong with it.
-    """
-
-    def __init__(self, path, reason):
-        self.path = str(path)
-        self.reason = reason
-        super().__init__(f"{path}: {reason}")
+from speechbrain_relevance.errors import AudioFileError, ConfigError
 
 
 @dataclasses.dataclass
@@ -91,7 +74,7 @@ def audio_info(path):
     >>> audio_info(path + ".missing")
     Traceback (most recent call last):
     ...
-    speechbrain_relevance.data.audio.AudioFileError: ...: file not found
+    speechbrain_relevance.errors.AudioFileError: ...: file not found
     """
     if os.path.isdir(path):
         raise AudioFileError(path, "is a directory, not an audio file")
@@ -251,7 +234,7 @@ def load_audio(path, sample_rate=None, mono=True, strict=False):
     >>> load_audio(path, sample_rate=16000, strict=True)
     Traceback (most recent call last):
     ...
-    speechbrain_relevance.data.audio.AudioFileError: ...: sample rate 8000 Hz...
+    speechbrain_relevance.errors.AudioFileError: ...: sample rate 8000 Hz...
     """
     info = audio_info(path)
     if strict and sample_rate is not None and info.sample_rate != sample_rate:

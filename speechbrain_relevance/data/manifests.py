@@ -23,18 +23,13 @@ import os
 import speechbrain as sb
 import torch
 
-from speechbrain_relevance.cli import UserError
-from speechbrain_relevance.data.audio import AudioFileError
+from speechbrain_relevance.errors import AudioFileError, ManifestError
 
 __all__ = [
     "ManifestError",
     "build_datasets",
     "read_manifest",
 ]
-
-
-class ManifestError(UserError, ValueError):
-    """A manifest that cannot be trained or evaluated on."""
 
 
 def read_manifest(path, split="data", hint=""):
@@ -67,7 +62,7 @@ def read_manifest(path, split="data", hint=""):
     >>> read_manifest(path, "valid", hint="Use more data.")
     Traceback (most recent call last):
     ...
-    speechbrain_relevance.data.manifests.ManifestError: The valid split \
+    speechbrain_relevance.errors.ManifestError: The valid split \
 is empty (...json). Use more data.
     """
     if not os.path.isfile(path):

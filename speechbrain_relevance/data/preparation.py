@@ -4,7 +4,7 @@ The recipes' ``prepare_*.py`` scripts read very different layouts, but
 share their conventions, defined here once:
 
 * every problem with the data is collected and raised at once, as one
-  :class:`PreparationError` (a :class:`~speechbrain_relevance.cli.UserError`)
+  :class:`PreparationError` (a :class:`~speechbrain_relevance.errors.UserError`)
   listing each file and its reason;
 * the options of a preparation, with a fingerprint of the dataset's files
   (:func:`files_fingerprint`), are stored next to the manifests in
@@ -26,7 +26,7 @@ import hashlib
 import json
 import os
 
-from speechbrain_relevance.cli import UserError
+from speechbrain_relevance.errors import UserError
 
 __all__ = [
     "OPTIONS_FILE",

@@ -61,12 +61,8 @@ import tempfile
 import torch
 from speechbrain.dataio.encoder import CategoricalEncoder
 
-from speechbrain_relevance.cli import (
-    ArgumentParser,
-    UserError,
-    command_name,
-    run_main,
-)
+from speechbrain_relevance.cli import ArgumentParser, command_name, run_main
+from speechbrain_relevance.errors import ExportError
 from speechbrain_relevance.export.card import model_card
 from speechbrain_relevance.export.hparams import (
     Tagged,
@@ -98,10 +94,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-class ExportError(UserError):
-    """The run cannot be exported, or the export does not load back."""
-
 
 @dataclasses.dataclass(frozen=True)
 class Target:

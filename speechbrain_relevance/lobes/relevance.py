@@ -16,7 +16,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from speechbrain.dataio.dataio import length_to_mask
 
-from speechbrain_relevance.cli import ConfigError
+from speechbrain_relevance.errors import ConfigError
 
 
 def frame_mask(lengths, n_frames, batch, device):

@@ -33,7 +33,8 @@ import torch.nn.functional as F
 from speechbrain.utils.distributed import if_main_process
 
 from speechbrain_relevance.augment import mixup, mixup_loss, spec_augment
-from speechbrain_relevance.cli import ConfigError, load_hparams
+from speechbrain_relevance.cli import load_hparams
+from speechbrain_relevance.errors import ConfigError
 from speechbrain_relevance.pipeline import (
     MODULE_NAMES,
     ClassificationPipeline,
@@ -1112,8 +1113,8 @@ def check_batches(n_clips, loader_opts, split="train"):
     >>> check_batches(3, {"batch_size": 4, "drop_last": True})
     Traceback (most recent call last):
     ...
-    speechbrain_relevance.cli.ConfigError: batch_size 4 is larger than the 3 \
-train clip(s)...
+    speechbrain_relevance.errors.ConfigError: batch_size 4 is larger than \
+the 3 train clip(s)...
     """
     batch_size = check_batch_size(loader_opts, split)
     world = (
@@ -1159,7 +1160,7 @@ def check_batch_size(loader_opts, split="train"):
     >>> check_batch_size({"batch_size": -1})
     Traceback (most recent call last):
     ...
-    speechbrain_relevance.cli.ConfigError: batch_size must be an integer >= \
+    speechbrain_relevance.errors.ConfigError: batch_size must be an integer >= \
 1 (clips per train batch), got -1
     """
     batch_size = loader_opts.get("batch_size", 1)
@@ -1202,7 +1203,7 @@ def check_epochs(hparams):
     >>> check_epochs({"epoch_counter": EpochCounter(-1), "checkpointer": None})
     Traceback (most recent call last):
     ...
-    speechbrain_relevance.cli.ConfigError: epoch_counter's limit must be an \
+    speechbrain_relevance.errors.ConfigError: epoch_counter's limit must be an \
 integer >= 1 (0 only evaluates a finished run's checkpoint), got -1
     """
     limit = hparams["epoch_counter"].limit

@@ -61,15 +61,11 @@ from speechbrain.utils.checkpoints import (
 )
 from speechbrain.utils.distributed import ddp_barrier, if_main_process
 
-from speechbrain_relevance.cli import UserError
+from speechbrain_relevance.errors import CheckpointFileError
 
 logger = logging.getLogger(__name__)
 
 _PARTIAL = ".partial"
-
-
-class CheckpointFileError(UserError, RuntimeError):
-    """A checkpoint file that is missing, unreadable or not just tensors."""
 
 
 def load_checkpoint_file(path):
@@ -102,7 +98,7 @@ def load_checkpoint_file(path):
     >>> load_checkpoint_file(path)
     Traceback (most recent call last):
     ...
-    speechbrain_relevance.training.checkpoints.CheckpointFileError: \
+    speechbrain_relevance.errors.CheckpointFileError: \
 .../bad.ckpt: refused: it holds more than tensors...
     """
     if not os.path.isfile(path):
@@ -693,7 +689,7 @@ def read_checkpoint_meta(path):
     >>> read_checkpoint_meta(path)
     Traceback (most recent call last):
     ...
-    speechbrain_relevance.training.checkpoints.CheckpointFileError: \
+    speechbrain_relevance.errors.CheckpointFileError: \
 .../CKPT.yaml: unreadable checkpoint meta file (...)
     """
     try:

@@ -44,8 +44,8 @@ import speechbrain as sb
 import yaml
 from hyperpyyaml import resolve_references
 
-from speechbrain_relevance.cli import UserError
 from speechbrain_relevance.data.preparation import read_json
+from speechbrain_relevance.errors import UserError
 from speechbrain_relevance.training.metrics import confusion_markdown
 
 logger = logging.getLogger("crossval")
@@ -968,7 +968,7 @@ class CrossValidation:
 
         Raises
         ------
-        speechbrain_relevance.cli.ConfigError
+        speechbrain_relevance.errors.ConfigError
             As ``train.py`` would.
         """
         from speechbrain_relevance.checks import check_run_opts
@@ -999,7 +999,7 @@ class CrossValidation:
         ------
         RuntimeError
             If a fold's run fails or leaves no results.
-        speechbrain_relevance.cli.UserError
+        speechbrain_relevance.errors.UserError
             If the options or the yaml cannot work (:meth:`check`), before
             any fold runs.
         """

@@ -271,10 +271,10 @@ def timeout_seconds(value, key="ddp_timeout_s"):
     >>> timeout_seconds(0)
     Traceback (most recent call last):
     ...
-    speechbrain_relevance.cli.ConfigError: ddp_timeout_s must be a number \
+    speechbrain_relevance.errors.ConfigError: ddp_timeout_s must be a number \
 of seconds > 0, got 0
     """
-    from speechbrain_relevance.cli import ConfigError
+    from speechbrain_relevance.errors import ConfigError
 
     if value is None:
         return DEFAULT_TIMEOUT_S
@@ -322,7 +322,7 @@ def init_distributed(run_opts, timeout_s=None):
     import torch.distributed as dist
     from speechbrain.utils.distributed import get_local_rank, get_rank
 
-    from speechbrain_relevance.cli import ConfigError
+    from speechbrain_relevance.errors import ConfigError
 
     limit = timeout_seconds(timeout_s)
     _STATE["timeout_s"] = limit
@@ -506,7 +506,7 @@ def check_same_everywhere(value, what):
 
     Raises
     ------
-    speechbrain_relevance.cli.ConfigError
+    speechbrain_relevance.errors.ConfigError
         Naming the value of every process.
 
     Example
@@ -516,7 +516,7 @@ def check_same_everywhere(value, what):
     """
     import torch.distributed as dist
 
-    from speechbrain_relevance.cli import ConfigError
+    from speechbrain_relevance.errors import ConfigError
 
     if not (dist.is_available() and dist.is_initialized()):
         return value

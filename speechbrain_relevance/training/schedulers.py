@@ -40,7 +40,7 @@ from speechbrain.utils.checkpoints import (
     register_checkpoint_hooks,
 )
 
-from speechbrain_relevance.cli import ConfigError
+from speechbrain_relevance.errors import ConfigError
 from speechbrain_relevance.training.checkpoints import load_checkpoint_file
 
 
