@@ -45,12 +45,13 @@ from speechbrain.utils.fetching import FetchFrom, FetchSource, guess_source
 from speechbrain.utils.parameter_transfer import Pretrainer
 
 from speechbrain_relevance.data.audio import fit_length, load_audio
+from speechbrain_relevance.errors import ConfigError
 from speechbrain_relevance.pipeline import (
     CLASSIFIER_INPUTS,
     MODULE_NAMES,
-    ClassificationPipeline,
     ClipPolicy,
     Representation,
+    pipeline_of,
 )
 from speechbrain_relevance.training.checkpoints import load_checkpoint_file
 
@@ -638,43 +639,24 @@ class RelevanceClassifier(Pretrained):
         ``clip_duration``, ``min_duration``, ``patch_*``), read here.
         """
         hp = self.hparams
-        pipeline = getattr(hp, "pipeline", None)
         modules = {n: self.mods[n] for n in MODULE_NAMES if n in self.mods}
-        if pipeline is not None:
-            name = pipeline.other_module(modules)
-            if name is not None:
-                raise ValueError(
-                    f"The pipeline's {name} is not modules[{name!r}]: it "
-                    "would run weights that are never loaded"
-                )
-            if pipeline.clip_policy is None:
-                raise ValueError(
-                    "The pipeline has no clip_policy: inference needs the "
-                    "training run's audio policy"
-                )
-            return pipeline
-        if getattr(hp, "classifier_input", None) is None:
-            raise ValueError(
-                f"{type(self).__name__} needs a 'pipeline' (or, in folders "
-                "exported before it, 'classifier_input') in its "
-                "hyperparameters"
-            )
         clip_duration = getattr(hp, "clip_duration", None)
-        return ClassificationPipeline.from_keys(
-            modules,
-            hp,
-            clip_policy=ClipPolicy(
-                sample_rate=self.sample_rate,
-                clip_duration=clip_duration,
-                # Those folders wrote min_duration beside a fixed clip
-                # length, which it never affected.
-                min_duration=(
-                    None
-                    if clip_duration
-                    else getattr(hp, "min_duration", None) or None
-                ),
+        pipeline = pipeline_of(hp, modules, clip_policy=ClipPolicy(
+            sample_rate=self.sample_rate,
+            clip_duration=clip_duration,
+            # Those folders wrote min_duration beside a fixed clip length,
+            # which it never affected.
+            min_duration=(
+                None if clip_duration
+                else getattr(hp, "min_duration", None) or None
             ),
-        )
+        ))
+        if pipeline.clip_policy is None:
+            raise ConfigError(
+                "The pipeline has no clip_policy: inference needs the "
+                "training run's audio policy"
+            )
+        return pipeline
 
     def _make_label_encoder(self):
         """Return the loaded label encoder, checked against ``labels``."""

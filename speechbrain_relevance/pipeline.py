@@ -15,13 +15,17 @@ drift apart::
                 frame sequence for the CNN-LSTM and the compact CNN)
              -> classifier -> (patch posteriors combined per clip)
 
-The module holds no augmentation and no training state: the recipes'
-Brains call its stages one by one and augment in between, in the paper's
-order (weighting -> scaling -> deltas -> SpecAugment -> crop -> concat ->
-mixup). It is built in each recipe's yaml (the ``pipeline`` entry), saved
-with the run, and written into an exported model's ``hyperparams.yaml``
-by :meth:`ClassificationPipeline.settings`, so that an exported folder
-builds the same module as the run that trained it.
+The stage order is written once, in :meth:`ClassificationPipeline.scores`.
+The module holds no augmentation and no training state: a Brain passes
+its training augmentation as :class:`StageHooks`, called between the
+stages in the paper's order (waveform augmentation -> weighting ->
+scaling -> deltas -> SpecAugment -> crop -> concat -> mixup). It is built
+in each recipe's yaml (the ``pipeline`` entry), saved with the run, and
+written into an exported model's ``hyperparams.yaml`` by
+:meth:`ClassificationPipeline.settings`, so that an exported folder builds
+the same module as the run that trained it; :func:`pipeline_of` gives it
+for any hyperparameters (built from separate keys for a yaml without
+one) and checks that it runs the modules that are trained or loaded.
 
 Authors
  * speechbrain-relevance developers
@@ -194,9 +198,69 @@ class Representation(NamedTuple):
     lengths: torch.Tensor
 
 
+class Scores(NamedTuple):
+    """The classifier's outputs for a batch, before any softmax.
+
+    Arguments
+    ---------
+    logits : torch.Tensor
+        ``[examples, n_classes]``: one row per clip or, with
+        ``patch_frames``, one per patch.
+    owner : torch.Tensor or None
+        ``[examples]`` the clip (batch index) of each patch; None when
+        every row is a clip.
+    """
+
+    logits: torch.Tensor
+    owner: Optional[torch.Tensor]
+
+
+class StageHooks:
+    """What to do between the pipeline's stages; by default nothing.
+
+    :meth:`ClassificationPipeline.scores` calls the hooks in order. A
+    Brain overrides them with its training augmentation (asteroid's
+    ``postprocess_*`` methods play the same part); inference, analysis
+    and evaluation pass none.
+
+    Example
+    -------
+    >>> class Louder(StageHooks):
+    ...     def waveforms(self, wavs, lens):
+    ...         return 2 * wavs, lens
+    >>> wavs, lens = Louder().waveforms(torch.ones(1, 4), torch.ones(1))
+    >>> wavs.tolist()
+    [[2.0, 2.0, 2.0, 2.0]]
+    """
+
+    def waveforms(self, wavs, lens):
+        """Change the prepared waveforms ``[batch, time]``.
+
+        Returns the waveforms and relative lengths to run on (a hook may
+        grow the batch, e.g. SpeechBrain's ``Augmenter``).
+        """
+        return wavs, lens
+
+    def head_inputs(self, heads, lens):
+        """Change each head's classifier input (SpecAugment, crop)."""
+        return heads
+
+    def classifier_input(self, x, owner):
+        """Change the joined input or its patches (mixup).
+
+        ``owner`` is the clip of each patch, or None without patches.
+        """
+        return x
+
+
+#: Hooks that change nothing.
+NO_HOOKS = StageHooks()
+
+
 def _unwrapped(module):
-    """Return the module inside a DDP (or similar) wrapper."""
-    return getattr(module, "module", module)
+    """Return the module inside a DDP or ``torch.compile`` wrapper."""
+    module = getattr(module, "module", module)
+    return getattr(module, "_orig_mod", module)
 
 
 class ClassificationPipeline(nn.Module):
@@ -306,8 +370,8 @@ class ClassificationPipeline(nn.Module):
         """Build a pipeline from separate hyperparameter keys.
 
         For yamls without a ``pipeline`` entry and model folders exported
-        before it existed: ``feature_norm``, ``classifier_input`` and the
-        ``patch_*`` keys, read as the recipes read them.
+        before it existed: ``feature_norm``, ``classifier_input`` (default
+        ``"sequence"``) and the ``patch_*`` keys.
 
         Arguments
         ---------
@@ -351,7 +415,9 @@ class ClassificationPipeline(nn.Module):
             relevance=found.get("relevance"),
             classifier=found["classifier"],
             feature_norm="minmax" if norm is None else norm,
-            classifier_input=classifier_input or get("classifier_input"),
+            classifier_input=(
+                classifier_input or get("classifier_input") or "sequence"
+            ),
             patch_frames=get("patch_frames"),
             patch_hop=get("patch_hop"),
             patch_aggregation=get("patch_aggregation") or "mean_log_prob",
@@ -424,7 +490,8 @@ class ClassificationPipeline(nn.Module):
             The first of :data:`MODULE_NAMES` that the pipeline runs as
             another object than ``modules`` holds (or runs where
             ``modules`` has none, or the other way round); None if they
-            agree, i.e. the pipeline runs exactly the loaded weights.
+            agree, i.e. the pipeline runs exactly the loaded weights. A
+            DDP or ``torch.compile`` wrapper counts as what it wraps.
 
         Example
         -------
@@ -436,7 +503,9 @@ class ClassificationPipeline(nn.Module):
         'classifier'
         """
         for name in MODULE_NAMES:
-            if getattr(self, name, None) is not modules.get(name):
+            mine = getattr(self, name, None)
+            theirs = modules.get(name)
+            if _unwrapped(mine) is not _unwrapped(theirs):
                 return name
         return None
 
@@ -547,18 +616,63 @@ class ClassificationPipeline(nn.Module):
 
     # ------------------------------------------------------------------
     # Whole pipeline
-    def log_posteriors_of(self, rep):
-        """Log-posteriors ``[batch, n_classes]`` of a representation."""
-        x = self.join(self.head_inputs(self.split_heads(rep.weighted)))
+    def scores(self, wavs, wav_lens, hooks=NO_HOOKS):
+        """Run every stage, calling ``hooks`` between them.
+
+        The one place that writes the stage order: representation (front-
+        end, relevance, normalisation), heads, classifier input per head,
+        join, patches (``patch_frames``), classifier.
+
+        Arguments
+        ---------
+        wavs : torch.Tensor
+            ``[batch, time]`` prepared waveforms.
+        wav_lens : torch.Tensor
+            ``[batch]`` relative lengths.
+        hooks : StageHooks
+            Called between the stages (training augmentation).
+
+        Returns
+        -------
+        Scores
+            Logits per clip, or per patch with the clip of each.
+        """
+        wavs, wav_lens = hooks.waveforms(wavs, wav_lens)
+        rep = self.represent(wavs, wav_lens)
+        heads = self.head_inputs(self.split_heads(rep.weighted))
+        x = self.join(hooks.head_inputs(heads, wav_lens))
+        owner, lengths = None, wav_lens
         if self.patch_frames:
-            patches, owner, plens = self.patches(x, rep.lengths)
-            _, scores = aggregate_patch_posteriors(
-                self.logits(patches, plens),
-                owner,
-                method=self.patch_aggregation,
-            )
-            return scores
-        return F.log_softmax(self.logits(x, rep.lengths), dim=-1)
+            x, owner, lengths = self.patches(x, wav_lens)
+        x = hooks.classifier_input(x, owner)
+        return Scores(self.logits(x, lengths), owner)
+
+    def aggregate(self, logits, owner):
+        """Clip log-posteriors from patch logits (``patch_aggregation``).
+
+        Arguments
+        ---------
+        logits : torch.Tensor
+            ``[patches, n_classes]``.
+        owner : sequence or torch.Tensor
+            The clip of each patch.
+
+        Returns
+        -------
+        list
+            The clips, in order of first appearance.
+        torch.Tensor
+            ``[clips, n_classes]`` log-posteriors.
+        """
+        return aggregate_patch_posteriors(
+            logits, owner, method=self.patch_aggregation
+        )
+
+    def log_posteriors(self, scores):
+        """Log-posteriors ``[batch, n_classes]`` per clip of :meth:`scores`."""
+        if scores.owner is None:
+            return F.log_softmax(scores.logits, dim=-1)
+        return self.aggregate(scores.logits, scores.owner)[1]
 
     def forward(self, wavs, wav_lens=None):
         """Log-posteriors of a batch, each clip independent of the others.
@@ -583,11 +697,80 @@ class ClassificationPipeline(nn.Module):
         if wav_lens is None:
             wav_lens = torch.ones(wavs.shape[0], device=wavs.device)
         if not clip_lengths_differ(wav_lens):
-            return self.log_posteriors_of(self.represent(wavs, wav_lens))
+            return self.log_posteriors(self.scores(wavs, wav_lens))
         return torch.cat([
-            self.log_posteriors_of(self.represent(clip, one))
+            self.log_posteriors(self.scores(clip, one))
             for clip, one in each_clip(wavs, wav_lens)
         ])
+
+
+def pipeline_of(hparams, modules, clip_policy=None):
+    """Return the pipeline of a model's hyperparameters, on its modules.
+
+    The one way every part of the project gets a model's pipeline:
+    training, inference and the analyses. A yaml's ``pipeline`` entry is
+    returned after checking that it runs exactly ``modules`` (those
+    trained, checkpointed or loaded); hyperparameters without one (runs
+    and exported folders of earlier versions, the ECAPA swap) get one
+    built from their separate keys (:meth:`ClassificationPipeline.
+    from_keys`).
+
+    Arguments
+    ---------
+    hparams : dict or namespace
+        The hyperparameters.
+    modules : mapping
+        Module name (:data:`MODULE_NAMES`) to the module trained or
+        loaded under it; names it lacks are modules the model has not.
+    clip_policy : ClipPolicy, optional
+        The clip policy of a pipeline built from keys.
+
+    Returns
+    -------
+    ClassificationPipeline
+        The pipeline.
+
+    Raises
+    ------
+    ConfigError
+        The yaml's pipeline runs another module than ``modules`` holds
+        (its weights would never be trained or loaded).
+
+    Example
+    -------
+    >>> p = ClassificationPipeline(nn.Identity(), nn.Identity())
+    >>> pipeline_of({"pipeline": p}, {"compute_features": p.compute_features,
+    ...                                "classifier": p.classifier}) is p
+    True
+    >>> pipeline_of({"pipeline": p}, {"compute_features": p.compute_features,
+    ...                                "classifier": nn.Identity()})
+    Traceback (most recent call last):
+    ...
+    speechbrain_relevance.errors.ConfigError: the yaml's pipeline runs \
+another classifier than its modules: ...
+    """
+    found = {n: modules[n] for n in MODULE_NAMES if n in modules}
+    pipeline = (
+        hparams.get("pipeline") if isinstance(hparams, dict)
+        else getattr(hparams, "pipeline", None)
+    )
+    if pipeline is None:
+        return ClassificationPipeline.from_keys(
+            found, hparams, clip_policy=clip_policy
+        )
+    name = pipeline.other_module(found)
+    if name is None:
+        return pipeline
+    if getattr(pipeline, name, None) is None or name not in found:
+        inside = "pipeline" if name not in found else "modules"
+        other = "modules" if inside == "pipeline" else "pipeline"
+        problem = f"{name} is in the yaml's {inside} but not in its {other}"
+    else:
+        problem = f"the yaml's pipeline runs another {name} than its modules"
+    raise ConfigError(
+        f"{problem}: a module the pipeline runs must be the one trained, "
+        "checkpointed and loaded (the pipeline's entries !ref the modules')"
+    )
 
 
 def clip_policy_of(hparams):

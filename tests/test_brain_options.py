@@ -178,7 +178,7 @@ def test_default_norm_is_per_example_minmax(norm):
     hparams = {} if norm is None else {"feature_norm": norm}
     brain = _brain(**hparams)
     with torch.no_grad():
-        heads = brain.representation(_wavs(), LENS)
+        heads = _heads(brain, _wavs(), LENS)
         feats = brain.modules.compute_features(_wavs())
     assert len(heads) == 1
     out = heads[0]
@@ -196,7 +196,7 @@ def test_default_norm_is_per_example_minmax(norm):
 def test_sentence_norm_standardises_real_frames_per_band():
     brain = _brain(feature_norm="sentence")
     with torch.no_grad():
-        (out,) = brain.representation(_wavs(), LENS)
+        (out,) = _heads(brain, _wavs(), LENS)
         feats = brain.modules.compute_features(_wavs())
     n_frames = out.shape[1]
     n_real = _real_frames(n_frames)
@@ -229,7 +229,7 @@ def test_feature_norm_module_is_used_as_is():
 
     brain = _brain(feature_norm=Halve())
     with torch.no_grad():
-        (out,) = brain.representation(_wavs(), LENS)
+        (out,) = _heads(brain, _wavs(), LENS)
         feats = brain.modules.compute_features(_wavs())
     assert len(calls) == 1 and torch.equal(calls[0], LENS)
     # Instead of min-max, not after it.
@@ -240,7 +240,7 @@ def test_feature_norm_module_is_used_as_is():
 def test_unknown_feature_norm_names_the_options(bad):
     brain = _brain(feature_norm=bad)
     with pytest.raises(ValueError) as excinfo:
-        brain.representation(_wavs(), LENS)
+        _heads(brain, _wavs(), LENS)
     message = str(excinfo.value)
     assert "minmax" in message and "sentence" in message
     assert repr(bad) in message
@@ -298,3 +298,9 @@ def test_label_smoothing_leaves_the_evaluation_loss_plain():
     loss = brain.compute_objectives(LOGITS, batch, sb.Stage.VALID)
     assert torch.equal(loss, torch.nn.functional.cross_entropy(LOGITS, LABELS))
     assert len(appended) == 1 and appended[0][0] == ["a", "b"]
+
+
+def _heads(brain, wavs, lens):
+    """The per-head representations the Brain's pipeline classifies."""
+    pipeline = brain.pipeline
+    return pipeline.split_heads(pipeline.represent(wavs, lens).weighted)

@@ -250,7 +250,7 @@ def test_cosgauss_options_end_to_end(train, tmp_path):
     )
     brain.modules.eval()
     with torch.no_grad():
-        (feats,) = brain.representation(wav[None], torch.ones(1))
+        (feats,) = _heads(brain, wav[None], torch.ones(1))
     torch.testing.assert_close(
         feats[0].mean(0), torch.zeros(40), atol=1e-4, rtol=0
     )
@@ -528,3 +528,9 @@ def test_bad_valid_interval_is_named(train, tmp_path, args, match):
     # Stopped before training: no epoch was logged.
     log = tmp_path / "fold_theo" / "train_log.txt"
     assert not log.exists() or "epoch:" not in log.read_text()
+
+
+def _heads(brain, wavs, lens):
+    """The per-head representations the Brain's pipeline classifies."""
+    pipeline = brain.pipeline
+    return pipeline.split_heads(pipeline.represent(wavs, lens).weighted)

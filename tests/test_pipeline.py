@@ -20,7 +20,7 @@ from speechbrain_relevance.inference import ModelFolderPretrainer
 from speechbrain_relevance.lobes import CosGaussFilterbank, MultiHeadRelevance
 from speechbrain_relevance.models import CompactCNN
 from speechbrain_relevance.pipeline import ClassificationPipeline, ClipPolicy
-from speechbrain_relevance.training.brain import RelevanceBrain
+from speechbrain_relevance.training.brain import RelevanceBrain, TrainingHooks
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FSDD_HPARAMS = os.path.join(REPO, "recipes", "FSDD", "hparams")
@@ -133,8 +133,9 @@ def test_brain_runs_the_yamls_pipeline():
     lens = torch.ones(2)
     brain._labels = torch.tensor([0, 1])
     with torch.no_grad():
-        heads = brain.representation(wavs, lens)
-        logits = brain.classify(heads, lens, sb.Stage.TEST)
+        logits = brain.pipeline.scores(
+            wavs, lens, TrainingHooks(brain, sb.Stage.TEST)
+        ).logits
         expected = hparams["pipeline"](wavs, lens)
     torch.testing.assert_close(torch.log_softmax(logits, -1), expected)
 

@@ -49,10 +49,9 @@ class SceneBrain(RelevanceBrain):
     Per head: valid-mode deltas (after the skip-add and scaling), then in
     training SpecAugment (aligned across heads and channels, or not) and a
     random crop with the same start for all heads; then the heads are
-    concatenated along the band axis and mixed up.
+    concatenated along the band axis and mixed up. The FCN's input (the
+    deltas per head) is the yaml pipeline's ``classifier_input``.
     """
-
-    classifier_input = "deltas"
 
     def augment_representation(self, heads, lens, stage):
         """SpecAugment and a random crop of the deltas, in training."""

@@ -40,9 +40,6 @@ from speechbrain.utils.distributed import if_main_process
 from speechbrain_relevance.augment import mixup_loss
 from speechbrain_relevance.cli import run_main
 from speechbrain_relevance.data.manifests import build_datasets
-from speechbrain_relevance.models import (
-    aggregate_patch_posteriors,
-)
 from speechbrain_relevance.pipeline import clip_policy_of
 from speechbrain_relevance.training.brain import (
     RelevanceBrain,
@@ -130,26 +127,13 @@ class UrbanSoundBrain(RelevanceBrain):
     ``patch_frames`` the whole clip is one sequence and the training target
     is the clip's class. With ``patch_frames`` every patch is a training
     example; in evaluation the patch outputs are collected in a patch-level
-    report and combined (``patch_aggregation``) into clip posteriors for
-    the clip-level report, the one that selects checkpoints and is written
-    as ``test_results``.
+    report and combined (the pipeline's ``patch_aggregation``) into clip
+    posteriors for the clip-level report, the one that selects checkpoints
+    and is written as ``test_results``. The pipeline cuts the patches and
+    gives the clip of each (``self._owner``); the settings are the
+    pipeline's alone (``patch_frames``, ``patch_hop``,
+    ``patch_aggregation``).
     """
-
-    @property
-    def patch_mode(self):
-        """Whether the classifier works on patches (``patch_frames`` set)."""
-        return getattr(self.hparams, "patch_frames", None) is not None
-
-    def classify(self, heads, lens, stage):
-        """Concatenate the heads and run the CNN-LSTM on clips or patches."""
-        if not self.patch_mode:
-            return super().classify(heads, lens, stage)
-        pipeline = self.pipeline
-        x = pipeline.join(pipeline.head_inputs(heads))
-        patches, owner, plens = pipeline.patches(x, lens)
-        self._owner = owner
-        patches = self.mix(patches, self._labels[owner], stage)
-        return pipeline.logits(patches, plens)
 
     def compute_objectives(self, predictions, batch, stage):
         """Patch-level loss and reports in patch mode; else the parent's."""
@@ -178,9 +162,7 @@ class UrbanSoundBrain(RelevanceBrain):
             targets,
             groups=[groups[b] for b in owner_list],
         )
-        order, scores = aggregate_patch_posteriors(
-            predictions, owner_list, method=self.hparams.patch_aggregation
-        )
+        order, scores = self.pipeline.aggregate(predictions, owner_list)
         self.report.append(
             [batch.id[b] for b in order],
             scores.float(),

@@ -30,10 +30,8 @@ from typing import Any, Optional
 import torch
 
 from speechbrain_relevance.errors import UserError
+from speechbrain_relevance.pipeline import MODULE_NAMES, pipeline_of
 from speechbrain_relevance.training.checkpoints import load_checkpoint_file
-
-#: Module names looked up in the yaml, and the ``<name>.ckpt`` files.
-MODULE_NAMES = ("compute_features", "relevance", "classifier")
 
 # Training-only entries of a recipe's resolved yaml whose construction has
 # side effects (global seeding, folders and log files under the original
@@ -288,7 +286,7 @@ def load_trained(folder, checkpoint=None, device="cpu", max_key="acc"):
             raise FileNotFoundError(f"Missing {name}.ckpt in {ckpt_dir}")
         module.to(device).eval()
     other = _load_other_modules(modules, ckpt_dir, device)
-    pipeline = _pipeline_of(hparams, found)
+    pipeline = pipeline_of(hparams, found).eval()
 
     sample_rate = hparams.get("sample_rate")
     if sample_rate is None:
@@ -308,25 +306,6 @@ def load_trained(folder, checkpoint=None, device="cpu", max_key="acc"):
         other_modules=other,
         pipeline=pipeline,
     )
-
-
-def _pipeline_of(hparams, found):
-    """Return the yaml's pipeline (on the loaded modules), or build one."""
-    from speechbrain_relevance.pipeline import ClassificationPipeline
-
-    pipeline = hparams.get("pipeline")
-    if pipeline is not None:
-        name = pipeline.other_module(found)
-        if name is not None:
-            raise UserError(
-                f"the yaml's pipeline runs another {name} than its "
-                "modules: the loaded weights would not be used"
-            )
-        return pipeline.eval()
-    # The ECAPA swap and runs of earlier versions: the recipes' reading.
-    return ClassificationPipeline.from_keys(
-        found, hparams, classifier_input="sequence"
-    ).eval()
 
 
 def _load_other_modules(modules, ckpt_dir, device):

@@ -37,9 +37,10 @@ from speechbrain_relevance.cli import load_hparams
 from speechbrain_relevance.errors import ConfigError
 from speechbrain_relevance.pipeline import (
     MODULE_NAMES,
-    ClassificationPipeline,
+    StageHooks,
     clip_lengths_differ,
     each_clip,
+    pipeline_of,
 )
 from speechbrain_relevance.training.checkpoints import (
     AtomicCheckpointer,
@@ -60,12 +61,52 @@ logger = logging.getLogger(__name__)
 AVERAGED_KEY = "averaged_epochs"
 
 
+class TrainingHooks(StageHooks):
+    """A Brain's training augmentation, between the pipeline's stages.
+
+    Waveform augmentation (:meth:`RelevanceBrain.augment_waveforms`),
+    SpecAugment and crop of the heads' classifier inputs
+    (:meth:`RelevanceBrain.augment_representation`) and mixup of the
+    joined input or its patches (:meth:`RelevanceBrain.mix`); each does
+    nothing outside training.
+
+    Arguments
+    ---------
+    brain : RelevanceBrain
+        The Brain (its hyperparameters and the batch's labels).
+    stage : speechbrain.Stage
+        The stage of the batch.
+    """
+
+    def __init__(self, brain, stage):
+        self.brain = brain
+        self.stage = stage
+
+    def waveforms(self, wavs, lens):
+        """Waveform augmentation (``wav_augment``)."""
+        return self.brain.augment_waveforms(wavs, lens, self.stage)
+
+    def head_inputs(self, heads, lens):
+        """SpecAugment (and a recipe's crop) of every head."""
+        return self.brain.augment_representation(heads, lens, self.stage)
+
+    def classifier_input(self, x, owner):
+        """Mixup, with each patch's clip label."""
+        labels = self.brain._labels
+        if owner is not None:
+            labels = labels[owner]
+        return self.brain.mix(x, labels, self.stage)
+
+
 class RelevanceBrain(SyncBatchNormControl, sb.Brain):
     """Brain for front-end + (relevance) + classifier recipes.
 
-    Subclasses implement :meth:`classify`, mapping the list of per-head
-    representations to logits. Expected hyperparameters: ``labels``
-    (class names in index order), ``epoch_counter``, ``checkpointer``,
+    The forward is the run's pipeline (:attr:`pipeline`); a recipe
+    changes the training augmentation between its stages by overriding
+    :meth:`augment_waveforms`, :meth:`augment_representation` or
+    :meth:`mix` (see :class:`TrainingHooks`). Expected hyperparameters:
+    ``labels`` (class names in index order), ``epoch_counter``,
+    ``checkpointer``,
     ``train_logger``, ``output_folder``; optional ``lr_scheduler``
     (an ``EpochLRScheduler``), ``mixup_alpha``, ``abbreviations`` (label
     to table column), ``relevance`` (a ``MultiHeadRelevance``),
@@ -81,26 +122,14 @@ class RelevanceBrain(SyncBatchNormControl, sb.Brain):
     N-th epoch and the last; see :meth:`validates`).
     """
 
-    #: How the classifier reads the heads when the yaml defines no
-    #: ``pipeline`` (a recipe's yaml always does; see
-    #: :class:`~speechbrain_relevance.pipeline.ClassificationPipeline`).
-    classifier_input = "sequence"
-
     @property
     def pipeline(self):
         """The run's :class:`ClassificationPipeline`, on the Brain's modules.
 
-        The yaml's ``pipeline`` entry (built around the yaml's modules) is
-        run through ``self.modules``, which DDP wraps. A yaml without one
-        gets the pipeline of ``modules`` and the ``feature_norm`` and
-        patch keys, read the way the class attribute
-        ``classifier_input`` says.
+        :func:`~speechbrain_relevance.pipeline.pipeline_of` of the yaml
+        (its ``pipeline`` entry, checked against ``modules``, or one built
+        from its keys), run through ``self.modules``, which DDP wraps.
         """
-        base = getattr(self.hparams, "pipeline", None)
-        if base is None:
-            base = getattr(self, "_default_pipeline", None)
-            if base is None:
-                base = self._default_pipeline = self._build_pipeline()
         modules = {
             name: self.modules[name]
             for name in MODULE_NAMES
@@ -109,32 +138,17 @@ class RelevanceBrain(SyncBatchNormControl, sb.Brain):
         cached = getattr(self, "_pipeline_cache", None)
         if (
             cached is None
-            or cached[0] is not base
+            or cached[0] is not getattr(self.hparams, "pipeline", None)
             or any(cached[1].get(k) is not v for k, v in modules.items())
         ):
             # Checked once per rebuild, not on every call of a batch.
-            self._check_pipeline_modules(base)
-            self._pipeline_cache = (base, modules, base.with_modules(modules))
+            base = pipeline_of(self.hparams, modules)
+            self._pipeline_cache = (
+                getattr(self.hparams, "pipeline", None),
+                modules,
+                base.with_modules(modules),
+            )
         return self._pipeline_cache[2]
-
-    def _build_pipeline(self):
-        """Build the pipeline of a yaml without a ``pipeline`` entry."""
-        return ClassificationPipeline.from_keys(
-            self.modules, self.hparams, self.classifier_input
-        )
-
-    def _check_pipeline_modules(self, pipeline):
-        """Refuse a yaml whose pipeline and ``modules`` differ in modules."""
-        for name in MODULE_NAMES:
-            inside = getattr(pipeline, name, None) is not None
-            if inside != (name in self.modules):
-                where = "pipeline" if inside else "modules"
-                raise ConfigError(
-                    f"{name} is in the yaml's {where} but not in its "
-                    f"{'modules' if inside else 'pipeline'}: a module the "
-                    "pipeline runs must be trained and checkpointed, and "
-                    "the other way round"
-                )
 
     def head_bands(self, n_bands):
         """Return the band indices of each head.
@@ -151,61 +165,10 @@ class RelevanceBrain(SyncBatchNormControl, sb.Brain):
         """
         return self.pipeline.head_bands(n_bands)
 
-    def representation(self, wavs, lens, return_masks=False):
-        """Front-end, relevance weighting and scaling, split per head.
-
-        Arguments
-        ---------
-        wavs : torch.Tensor
-            ``[batch, time]`` waveforms.
-        lens : torch.Tensor
-            Relative lengths.
-        return_masks : bool
-            Also return the relevance masks (None without relevance).
-
-        Returns
-        -------
-        list of torch.Tensor
-            ``[batch, frames, bands_h]`` per head, scaled to [0, 1].
-        torch.Tensor or None
-            ``[batch, frames, bands]`` masks, with ``return_masks``.
-        """
-        pipeline = self.pipeline
-        rep = pipeline.represent(wavs, lens)
-        heads = pipeline.split_heads(rep.weighted)
-        if return_masks:
-            return heads, rep.masks
-        return heads
-
-    def classify(self, heads, lens, stage):
-        """Map the per-head representations to logits.
-
-        The pipeline's stages with the training augmentation in between:
-        the classifier's input per head (deltas for the FCN), SpecAugment
-        (:meth:`augment_representation`, training only), the heads joined
-        along the band axis, mixup (training, ``mixup_alpha``), the
-        classifier.
-
-        Arguments
-        ---------
-        heads : list of torch.Tensor
-            ``[batch, frames, bands_h]`` per head.
-        lens : torch.Tensor
-            Relative lengths.
-        stage : sb.Stage
-            Training, validation or test.
-
-        Returns
-        -------
-        torch.Tensor
-            ``[batch, n_classes]`` logits.
-        """
-        pipeline = self.pipeline
-        xs = pipeline.head_inputs(heads)
-        xs = self.augment_representation(xs, lens, stage)
-        x = pipeline.join(xs)
-        x = self.mix(x, self._labels, stage)
-        return pipeline.logits(x, lens)
+    @property
+    def patch_mode(self):
+        """Whether the classifier works on patches (``patch_frames``)."""
+        return self.pipeline.patch_frames is not None
 
     def augment_waveforms(self, wavs, lens, stage):
         """Apply ``wav_augment`` to training waveforms (if configured).
@@ -310,33 +273,40 @@ class RelevanceBrain(SyncBatchNormControl, sb.Brain):
         return x
 
     def compute_forward(self, batch, stage):
-        """Waveforms to logits.
+        """Waveforms to logits: the pipeline, augmented in training.
 
-        In the test stage (which also writes ``valid_results``), a batch
-        of clips of different lengths is classified one clip at a time:
-        a clip's posteriors then do not depend on its batch-mates (in a
-        padded batch the frames at a shorter clip's end see the padding)
-        and equal what inference gives for the clip alone.
+        The pipeline runs its stages with this Brain's training
+        augmentation as hooks (:class:`TrainingHooks`). In validation
+        and test a batch of clips of different lengths is classified one
+        clip at a time: a clip's posteriors then do not depend on its
+        batch-mates (in a padded batch the frames at a shorter clip's end
+        see the padding) and equal what inference gives for the clip
+        alone. With patches the logits are per patch (``self._owner``
+        holds the clip of each).
         """
         batch = batch.to(self.device)
         wavs, lens = batch.sig
         self._labels = batch.label.data.view(-1)
-        if stage == sb.Stage.TEST and self.clipwise(lens):
-            return torch.cat([
-                self.classify(self.representation(clip, one), one, stage)
+        pipeline = self.pipeline
+        hooks = TrainingHooks(self, stage)
+        if stage != sb.Stage.TRAIN and self.clipwise(lens):
+            scores = [
+                pipeline.scores(clip, one, hooks)
                 for clip, one in each_clip(wavs, lens)
-            ])
-        wavs, lens = self.augment_waveforms(wavs, lens, stage)
-        heads = self.representation(wavs, lens)
-        return self.classify(heads, lens, stage)
+            ]
+            self._owner = None
+            return torch.cat([s.logits for s in scores])
+        scores = pipeline.scores(wavs, lens, hooks)
+        self._owner = scores.owner
+        return scores.logits
 
     def clipwise(self, lens):
-        """Whether a test batch is classified clip by clip (lengths differ).
+        """Whether an evaluation batch is classified clip by clip.
 
-        Recipes whose classifier works on several examples per clip
-        (patches) keep whole batches.
+        When the clips' lengths differ; recipes whose classifier works on
+        several examples per clip (patches) keep whole batches.
         """
-        if getattr(self, "patch_mode", False):
+        if self.patch_mode:
             return False
         return clip_lengths_differ(lens)
 
