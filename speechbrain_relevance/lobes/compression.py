@@ -48,7 +48,7 @@ class LogCompression(nn.Module):
 
     def __init__(self, n_bands, eps=1e-3, learnable=True):
         super().__init__()
-        _check_n_bands(n_bands)
+        fb.check_positive_int("n_bands", n_bands)
         if not eps > 0:
             raise ValueError(f"eps must be > 0, got {eps}")
         self.n_bands = n_bands
@@ -152,7 +152,7 @@ class PCEN(nn.Module):
         per_band_smooth=True,
     ):
         super().__init__()
-        _check_n_bands(n_bands)
+        fb.check_positive_int("n_bands", n_bands)
         if not 0 < alpha <= 1:
             raise ValueError(f"alpha must be in (0, 1], got {alpha}")
         if not 0 < smooth_coef < 1:
@@ -264,13 +264,6 @@ def _register(module, name, value):
         module.register_parameter(name, nn.Parameter(value))
     else:
         module.register_buffer(name, value)
-
-
-def _check_n_bands(n_bands):
-    if isinstance(n_bands, bool) or not isinstance(n_bands, int):
-        raise ValueError(f"n_bands must be a positive integer, got {n_bands}")
-    if n_bands <= 0:
-        raise ValueError(f"n_bands must be a positive integer, got {n_bands}")
 
 
 def _check_input(module, x):

@@ -105,7 +105,7 @@ def length_in_samples(name, value, sample_rate, odd=False):
                 "with its unit, e.g. '25ms' or '0.025s'"
             ) from None
     else:
-        _check_positive_int(name, value)
+        fb.check_positive_int(name, value)
         # Under 2 ms no frame or kernel resolves audio: a length copied
         # from an Fbank yaml (milliseconds) is the likely cause.
         if value * 1000 < 2 * sample_rate and value < 64:
@@ -133,7 +133,8 @@ class LearnableFilterbank(nn.Module):
     class sorts them by centre frequency, frames the waveform (reflect
     padding of ``win_length // 2``, symmetric Hamming window), computes the
     band energies and takes ``log(energy / (win_length - kernel_size + 1) +
-    log_eps)``.
+    log_eps)`` (the tail all front-ends share,
+    :func:`~speechbrain_relevance.lobes.functional.compress_band_energy`).
 
     With ``learn_gain=True`` each filter has a learnable log gain
     ``log_gain`` (initialised to 0): the normalised energies are multiplied
@@ -205,8 +206,8 @@ class LearnableFilterbank(nn.Module):
         compression=None,
     ):
         super().__init__()
-        _check_positive_int("n_filters", n_filters)
-        _check_positive_int("sample_rate", sample_rate)
+        fb.check_positive_int("n_filters", n_filters)
+        fb.check_positive_int("sample_rate", sample_rate)
         win_length = length_in_samples("win_length", win_length, sample_rate)
         hop_length = length_in_samples("hop_length", hop_length, sample_rate)
         kernel_size = length_in_samples(
@@ -226,7 +227,7 @@ class LearnableFilterbank(nn.Module):
             raise ValueError(
                 f"padding must be 'valid' or 'full', got {padding!r}"
             )
-        _check_compression(log_eps, compression)
+        fb.check_compression(log_eps, compression)
         self.n_filters = n_filters
         self.sample_rate = sample_rate
         self.win_length = win_length
@@ -311,7 +312,7 @@ class LearnableFilterbank(nn.Module):
             compression's output) in float32, with
             ``frames = 1 + time // hop_length``.
         """
-        wavs = _check_waveforms(type(self).__name__, wavs, wav_lens)
+        wavs = fb.check_waveforms(type(self).__name__, wavs, wav_lens)
         # The filters and their energies need the fp32 range (energies
         # span many decades before the log): compute in fp32 even under
         # bf16/fp16 autocast.
@@ -342,13 +343,16 @@ class LearnableFilterbank(nn.Module):
                     wavs, self.win_length, self.hop_length, apply_window=False
                 )
                 energy = fb.conv_band_energy(frames, kernels, self.padding)
-            n_valid = self.win_length - self.kernel_size + 1
-            energy = energy / n_valid
+            gain = None
             if self.learn_gain:
-                energy = energy * torch.exp(self.log_gain)[order]
-            if self.compression is None:
-                return torch.log(energy + self.log_eps)
-            return self.compression(energy).float()
+                gain = torch.exp(self.log_gain)[order]
+            return fb.compress_band_energy(
+                energy,
+                self.win_length - self.kernel_size + 1,
+                self.log_eps,
+                self.compression,
+                gain,
+            )
 
     def extra_repr(self):
         """Summarise the configuration."""
@@ -425,22 +429,16 @@ class CosGaussFilterbank(LearnableFilterbank):
     bandwidth_scale : float or str
         Gaussian width in periods (10 as the authors' code; 2 gives the
         paper's equation 1), or ``"mel"`` (see above).
-    mode : str
-        ``"spectral"``, ``"dft"`` (exportable) or ``"conv"``.
-    padding : str
-        ``"valid"`` or ``"full"`` (conv mode).
-    log_eps : float
-        Added before the log.
-    freeze : bool
-        If True, the centre frequencies (and bandwidths and gains, when
-        learnable) are not trained.
     learn_bandwidth : bool
         If True, learn one bandwidth scale per filter (``log_bandwidth``).
-    learn_gain : bool
-        If True, learn one gain per filter (``log_gain``, see
-        :class:`LearnableFilterbank`).
-    compression : torch.nn.Module, optional
-        Replaces the log (see :class:`LearnableFilterbank`).
+        Keyword only.
+    **kwargs
+        The engine's options, by keyword: ``mode`` (``"spectral"``,
+        ``"dft"``, exportable, or ``"conv"``), ``padding`` (``"valid"`` or
+        ``"full"``, conv mode), ``log_eps``, ``freeze``, ``learn_gain`` and
+        ``compression``, as in :class:`LearnableFilterbank`. With
+        ``freeze=True`` the centre frequencies (and the bandwidths and
+        gains, when learnable) are not trained.
 
     Example
     -------
@@ -474,26 +472,13 @@ class CosGaussFilterbank(LearnableFilterbank):
         f_min=0.0,
         f_max=None,
         bandwidth_scale=10.0,
-        mode="spectral",
-        padding="valid",
-        log_eps=1e-3,
-        freeze=False,
+        *,
         learn_bandwidth=False,
-        learn_gain=False,
-        compression=None,
+        **kwargs,
     ):
         super().__init__(
-            n_filters,
-            sample_rate,
-            win_length,
-            hop_length,
-            kernel_size,
-            mode=mode,
-            padding=padding,
-            log_eps=log_eps,
-            freeze=freeze,
-            learn_gain=learn_gain,
-            compression=compression,
+            n_filters, sample_rate, win_length, hop_length, kernel_size,
+            **kwargs,
         )
         mel_bandwidth = isinstance(bandwidth_scale, str)
         if mel_bandwidth and bandwidth_scale != "mel":
@@ -519,7 +504,7 @@ class CosGaussFilterbank(LearnableFilterbank):
                 init, n_filters, f_min, f_max, nyquist
             )
             theta = _nu_to_theta(hz / nyquist)
-        self.theta = nn.Parameter(theta, requires_grad=not freeze)
+        self.theta = nn.Parameter(theta, requires_grad=not self.freeze)
         if mel_bandwidth:
             edges = (None, None)
             if isinstance(init, str) and not random_init:
@@ -534,7 +519,7 @@ class CosGaussFilterbank(LearnableFilterbank):
         log_bandwidth = torch.log(scales).float()
         if self.learn_bandwidth:
             self.log_bandwidth = nn.Parameter(
-                log_bandwidth, requires_grad=not freeze
+                log_bandwidth, requires_grad=not self.freeze
             )
         else:
             self.register_buffer("log_bandwidth", log_bandwidth)
@@ -617,19 +602,11 @@ class SincFilterbank(LearnableFilterbank):
     min_band_hz : float
         Smallest band width in Hz (lowered to the narrowest mel band of
         the init if that is smaller).
-    mode : str
-        ``"spectral"``, ``"dft"`` (exportable) or ``"conv"``.
-    padding : str
-        ``"valid"`` or ``"full"`` (conv mode).
-    log_eps : float
-        Added before the log.
-    freeze : bool
-        If True, the bands (and gains) are not trained.
-    learn_gain : bool
-        If True, learn one gain per filter (``log_gain``, see
-        :class:`LearnableFilterbank`).
-    compression : torch.nn.Module, optional
-        Replaces the log (see :class:`LearnableFilterbank`).
+    **kwargs
+        The engine's options, by keyword: ``mode``, ``padding``,
+        ``log_eps``, ``freeze``, ``learn_gain`` and ``compression``, as in
+        :class:`LearnableFilterbank`. With ``freeze=True`` the bands (and
+        gains) are not trained.
 
     Example
     -------
@@ -651,34 +628,16 @@ class SincFilterbank(LearnableFilterbank):
         f_max=None,
         min_low_hz=50.0,
         min_band_hz=50.0,
-        mode="spectral",
-        padding="valid",
-        log_eps=1e-3,
-        freeze=False,
-        learn_gain=False,
-        compression=None,
+        **kwargs,
     ):
         super().__init__(
-            n_filters,
-            sample_rate,
-            win_length,
-            hop_length,
-            kernel_size,
-            mode=mode,
-            padding=padding,
-            log_eps=log_eps,
-            freeze=freeze,
-            learn_gain=learn_gain,
-            compression=compression,
+            n_filters, sample_rate, win_length, hop_length, kernel_size,
+            **kwargs,
         )
         nyquist = sample_rate / 2
         if f_max is None:
             f_max = nyquist - (min_low_hz + min_band_hz)
-        if not 0 <= f_min < f_max <= nyquist:
-            raise ValueError(
-                f"Need 0 <= f_min < f_max <= Nyquist ({nyquist} Hz), got "
-                f"f_min={f_min}, f_max={f_max}"
-            )
+        fb.check_frequency_range(f_min, f_max, nyquist)
         self.register_buffer(
             "_taper", fb.frame_window(self.kernel_size), persistent=False
         )
@@ -703,10 +662,10 @@ class SincFilterbank(LearnableFilterbank):
                 self.min_low_hz, self.min_band_hz, f_min,
             )
         self.low_hz = nn.Parameter(
-            edges[:-1] - self.min_low_hz, requires_grad=not freeze
+            edges[:-1] - self.min_low_hz, requires_grad=not self.freeze
         )
         self.band_hz = nn.Parameter(
-            gaps - self.min_band_hz, requires_grad=not freeze
+            gaps - self.min_band_hz, requires_grad=not self.freeze
         )
 
     def band_edges(self):
@@ -753,26 +712,6 @@ class SincFilterbank(LearnableFilterbank):
             return (high - low)[torch.argsort(low + high)]
 
 
-def _check_waveforms(name, wavs, wav_lens):
-    """Validate ``forward``'s inputs; return ``[batch, time]`` waveforms."""
-    if wavs.dim() == 3 and wavs.shape[-1] == 1:
-        wavs = wavs.squeeze(-1)
-    if wavs.dim() != 2:
-        raise ValueError(
-            f"{name} expects [batch, time] mono waveforms, got shape "
-            f"{tuple(wavs.shape)}; downmix multi-channel audio first."
-        )
-    if wav_lens is not None and (
-        wav_lens.shape[0] != wavs.shape[0]
-        or bool((wav_lens < 0).any() | (wav_lens > 1).any())
-    ):
-        raise ValueError(
-            "wav_lens must hold one relative length in [0, 1] per "
-            f"waveform, got {wav_lens.tolist()}"
-        )
-    return wavs
-
-
 def _mel_bandwidth_scales(target_hz, actual_hz, low_hz, high_hz):
     """Per-filter scales whose FWHM is the neighbours' half spacing.
 
@@ -793,22 +732,6 @@ def _mel_bandwidth_scales(target_hz, actual_hz, low_hz, high_hz):
     return fb.cos_gauss_scale_for_fwhm(actual_hz, spacing)
 
 
-def _check_compression(log_eps, compression):
-    """Check the log offset and the optional compression module."""
-    if not log_eps > 0:
-        raise ValueError(f"log_eps must be > 0, got {log_eps}")
-    if compression is not None and not isinstance(compression, nn.Module):
-        raise TypeError(
-            "compression must be an nn.Module (e.g. PCEN) or None, got "
-            f"{type(compression).__name__}"
-        )
-
-
-def _check_positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-
-
 def _theta_to_nu(theta):
     return _NU_MARGIN + (1 - 2 * _NU_MARGIN) * torch.sigmoid(theta)
 
@@ -825,11 +748,7 @@ def _init_center_frequencies(init, n_filters, f_min, f_max, nyquist):
     if isinstance(init, str):
         if f_max is None:
             f_max = nyquist
-        if not 0 <= f_min < f_max <= nyquist:
-            raise ValueError(
-                f"Need 0 <= f_min < f_max <= Nyquist ({nyquist} Hz), got "
-                f"f_min={f_min}, f_max={f_max}"
-            )
+        fb.check_frequency_range(f_min, f_max, nyquist)
         if init == "mel":
             return fb.mel_center_frequencies(n_filters, f_min, f_max)
         if init == "linear":

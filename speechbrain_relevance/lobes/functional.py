@@ -1,9 +1,12 @@
 """Stateless maths of the learnable filterbank front-ends.
 
-Small functions that build kernels, frame waveforms and turn frames into
-band energies. The ``nn.Module`` classes in
-:mod:`speechbrain_relevance.lobes.filterbanks` only hold parameters and call
-these.
+Small functions that build kernels, frame waveforms, turn frames into
+band energies and band energies into features (:func:`compress_band_energy`,
+the tail every front-end shares), and check the front-ends' arguments. The
+``nn.Module`` classes in :mod:`speechbrain_relevance.lobes.filterbanks`,
+:mod:`~speechbrain_relevance.lobes.mel` and
+:mod:`~speechbrain_relevance.lobes.compression` only hold parameters and
+call these.
 
 Two ways compute the same band energies:
 
@@ -703,6 +706,57 @@ def conv_band_energy(frames, kernels, padding="valid"):
     return energy.reshape(batch, n_frames, -1)
 
 
+def compress_band_energy(
+    energy, n_samples, log_eps=1e-3, compression=None, gain=None
+):
+    """Turn band energies into features: the tail all front-ends share.
+
+    ``energy / n_samples`` (a sum of squares becomes a mean per sample),
+    times ``gain`` if given, then ``log(. + log_eps)``; with a
+    ``compression`` module (e.g.
+    :class:`~speechbrain_relevance.lobes.compression.PCEN`) its output,
+    cast to float32, instead of the log. Call it in float32 (autocast
+    off): the energies span many decades.
+
+    Arguments
+    ---------
+    energy : torch.Tensor
+        ``[batch, frames, n_bands]`` band energies (sums of squares).
+    n_samples : int or float
+        What the sums are divided by (the learnable banks: the
+        ``win_length - kernel_size + 1`` valid convolution outputs; the
+        mel bank: ``win_length``).
+    log_eps : float
+        Added to the mean energies before the log (unused with a
+        ``compression``).
+    compression : callable, optional
+        Maps the ``[batch, frames, n_bands]`` mean energies to features,
+        replacing the log.
+    gain : torch.Tensor, optional
+        ``[n_bands]`` factors applied to the mean energies first.
+
+    Returns
+    -------
+    torch.Tensor
+        ``[batch, frames, n_bands]`` features.
+
+    Example
+    -------
+    >>> energy = torch.tensor([[[0.0, 2.0]]])
+    >>> compress_band_energy(energy, 2, log_eps=1.0)
+    tensor([[[0.0000, 0.6931]]])
+    >>> compress_band_energy(energy, 2, gain=torch.tensor([1.0, 0.5]),
+    ...                      compression=torch.sqrt)
+    tensor([[[0.0000, 0.7071]]])
+    """
+    energy = energy / n_samples
+    if gain is not None:
+        energy = energy * gain
+    if compression is None:
+        return torch.log(energy + log_eps)
+    return compression(energy).float()
+
+
 def valid_deltas(x):
     """Reference-style deltas and delta-deltas without padding.
 
@@ -848,3 +902,158 @@ def pcen(x, alpha, delta, root, smooth_coef, floor=1e-6):
     inv_root = 1 / root
     gain = (floor + smooth).pow(alpha)
     return (x / gain + delta).pow(inv_root) - delta.pow(inv_root)
+
+
+def check_positive_int(name, value):
+    """Refuse anything but a positive integer (``bool`` included).
+
+    Arguments
+    ---------
+    name : str
+        The argument's name, for the message.
+    value : object
+        The value to check.
+
+    Raises
+    ------
+    ValueError
+        If ``value`` is not a positive ``int``.
+
+    Example
+    -------
+    >>> check_positive_int("n_filters", 40)
+    >>> check_positive_int("n_filters", 0)
+    Traceback (most recent call last):
+    ...
+    ValueError: n_filters must be a positive integer, got 0
+    """
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+def check_frequency_range(f_min, f_max, nyquist):
+    """Require ``0 <= f_min < f_max <= nyquist`` (a front-end's band).
+
+    Arguments
+    ---------
+    f_min : float
+        Lowest frequency in Hz.
+    f_max : float
+        Highest frequency in Hz.
+    nyquist : float
+        Half the sample rate, in Hz.
+
+    Raises
+    ------
+    ValueError
+        If the range is empty or leaves ``[0, nyquist]``.
+
+    Example
+    -------
+    >>> check_frequency_range(0.0, 4000.0, 4000.0)
+    >>> check_frequency_range(300.0, 5000.0, 4000.0)
+    Traceback (most recent call last):
+    ...
+    ValueError: Need 0 <= f_min < f_max <= Nyquist (4000.0 Hz), got ...
+    """
+    if not 0 <= f_min < f_max <= nyquist:
+        raise ValueError(
+            f"Need 0 <= f_min < f_max <= Nyquist ({nyquist} Hz), got "
+            f"f_min={f_min}, f_max={f_max}"
+        )
+
+
+def check_compression(log_eps, compression):
+    """Check the arguments of :func:`compress_band_energy`'s modules.
+
+    A front-end takes a log offset ``log_eps`` (> 0) and an optional
+    ``compression`` module that replaces the log; the check runs when
+    the front-end is built, not at its first batch.
+
+    Arguments
+    ---------
+    log_eps : float
+        Offset added before the log.
+    compression : torch.nn.Module or None
+        The module that replaces the log, if any.
+
+    Raises
+    ------
+    ValueError
+        If ``log_eps`` is not positive.
+    TypeError
+        If ``compression`` is neither None nor an ``nn.Module``.
+
+    Example
+    -------
+    >>> check_compression(1e-3, torch.nn.Identity())
+    >>> check_compression(0.0, None)
+    Traceback (most recent call last):
+    ...
+    ValueError: log_eps must be > 0, got 0.0
+    """
+    if not log_eps > 0:
+        raise ValueError(f"log_eps must be > 0, got {log_eps}")
+    if compression is not None and not isinstance(
+        compression, torch.nn.Module
+    ):
+        raise TypeError(
+            "compression must be an nn.Module (e.g. PCEN) or None, got "
+            f"{type(compression).__name__}"
+        )
+
+
+def check_waveforms(name, wavs, wav_lens=None):
+    """Check a front-end's inputs; return ``[batch, time]`` waveforms.
+
+    Arguments
+    ---------
+    name : str
+        The front-end's name, for the messages.
+    wavs : torch.Tensor
+        ``[batch, time]`` mono waveforms (``[batch, time, 1]`` is
+        accepted and squeezed).
+    wav_lens : torch.Tensor, optional
+        One relative length in [0, 1] per waveform.
+
+    Returns
+    -------
+    torch.Tensor
+        ``[batch, time]`` waveforms.
+
+    Raises
+    ------
+    ValueError
+        If the waveforms are not mono ``[batch, time]`` or the lengths do
+        not fit them.
+
+    Example
+    -------
+    >>> check_waveforms("MelFilterbank", torch.zeros(2, 100, 1)).shape
+    torch.Size([2, 100])
+    >>> check_waveforms("MelFilterbank", torch.zeros(2, 100, 2))
+    Traceback (most recent call last):
+    ...
+    ValueError: MelFilterbank expects [batch, time] mono waveforms, ...
+    >>> check_waveforms("MelFilterbank", torch.zeros(2, 100),
+    ...                 torch.tensor([1.0, 1.5]))
+    Traceback (most recent call last):
+    ...
+    ValueError: wav_lens must hold one relative length in [0, 1] per ...
+    """
+    if wavs.dim() == 3 and wavs.shape[-1] == 1:
+        wavs = wavs.squeeze(-1)
+    if wavs.dim() != 2:
+        raise ValueError(
+            f"{name} expects [batch, time] mono waveforms, got shape "
+            f"{tuple(wavs.shape)}; downmix multi-channel audio first."
+        )
+    if wav_lens is not None and (
+        wav_lens.shape[0] != wavs.shape[0]
+        or bool((wav_lens < 0).any() | (wav_lens > 1).any())
+    ):
+        raise ValueError(
+            "wav_lens must hold one relative length in [0, 1] per "
+            f"waveform, got {wav_lens.tolist()}"
+        )
+    return wavs

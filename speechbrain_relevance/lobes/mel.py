@@ -11,12 +11,7 @@ import torch.nn as nn
 import torchaudio
 
 from speechbrain_relevance.lobes import functional as fb
-from speechbrain_relevance.lobes.filterbanks import (
-    _check_compression,
-    _check_positive_int,
-    _check_waveforms,
-    length_in_samples,
-)
+from speechbrain_relevance.lobes.filterbanks import length_in_samples
 
 
 class MelFilterbank(nn.Module):
@@ -45,7 +40,9 @@ class MelFilterbank(nn.Module):
     learnable banks' energies (which are means over the valid
     convolution outputs), so that ``log_eps`` plays a similar role. Then
     ``log(energy + log_eps)``, or ``compression(energy)`` if a compression
-    module is given. Computed in float32 even under autocast.
+    module is given: the learnable banks' tail
+    (:func:`~speechbrain_relevance.lobes.functional.compress_band_energy`).
+    Computed in float32 even under autocast.
 
     Arguments
     ---------
@@ -94,13 +91,13 @@ class MelFilterbank(nn.Module):
         compression=None,
     ):
         super().__init__()
-        _check_positive_int("n_mels", n_mels)
-        _check_positive_int("sample_rate", sample_rate)
+        fb.check_positive_int("n_mels", n_mels)
+        fb.check_positive_int("sample_rate", sample_rate)
         win_length = length_in_samples("win_length", win_length, sample_rate)
         hop_length = length_in_samples("hop_length", hop_length, sample_rate)
         if n_fft is None:
             n_fft = 2 ** math.ceil(math.log2(max(win_length, 2)))
-        _check_positive_int("n_fft", n_fft)
+        fb.check_positive_int("n_fft", n_fft)
         if n_fft < win_length or n_fft % 2:
             raise ValueError(
                 f"n_fft must be even and at least win_length={win_length}, "
@@ -109,12 +106,8 @@ class MelFilterbank(nn.Module):
         nyquist = sample_rate / 2
         if f_max is None:
             f_max = nyquist
-        if not 0 <= f_min < f_max <= nyquist:
-            raise ValueError(
-                f"Need 0 <= f_min < f_max <= Nyquist ({nyquist} Hz), got "
-                f"f_min={f_min}, f_max={f_max}"
-            )
-        _check_compression(log_eps, compression)
+        fb.check_frequency_range(f_min, f_max, nyquist)
+        fb.check_compression(log_eps, compression)
         self.n_mels = n_mels
         # Same attribute as the learnable banks, for RelevanceFrontEnd.
         self.n_filters = n_mels
@@ -158,7 +151,7 @@ class MelFilterbank(nn.Module):
             ``[batch, frames, n_mels]`` features in float32, with
             ``frames = 1 + time // hop_length``.
         """
-        wavs = _check_waveforms(type(self).__name__, wavs, wav_lens)
+        wavs = fb.check_waveforms(type(self).__name__, wavs, wav_lens)
         if wavs.shape[-1] <= self.n_fft // 2:
             raise ValueError(
                 f"Waveform of {wavs.shape[-1]} samples is too short: the "
@@ -167,10 +160,12 @@ class MelFilterbank(nn.Module):
             )
         with torch.autocast(device_type=wavs.device.type, enabled=False):
             power = self.spectrogram(wavs.float())
-            energy = power.transpose(1, 2) / self.win_length
-            if self.compression is None:
-                return torch.log(energy + self.log_eps)
-            return self.compression(energy).float()
+            return fb.compress_band_energy(
+                power.transpose(1, 2),
+                self.win_length,
+                self.log_eps,
+                self.compression,
+            )
 
     def extra_repr(self):
         """Summarise the configuration."""
