@@ -44,6 +44,7 @@ from speechbrain.inference.interfaces import Pretrained
 from speechbrain.utils.fetching import FetchFrom, FetchSource, guess_source
 from speechbrain.utils.parameter_transfer import Pretrainer
 
+from speechbrain_relevance.checkpoint_files import load_checkpoint_file
 from speechbrain_relevance.data.audio import fit_length, load_audio
 from speechbrain_relevance.errors import ConfigError
 from speechbrain_relevance.pipeline import (
@@ -53,7 +54,6 @@ from speechbrain_relevance.pipeline import (
     Representation,
     pipeline_of,
 )
-from speechbrain_relevance.training.checkpoints import load_checkpoint_file
 
 __all__ = [
     "CLASSIFIER_INPUTS",

@@ -29,9 +29,12 @@ from typing import Any, Optional
 
 import torch
 
+from speechbrain_relevance.checkpoint_files import (
+    find_model_checkpoint,
+    load_checkpoint_file,
+)
 from speechbrain_relevance.errors import UserError
 from speechbrain_relevance.pipeline import MODULE_NAMES, pipeline_of
-from speechbrain_relevance.training.checkpoints import load_checkpoint_file
 
 # Training-only entries of a recipe's resolved yaml whose construction has
 # side effects (global seeding, folders and log files under the original
@@ -136,56 +139,6 @@ class TrainedModel:
         return dict(self.hparams.get("abbreviations") or {})
 
 
-def find_checkpoint_dir(folder, max_key="acc"):
-    """Return the folder holding a model's ``<module>.ckpt`` files.
-
-    Arguments
-    ---------
-    folder : str
-        A model folder (``<module>.ckpt`` files next to its yaml), a
-        ``CKPT+...`` folder, or a recipe run folder (the best checkpoint of
-        ``<folder>/save`` by ``max_key`` is used, else the most recent).
-    max_key : str
-        Checkpoint meta key to maximise.
-
-    Returns
-    -------
-    str
-        Path of the folder with the ``.ckpt`` files.
-
-    Example
-    -------
-    >>> find_checkpoint_dir("/nonexistent")
-    Traceback (most recent call last):
-    ...
-    FileNotFoundError: No model checkpoint found in /nonexistent ...
-    """
-    if any(
-        os.path.isfile(os.path.join(folder, f"{name}.ckpt"))
-        for name in MODULE_NAMES
-    ):
-        return folder
-    save = os.path.join(folder, "save")
-    if os.path.isdir(save):
-        from speechbrain_relevance.training.checkpoints import (
-            AtomicCheckpointer,
-        )
-
-        # Meta files read as resuming reads them (a damaged one is named).
-        ckpter = AtomicCheckpointer(save)
-        # A checkpoint saved without the meta key (e.g. an interrupted
-        # run) cannot be ranked: fall back to the most recent one.
-        ckpt = ckpter.find_checkpoint(max_key=max_key)
-        if ckpt is None:
-            ckpt = ckpter.find_checkpoint()
-        if ckpt is not None:
-            return str(ckpt.path)
-    raise FileNotFoundError(
-        f"No model checkpoint found in {folder} (expected <module>.ckpt "
-        "files there, or a recipe's save/CKPT+... folders)"
-    )
-
-
 def _overrides_for(yaml_text, folder):
     """Return overrides that load a saved yaml without side effects."""
     overrides = {}
@@ -209,7 +162,9 @@ def load_trained(folder, checkpoint=None, device="cpu", max_key="acc"):
     set to the folder. Each of ``compute_features``, ``relevance`` and
     ``classifier`` found in the yaml then gets its parameters from
     ``<name>.ckpt`` (``torch.load(..., weights_only=True)``). For a run
-    folder the best checkpoint by ``max_key`` is used. As in the recipes,
+    folder the checkpoint is the model as
+    :func:`~speechbrain_relevance.checkpoint_files.find_model_checkpoint`
+    finds it (the best by ``max_key``). As in the recipes,
     a relevance lobe defined in the yaml but absent from its ``modules``
     is not part of the model. The yaml's other ``modules`` (the
     ``embedding_model`` and ``mean_var_norm`` of a SpeechBrain embedding
@@ -247,7 +202,9 @@ def load_trained(folder, checkpoint=None, device="cpu", max_key="acc"):
     yaml_path = os.path.join(folder, "hyperparams.yaml")
     if not os.path.isfile(yaml_path):
         raise FileNotFoundError(f"No hyperparams.yaml in {folder}")
-    ckpt_dir = checkpoint or find_checkpoint_dir(folder, max_key=max_key)
+    ckpt_dir = checkpoint or str(find_model_checkpoint(
+        folder, max_key=max_key, modules=MODULE_NAMES
+    ).path)
     with open(yaml_path, encoding="utf-8") as f:
         text = f.read()
     # Building the modules draws random initial weights; keep the caller's
@@ -347,6 +304,5 @@ def _seed_of(yaml_text):
 __all__ = [
     "MODULE_NAMES",
     "TrainedModel",
-    "find_checkpoint_dir",
     "load_trained",
 ]

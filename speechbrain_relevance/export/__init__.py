@@ -61,6 +61,10 @@ import tempfile
 import torch
 from speechbrain.dataio.encoder import CategoricalEncoder
 
+from speechbrain_relevance.checkpoint_files import (
+    find_model_checkpoint,
+    load_checkpoint_file,
+)
 from speechbrain_relevance.cli import ArgumentParser, command_name, run_main
 from speechbrain_relevance.errors import ExportError
 from speechbrain_relevance.export.card import model_card
@@ -75,10 +79,6 @@ from speechbrain_relevance.inference import (
     HPARAMS_FILE,
     LABEL_ENCODER_FILE,
 )
-from speechbrain_relevance.training.checkpoints import (
-    AtomicCheckpointer,
-    load_checkpoint_file,
-)
 
 __all__ = [
     "ENCODER",
@@ -87,7 +87,6 @@ __all__ = [
     "ExportResult",
     "Target",
     "export_model",
-    "find_best_checkpoint",
     "main",
     "verify_export",
     "write_label_encoder",
@@ -182,56 +181,6 @@ class ExportResult:
     checkpoint: str
     target: Target
     files: dict
-
-
-def find_best_checkpoint(save_folder, max_key=None, min_key=None):
-    """Find a run's checkpoint by a meta key, or its latest one.
-
-    Arguments
-    ---------
-    save_folder : str
-        The run's checkpoint folder (``<run>/save``).
-    max_key : str, optional
-        Meta key to maximise.
-    min_key : str, optional
-        Meta key to minimise. With neither key, the latest checkpoint.
-
-    Returns
-    -------
-    speechbrain.utils.checkpoints.Checkpoint
-        Its ``path`` and ``meta``.
-
-    Example
-    -------
-    >>> find_best_checkpoint("/nonexistent/save", max_key="acc")
-    Traceback (most recent call last):
-    ...
-    FileNotFoundError: No checkpoint folder /nonexistent/save ...
-    """
-    if not os.path.isdir(save_folder):
-        raise FileNotFoundError(
-            f"No checkpoint folder {save_folder} (is the run finished?)"
-        )
-    # Meta files read as resuming reads them (a damaged one is named).
-    checkpointer = AtomicCheckpointer(save_folder)
-    if not checkpointer.list_checkpoints():
-        raise FileNotFoundError(
-            f"No checkpoint in {save_folder} (the run saved none yet)"
-        )
-    key = min_key or max_key
-    if key is None:
-        return checkpointer.find_checkpoint()
-    # Only checkpoints that recorded the key can be ranked by it.
-    ckpt = checkpointer.find_checkpoint(
-        min_key=min_key,
-        max_key=None if min_key else max_key,
-        ckpt_predicate=lambda c: key in c.meta,
-    )
-    if ckpt is None:
-        raise FileNotFoundError(
-            f"No checkpoint in {save_folder} has {key!r} in its meta data"
-        )
-    return ckpt
 
 
 def write_label_encoder(labels, path):
@@ -424,7 +373,9 @@ def _pick_checkpoint(run, run_folder, target, max_key, min_key, latest):
     elif max_key is None and min_key is None:
         direction, key = target.best
         max_key, min_key = (key, None) if direction == "max" else (None, key)
-    ckpt = find_best_checkpoint(save_folder, max_key=max_key, min_key=min_key)
+    ckpt = find_model_checkpoint(
+        save_folder, max_key=max_key, min_key=min_key, latest=latest
+    )
     if latest:
         key_text = "latest"
     else:
@@ -477,7 +428,7 @@ holds one epoch (3), not their average'
     if not isinstance(epochs, int) or isinstance(epochs, bool):
         return None
     try:
-        latest = AtomicCheckpointer(save_folder).find_checkpoint()
+        latest = find_model_checkpoint(save_folder, latest=True)
     except FileNotFoundError:
         return None
     last = (latest.meta if latest is not None else {}).get("epoch")

@@ -33,6 +33,10 @@ import torch.nn.functional as F
 from speechbrain.utils.distributed import if_main_process
 
 from speechbrain_relevance.augment import mixup, mixup_loss, spec_augment
+from speechbrain_relevance.checkpoint_files import (
+    find_model_checkpoint,
+    load_checkpoint_file,
+)
 from speechbrain_relevance.cli import load_hparams
 from speechbrain_relevance.errors import ConfigError
 from speechbrain_relevance.pipeline import (
@@ -43,9 +47,7 @@ from speechbrain_relevance.pipeline import (
     pipeline_of,
 )
 from speechbrain_relevance.training.checkpoints import (
-    AtomicCheckpointer,
     RandomState,
-    load_checkpoint_file,
 )
 from speechbrain_relevance.training.distributed import (
     SyncBatchNormControl,
@@ -867,8 +869,10 @@ def find_module_checkpoint(path, key="compute_features", max_key="acc"):
     Arguments
     ---------
     path : str
-        A ``<key>.ckpt`` file, a ``CKPT+...`` folder, a run's save folder
-        or its output folder (the best checkpoint by ``max_key`` is used).
+        A ``<key>.ckpt`` file, or anything
+        :func:`~speechbrain_relevance.checkpoint_files.find_model_checkpoint`
+        takes (a ``CKPT+...`` folder, a run's save or output folder: the
+        best checkpoint by ``max_key``).
     key : str
         Name of the module in the checkpoint.
     max_key : str
@@ -888,23 +892,16 @@ def find_module_checkpoint(path, key="compute_features", max_key="acc"):
     """
     if os.path.isfile(path):
         return path
-    direct = os.path.join(path, f"{key}.ckpt")
-    if os.path.isfile(direct):
-        return direct
-    for save_dir in (path, os.path.join(path, "save")):
-        if not os.path.isdir(save_dir):
-            continue
-        # Its meta files are read as resuming reads them (a damaged one
-        # is named).
-        ckpt = AtomicCheckpointer(save_dir).find_checkpoint(max_key=max_key)
-        if ckpt is not None:
-            candidate = os.path.join(ckpt.path, f"{key}.ckpt")
-            if os.path.isfile(candidate):
-                return candidate
-    raise FileNotFoundError(
-        f"No checkpoint of {key!r} found at {path} (give a {key}.ckpt "
-        "file, a CKPT+ folder, or a run's output or save folder)"
-    )
+    try:
+        ckpt = find_model_checkpoint(path, max_key=max_key, modules=[key])
+    except FileNotFoundError:
+        ckpt = None
+    if ckpt is None or key not in ckpt.paramfiles:
+        raise FileNotFoundError(
+            f"No checkpoint of {key!r} found at {path} (give a {key}.ckpt "
+            "file, a CKPT+ folder, or a run's output or save folder)"
+        )
+    return str(ckpt.paramfiles[key])
 
 
 def load_frozen(module, path, key="compute_features", sample_rate=None):

@@ -36,20 +36,16 @@ Authors
 import logging
 import os
 import pathlib
-import pickle
 import random
 import shutil
-import zipfile
 
 import numpy as np
 import torch
-import yaml
 from speechbrain.utils.checkpoints import (
     CKPT_PREFIX,
     DEFAULT_LOAD_HOOKS,
     METAFNAME,
     PARAMFILE_EXT,
-    Checkpoint,
     Checkpointer,
     ckpt_recency,
     get_default_hook,
@@ -61,144 +57,16 @@ from speechbrain.utils.checkpoints import (
 )
 from speechbrain.utils.distributed import ddp_barrier, if_main_process
 
+from speechbrain_relevance.checkpoint_files import (
+    checkpoint_of,
+    load_checkpoint_file,
+    read_checkpoint_meta,
+)
 from speechbrain_relevance.errors import CheckpointFileError
 
 logger = logging.getLogger(__name__)
 
 _PARTIAL = ".partial"
-
-
-def load_checkpoint_file(path):
-    """Read a ``torch.save``-d file of tensors, never unpickling code.
-
-    ``weights_only=True`` is passed explicitly (the environment variable
-    ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD`` could otherwise switch it off);
-    a refused or broken file raises an error that names it.
-
-    Arguments
-    ---------
-    path : str or pathlib.Path
-        The file.
-
-    Returns
-    -------
-    object
-        What was saved (a state dict, tensors, numbers, lists, dicts).
-
-    Raises
-    ------
-    CheckpointFileError
-        Naming ``path``.
-
-    Example
-    -------
-    >>> import tempfile
-    >>> path = os.path.join(tempfile.mkdtemp(), "bad.ckpt")
-    >>> torch.save({"fn": print}, path)
-    >>> load_checkpoint_file(path)
-    Traceback (most recent call last):
-    ...
-    speechbrain_relevance.errors.CheckpointFileError: \
-.../bad.ckpt: refused: it holds more than tensors...
-    """
-    if not os.path.isfile(path):
-        raise CheckpointFileError(f"{path}: checkpoint file not found")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 (any failure: name the file)
-        # Random bytes fail anywhere in torch's reader (IndexError,
-        # KeyError, ...); torch's own text may advise weights_only=False,
-        # which would run a malicious file's code, so it is never shown.
-        failure = e
-    names = _pickle_globals(path)
-    if isinstance(failure, pickle.UnpicklingError) and names is not None:
-        # A well-formed pickle that the weights-only reader refused: it
-        # asks for more than tensors, whatever torch's wording.
-        unsafe = [n for n in names if not _is_tensor_global(n)]
-        what = f" (it names {', '.join(unsafe)})" if unsafe else ""
-        raise CheckpointFileError(
-            f"{path}: refused: it holds more than tensors, and loading it "
-            f"could run code{what}; use only checkpoints written by "
-            "torch.save of tensors"
-        ) from None
-    detail = str(failure).strip().split("\n")[0][:120]
-    if not detail or "weights_only" in detail:
-        detail = type(failure).__name__
-    raise CheckpointFileError(
-        f"{path}: unreadable checkpoint (not a torch.save file of tensors: "
-        f"{detail})"
-    ) from None
-
-
-#: Globals of torch.save's tensors and containers (by module or name).
-_TENSOR_MODULES = ("torch", "collections", "_codecs", "numpy")
-
-
-def _is_tensor_global(name):
-    """Whether a pickled global is one of torch.save's tensor helpers."""
-    return name.split(".")[0] in _TENSOR_MODULES
-
-
-def _pickle_globals(path):
-    """List the globals a checkpoint's pickle names, without running it.
-
-    Arguments
-    ---------
-    path : str or pathlib.Path
-        A ``torch.save`` file (zip with a ``data.pkl``) or a plain pickle.
-
-    Returns
-    -------
-    list of str or None
-        ``module.name`` of every global, or None if no complete pickle
-        could be read (a corrupt or random file).
-    """
-    import io
-    import pickletools
-
-    try:
-        if zipfile.is_zipfile(path):
-            with zipfile.ZipFile(path) as z:
-                member = next(
-                    n for n in z.namelist() if n.endswith("data.pkl")
-                )
-                data = z.read(member)
-        else:
-            with open(path, "rb") as f:
-                data = f.read()
-    except (OSError, StopIteration, zipfile.BadZipFile, RuntimeError):
-        return None
-    stream = io.BytesIO(data)
-    names, complete = [], False
-    # The legacy format holds several pickles in a row, then raw storage
-    # bytes: read pickles until one fails.
-    while stream.tell() < len(data):
-        # STACK_GLOBAL takes module and name from the two strings pushed
-        # before it, directly or from the memo.
-        strings, memo, last = [], {}, None
-        try:
-            for op, arg, _ in pickletools.genops(stream):
-                pushed = None
-                if op.name in ("GLOBAL", "INST"):
-                    names.append(arg.replace(" ", "."))
-                elif op.name == "STACK_GLOBAL" and len(strings) >= 2:
-                    names.append(f"{strings[-2]}.{strings[-1]}")
-                elif isinstance(arg, str) and "UNICODE" in op.name:
-                    pushed = arg
-                elif op.name == "MEMOIZE" and last is not None:
-                    memo[len(memo)] = last
-                elif op.name in ("PUT", "BINPUT", "LONG_BINPUT") and last:
-                    memo[arg] = last
-                elif op.name in ("GET", "BINGET", "LONG_BINGET"):
-                    pushed = memo.get(arg)
-                if pushed is not None:
-                    strings.append(pushed)
-                if op.name not in ("MEMOIZE", "PUT", "BINPUT", "LONG_BINPUT"):
-                    last = pushed
-        except Exception:  # noqa: BLE001 (not a pickle from here on)
-            break
-        complete = True
-    return names if complete else None
 
 
 class AtomicCheckpointer(Checkpointer):
@@ -420,16 +288,7 @@ class AtomicCheckpointer(Checkpointer):
     @staticmethod
     def _construct_checkpoint_objects(checkpoint_dirs):
         """Read the checkpoints' meta files, naming one that is damaged."""
-        checkpoints = []
-        for ckpt_dir in checkpoint_dirs:
-            meta = read_checkpoint_meta(ckpt_dir / METAFNAME)
-            paramfiles = {
-                f.stem: f
-                for f in ckpt_dir.iterdir()
-                if f.suffix == PARAMFILE_EXT
-            }
-            checkpoints.append(Checkpoint(ckpt_dir, meta, paramfiles))
-        return checkpoints
+        return [checkpoint_of(ckpt_dir) for ckpt_dir in checkpoint_dirs]
 
     def list_checkpoints(self):
         """List the checkpoints; a damaged meta file is an error.
@@ -659,55 +518,6 @@ def _file_reads(path):
         return True
     except (OSError, UnicodeDecodeError):
         return False
-
-
-def read_checkpoint_meta(path):
-    """Read a checkpoint's meta file (``CKPT.yaml``), naming it if damaged.
-
-    Arguments
-    ---------
-    path : str or pathlib.Path
-        The meta file.
-
-    Returns
-    -------
-    dict
-        The meta data (``unixtime``, ``end-of-epoch`` and the recipe's
-        keys).
-
-    Raises
-    ------
-    CheckpointFileError
-        If the file cannot be read or is not a checkpoint's meta data.
-
-    Example
-    -------
-    >>> import tempfile
-    >>> path = os.path.join(tempfile.mkdtemp(), "CKPT.yaml")
-    >>> with open(path, "wb") as f:
-    ...     _ = f.write(bytes([0xff, 0xfe, 0x00, 0x81]))
-    >>> read_checkpoint_meta(path)
-    Traceback (most recent call last):
-    ...
-    speechbrain_relevance.errors.CheckpointFileError: \
-.../CKPT.yaml: unreadable checkpoint meta file (...)
-    """
-    try:
-        with open(path, encoding="utf-8") as f:
-            meta = yaml.load(f, Loader=yaml.SafeLoader)
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
-        detail = " ".join(str(e).split())[:120] or type(e).__name__
-        raise CheckpointFileError(
-            f"{path}: unreadable checkpoint meta file ({detail})"
-        ) from None
-    if not isinstance(meta, dict) or not isinstance(
-        meta.get("unixtime"), (int, float)
-    ):
-        raise CheckpointFileError(
-            f"{path}: unreadable checkpoint meta file (not the meta data "
-            "of a checkpoint: no unixtime)"
-        )
-    return meta
 
 
 @register_checkpoint_hooks

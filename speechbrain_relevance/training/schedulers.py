@@ -40,8 +40,8 @@ from speechbrain.utils.checkpoints import (
     register_checkpoint_hooks,
 )
 
+from speechbrain_relevance.checkpoint_files import load_checkpoint_file
 from speechbrain_relevance.errors import ConfigError
-from speechbrain_relevance.training.checkpoints import load_checkpoint_file
 
 
 @register_checkpoint_hooks
