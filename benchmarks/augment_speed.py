@@ -94,11 +94,10 @@ def main(argv=None):
     args = parse_args(argv)
     import torch
 
-    from speechbrain_relevance.augment.audio import estimate_device_responses
     from speechbrain_relevance.data.audio import audio_info
 
     sys.path.insert(0, os.path.join(ROOT, "recipes", "DCASE2020"))
-    from augment_dcase2020 import augment_manifest
+    from augment_dcase2020 import augment_manifest, estimate_device_responses
     from prepare_dcase2020 import prepare_dcase2020
     from synthetic_dcase2020 import generate_synthetic_dcase
 

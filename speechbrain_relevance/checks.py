@@ -192,6 +192,8 @@ READ_BY_CODE = frozenset({
     "system_name", "test_fold", "time_mask_max", "train_dataloader_opts",
     "train_logger", "valid_dataloader_opts", "valid_interval",
     "wav_augment", "classifier",
+    # the model card's data set (export.card.declared_dataset)
+    "dataset_card",
     # DCASE2020
     "aligned_specaug", "audio_augmentation", "augment_copies",
     "augment_folder", "augment_methods", "check_audio", "crop_frames",

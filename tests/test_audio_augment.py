@@ -176,6 +176,7 @@ def test_pink_noise_has_falling_spectrum():
 
 
 # ------------------------------------------------ spectrum correction
+# (recipes/DCASE2020/augment_dcase2020.py, device responses)
 
 
 def write(path, y, sr):
@@ -216,10 +217,10 @@ def device_manifest(folder, sr, n_segments=3, seconds=1.0):
 def test_estimate_device_responses_recovers_each_filter(tmp_path):
     sr, n_fft = 16000, 512
     entries = device_manifest(str(tmp_path), sr)
-    pairs = aug.find_device_pairs(entries)
+    pairs = writer.find_device_pairs(entries)
     assert sorted(pairs) == ["b", "c"]
     assert all(len(p) == 3 for p in pairs.values())
-    ratios = aug.estimate_device_responses(
+    ratios = writer.estimate_device_responses(
         entries, n_fft=n_fft, sample_rate=sr
     )
     # Every device with pairs gets its own ratio (the reference kept one).
@@ -235,7 +236,7 @@ def test_estimate_device_responses_recovers_each_filter(tmp_path):
 
 def test_estimate_device_responses_max_pairs(tmp_path):
     entries = device_manifest(str(tmp_path), 8000, seconds=0.25)
-    ratios = aug.estimate_device_responses(
+    ratios = writer.estimate_device_responses(
         entries, n_fft=256, sample_rate=8000, max_pairs=1
     )
     truth = fir_magnitude(DEVICE_TAPS["b"], 256)
@@ -245,18 +246,18 @@ def test_estimate_device_responses_max_pairs(tmp_path):
 
 def test_apply_device_response_matches_device_spectrum(tmp_path):
     sr, n_fft = 16000, 512
-    ratios = aug.estimate_device_responses(
+    ratios = writer.estimate_device_responses(
         device_manifest(str(tmp_path), sr), n_fft=n_fft, sample_rate=sr
     )
     y_a = coloured_noise(sr, seed=123)  # a clip not used for estimation
     for device, taps in DEVICE_TAPS.items():
         y_d = fir(y_a, taps)
-        simulated = aug.apply_device_response(y_a, ratios[device], n_fft)
+        simulated = writer.apply_device_response(y_a, ratios[device], n_fft)
         assert simulated.shape == y_a.shape
 
         def log_spec(y):
             return torch.log(
-                aug._stft_magnitude(y, n_fft, n_fft // 4).mean(dim=1) + 1e-6
+                writer._stft_magnitude(y, n_fft, n_fft // 4).mean(dim=1) + 1e-6
             )[2:-2]
 
         error = (log_spec(simulated) - log_spec(y_d)).abs().mean()
@@ -266,7 +267,7 @@ def test_apply_device_response_matches_device_spectrum(tmp_path):
         rel = (simulated - y_d).norm() / y_d.norm()
         assert float(rel) < 0.05
     with pytest.raises(ValueError):
-        aug.apply_device_response(y_a, torch.ones(10), n_fft)
+        writer.apply_device_response(y_a, torch.ones(10), n_fft)
 
 
 # ------------------------------------------------------ manifest driver
@@ -326,12 +327,11 @@ def load_json(path):
         return json.load(f)
 
 
-#: Every function through which the writer reads audio: its own reads and
-#: the device-response estimation's in the package.
+#: Every function through which the writer reads audio (the device
+#: responses' estimation included).
 READERS = (
     (writer, "load_audio"),
     (writer, "audio_info"),
-    (aug, "load_audio"),
 )
 
 

@@ -33,6 +33,8 @@ SHARED_SOURCES = [
     os.path.join(RECIPE, "train.py"),
     os.path.join(ROOT, "speechbrain_relevance", "training", "brain.py"),
     os.path.join(ROOT, "speechbrain_relevance", "training", "distributed.py"),
+    # The model card reads dataset_card.
+    os.path.join(ROOT, "speechbrain_relevance", "export", "card.py"),
 ]
 SMALL = [
     "--fcn_width=0.0625",

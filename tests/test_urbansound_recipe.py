@@ -42,6 +42,8 @@ HPARAMS = sorted(glob.glob(os.path.join(RECIPE, "hparams", "*.yaml")))
 SHARED_SOURCES = [
     os.path.join(REPO, "speechbrain_relevance", "training", "brain.py"),
     os.path.join(REPO, "speechbrain_relevance", "training", "distributed.py"),
+    # The model card reads dataset_card.
+    os.path.join(REPO, "speechbrain_relevance", "export", "card.py"),
 ]
 TABLE2_COLUMNS = (
     "| Representation | AI | CA | CH | DO | DR | EN | GU | JA | SI | ST | Avg |"

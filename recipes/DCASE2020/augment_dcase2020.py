@@ -38,8 +38,12 @@ fold 1 into about 80k (the paper's size): ~14k each for mix, pitch,
 stretch and noise, plus one spectrum-corrected copy per device-a clip.
 
 The signal functions (pitch shift, time stretch, noise, same-class
-mixing, device responses) are in :mod:`speechbrain_relevance.augment.audio`;
-this script plans, draws, writes and resumes the recipe's augmented clips.
+mixing) are in :mod:`speechbrain_relevance.augment.audio`; this script
+plans, draws, writes and resumes the recipe's augmented clips and holds
+the spectrum correction, which needs DCASE2020's parallel recordings:
+:func:`recording_key` and :func:`find_device_pairs` pair them,
+:func:`estimate_device_responses` measures each device's response and
+:func:`apply_device_response` filters a reference-device clip with it.
 
 Authors
  * speechbrain-relevance developers
@@ -63,11 +67,8 @@ import torch
 
 from speechbrain_relevance.augment.audio import (
     add_noise,
-    apply_device_response,
-    estimate_device_responses,
     mix_same_class,
     pitch_shift,
-    recording_key,
     time_stretch,
 )
 from speechbrain_relevance.cli import ArgumentParser, run_main
@@ -305,6 +306,249 @@ def merge_manifests(paths, out_path):
     os.makedirs(folder, exist_ok=True)
     write_json(out_path, merged, newline=False)
     return merged
+
+
+# ------------------------------ device responses
+
+
+def _stft_magnitude(y, n_fft, hop_length):
+    """Return the ``[freq, frames]`` magnitude STFT of a ``[time]`` clip."""
+    window = torch.hann_window(n_fft, dtype=y.dtype)
+    spec = torch.stft(
+        y, n_fft, hop_length, window=window, center=True, pad_mode="reflect",
+        return_complex=True,
+    )
+    return spec.abs()
+
+
+def recording_key(entry_id, entry):
+    """Return the recording a manifest entry is one device's copy of.
+
+    Time-aligned parallel recordings of one sound on several devices have
+    ids (or wav file names) ``<recording>-<device>`` that differ only in
+    the device suffix, as DCASE2020's
+    ``<scene>-<city>-<location>-<segment>-<device>``. The manifest id is
+    tried first, then the wav file name.
+
+    Arguments
+    ---------
+    entry_id : str
+        Manifest id of the entry.
+    entry : dict
+        Manifest entry with ``"wav"`` and ``"device"``.
+
+    Returns
+    -------
+    str or None
+        ``<recording>``, or None if neither name ends with ``-<device>``.
+
+    Example
+    -------
+    >>> recording_key("park-lyon-1-0-b", {"wav": "x.wav", "device": "b"})
+    'park-lyon-1-0'
+    >>> recording_key("clip7", {"wav": "/x/clip7-s1.wav", "device": "s1"})
+    'clip7'
+    >>> recording_key("clip7", {"wav": "/x/clip7.wav", "device": "b"}) is None
+    True
+    """
+    suffix = "-" + str(entry["device"])
+    stem = os.path.splitext(os.path.basename(str(entry["wav"])))[0]
+    for name in (str(entry_id), stem):
+        if name.endswith(suffix) and len(name) > len(suffix):
+            return name[: -len(suffix)]
+    return None
+
+
+def find_device_pairs(manifest_entries, reference_device="a"):
+    """Find time-aligned (reference device, other device) recording pairs.
+
+    Arguments
+    ---------
+    manifest_entries : dict
+        Manifest ``{id: {"wav", "device", ...}}`` whose parallel
+        recordings share a :func:`recording_key` (DCASE2020 ids
+        ``<scene>-<city>-<location>-<segment>-<device>``).
+    reference_device : str
+        Device whose recordings are the reference of every pair.
+
+    Returns
+    -------
+    dict
+        ``{device: [(reference_id, device_id), ...]}`` in sorted order, for
+        every non-reference device that has at least one pair.
+
+    Example
+    -------
+    >>> entries = {
+    ...     "park-lyon-1-0-a": {"wav": "/x/park-lyon-1-0-a.wav", "device": "a"},
+    ...     "park-lyon-1-0-b": {"wav": "/x/park-lyon-1-0-b.wav", "device": "b"},
+    ...     "park-lyon-1-1-c": {"wav": "/x/park-lyon-1-1-c.wav", "device": "c"},
+    ... }
+    >>> find_device_pairs(entries)
+    {'b': [('park-lyon-1-0-a', 'park-lyon-1-0-b')]}
+    """
+    groups = defaultdict(dict)
+    for entry_id, entry in manifest_entries.items():
+        key = recording_key(entry_id, entry)
+        if key is not None:
+            groups[key][str(entry["device"])] = entry_id
+    pairs = defaultdict(list)
+    for key in sorted(groups):
+        group = groups[key]
+        if reference_device not in group:
+            continue
+        for device, entry_id in group.items():
+            if device != reference_device:
+                pairs[device].append((group[reference_device], entry_id))
+    return {device: pairs[device] for device in sorted(pairs)}
+
+
+def estimate_device_responses(
+    manifest_entries,
+    reference_device="a",
+    n_fft=2048,
+    hop_length=None,
+    sample_rate=44100,
+    max_pairs=None,
+):
+    """Estimate each device's magnitude response relative to a reference.
+
+    For every non-reference device ``d``, all time-aligned pairs in
+    ``manifest_entries`` (same scene-city-location-segment, one recording on
+    the reference device, one on ``d``) are cropped to a common length and
+    their magnitude STFTs computed. The response is the per-bin ratio
+    ``mean |STFT_d| / mean |STFT_ref|``, the means running over all frames
+    of all pairs of ``d``. Every device is accumulated separately (the
+    authors' script reset its accumulator and kept one device only).
+
+    Arguments
+    ---------
+    manifest_entries : dict
+        Manifest ``{id: entry}``; only these entries are read.
+    reference_device : str
+        Reference device (``"a"`` in DCASE2020).
+    n_fft : int
+        STFT size; the ratios have ``n_fft // 2 + 1`` bins.
+    hop_length : int, optional
+        STFT hop, ``n_fft // 4`` by default.
+    sample_rate : int
+        Rate the audio is read at.
+    max_pairs : int, optional
+        Use at most this many pairs per device, evenly spread over the
+        sorted pairs (all by default).
+
+    Returns
+    -------
+    dict
+        ``{device: torch.Tensor [n_fft // 2 + 1]}`` for every device with
+        at least one pair.
+
+    Example
+    -------
+    >>> import tempfile, os, soundfile
+    >>> folder = tempfile.mkdtemp()
+    >>> y = torch.randn(4000, generator=torch.Generator().manual_seed(0))
+    >>> entries = {}
+    >>> for device, gain in (("a", 1.0), ("b", 0.5)):
+    ...     path = os.path.join(folder, f"park-lyon-1-0-{device}.wav")
+    ...     soundfile.write(path, (0.1 * gain * y).numpy(), 8000, "FLOAT")
+    ...     entries[f"park-lyon-1-0-{device}"] = {"wav": path, "device": device}
+    >>> ratios = estimate_device_responses(entries, n_fft=256, sample_rate=8000)
+    >>> list(ratios), ratios["b"].shape
+    (['b'], torch.Size([129]))
+    >>> round(float(ratios["b"].median()), 3)
+    0.5
+    """
+    if hop_length is None:
+        hop_length = n_fft // 4
+    responses = {}
+    cache = {}
+
+    def mean_magnitude(entry_id, wav):
+        # A reference clip is paired with several devices: reuse its
+        # spectrum when the crop length is the same.
+        key = (entry_id, wav.shape[-1])
+        if key not in cache:
+            cache[key] = _stft_magnitude(wav, n_fft, hop_length).mean(dim=-1)
+        return cache[key]
+
+    for device, pairs in find_device_pairs(
+        manifest_entries, reference_device
+    ).items():
+        if max_pairs is not None and len(pairs) > max_pairs:
+            pairs = [
+                pairs[i * len(pairs) // max_pairs] for i in range(max_pairs)
+            ]
+        sum_ref = torch.zeros(n_fft // 2 + 1, dtype=torch.float64)
+        sum_dev = torch.zeros(n_fft // 2 + 1, dtype=torch.float64)
+        for ref_id, dev_id in pairs:
+            y_ref = _load_source(ref_id, manifest_entries, sample_rate)
+            y_dev = _load_source(dev_id, manifest_entries, sample_rate)
+            n = min(y_ref.shape[-1], y_dev.shape[-1])
+            if n <= n_fft // 2:
+                raise AudioFileError(
+                    manifest_entries[dev_id]["wav"],
+                    f"too short ({n} samples) for n_fft={n_fft}",
+                )
+            sum_ref += mean_magnitude(ref_id, y_ref[:n]).double()
+            sum_dev += mean_magnitude(dev_id, y_dev[:n]).double()
+        # Bins where the reference device records (almost) nothing give no
+        # usable ratio; the floor only keeps them finite.
+        floor = sum_ref.max() * torch.finfo(torch.float32).eps + 1e-30
+        responses[device] = (sum_dev / sum_ref.clamp_min(floor)).float()
+        logger.info(
+            "Device %s: response estimated on %d pairs", device, len(pairs)
+        )
+    return responses
+
+
+def apply_device_response(y_a, ratio, n_fft=2048, hop_length=None):
+    """Simulate another device by filtering a reference-device clip.
+
+    The STFT of ``y_a`` is multiplied bin-wise by the real, positive
+    ``ratio`` (so magnitudes are scaled and phases kept) and inverted.
+
+    Arguments
+    ---------
+    y_a : torch.Tensor
+        ``[..., time]`` clip recorded on the reference device.
+    ratio : torch.Tensor
+        ``[n_fft // 2 + 1]`` response of the target device, from
+        :func:`estimate_device_responses` with the same ``n_fft``.
+    n_fft : int
+        STFT size.
+    hop_length : int, optional
+        STFT hop, ``n_fft // 4`` by default.
+
+    Returns
+    -------
+    torch.Tensor
+        Filtered clip, same shape as ``y_a``.
+
+    Example
+    -------
+    >>> y = torch.randn(4000, generator=torch.Generator().manual_seed(0))
+    >>> out = apply_device_response(y, torch.full((129,), 0.5), n_fft=256)
+    >>> torch.allclose(out, 0.5 * y, atol=1e-5)
+    True
+    """
+    if ratio.shape[-1] != n_fft // 2 + 1:
+        raise ValueError(
+            f"ratio has {ratio.shape[-1]} bins, expected {n_fft // 2 + 1} "
+            f"for n_fft={n_fft}"
+        )
+    if hop_length is None:
+        hop_length = n_fft // 4
+    shape = y_a.shape
+    flat = y_a.reshape(-1, shape[-1])
+    window = torch.hann_window(n_fft, device=y_a.device, dtype=y_a.dtype)
+    spec = torch.stft(
+        flat, n_fft, hop_length, window=window, center=True,
+        pad_mode="reflect", return_complex=True,
+    )
+    spec = spec * ratio.to(device=y_a.device, dtype=y_a.dtype)[:, None]
+    out = torch.istft(spec, n_fft, hop_length, window=window, length=shape[-1])
+    return out.reshape(shape)
 
 
 # ------------------------------ steps of augment_manifest

@@ -3,8 +3,8 @@
 ``spectrogram``: SpecAugment masks, random crop and mixup on the
 ``[batch, 3, bands, frames]`` features (per head or concatenated).
 ``waveform``: a random time shift for SpeechBrain's ``Augmenter``.
-``audio``: pitch shift, time stretch, noise, same-class mixing and
-recording-device responses for offline augmentation (imported on demand).
+``audio``: pitch shift, time stretch, noise and same-class mixing for
+offline augmentation (imported on demand).
 """
 
 from speechbrain_relevance.augment.spectrogram import (

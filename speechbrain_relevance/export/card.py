@@ -9,6 +9,11 @@ Nothing machine-specific is written: paths are shown relative to the
 project's ``recipes/`` folder or by their last component, data folders as
 ``/path/to/<name>``.
 
+What the model was trained and tested on is what its recipe declares in
+a ``dataset_card`` block of its yaml (:func:`declared_dataset`); nothing
+is guessed from the names of the run's keys or folders, and a run whose
+recipe declares nothing gets a card that says so.
+
 Authors
  * speechbrain-relevance developers
 """
@@ -18,9 +23,11 @@ import glob
 import json
 import os
 import shlex
+import string
 
 from hyperpyyaml import resolve_references
 
+from speechbrain_relevance.errors import ExportError
 from speechbrain_relevance.export.hparams import (
     Tagged,
     dump_yaml,
@@ -30,7 +37,8 @@ from speechbrain_relevance.export.hparams import (
 
 __all__ = [
     "CITATION",
-    "dataset_of",
+    "DATASET_CARD_KEYS",
+    "declared_dataset",
     "describe_dataset",
     "model_card",
     "recover_overrides",
@@ -59,12 +67,20 @@ CITATION = """\
   archivePrefix = {arXiv}
 }"""
 
-#: Data set tag and name per recipe (see :func:`dataset_of`).
-DATASETS = {
-    "fsdd": "Free Spoken Digit Dataset",
-    "urbansound8k": "UrbanSound8K",
-    "dcase2020": "DCASE2020 Task 1A",
-}
+#: The keys a recipe's ``dataset_card`` block may have (see
+#: :func:`declared_dataset`).
+DATASET_CARD_KEYS = ("id", "name", "task", "group", "split", "description")
+
+#: The card's data paragraph for a run whose recipe declares no data set.
+UNDECLARED_DATASET = (
+    "The recipe declared no data set, so this card cannot say what the "
+    "model was trained and tested on{folder}. A recipe declares its data "
+    "in a `dataset_card:` block of its yaml, as the project's recipes do: "
+    "`id` (the Hugging Face data set id), `name`, `task` and "
+    "`description` (`{{key}}` in it is the run's value of a "
+    "hyperparameter). Add the block to the recipe's yaml, or to the run's "
+    "`hyperparams.yaml`, and export again."
+)
 
 
 def _read_json(path):
@@ -171,8 +187,8 @@ def _display_path(path):
 
     Example
     -------
-    >>> _display_path("/home/me/repo/recipes/FSDD/hparams/x.yaml")
-    'recipes/FSDD/hparams/x.yaml'
+    >>> _display_path("/home/me/repo/recipes/Mine/hparams/x.yaml")
+    'recipes/Mine/hparams/x.yaml'
     >>> _display_path("/tmp/run/my.yaml")
     'my.yaml'
     """
@@ -291,55 +307,167 @@ def _prepared_data_folder(run):
 
 
 def _dataset_folder_name(run):
-    """Return the data set folder's name (e.g. ``UrbanSound8K``)."""
+    """Return the data set folder's name (its last component)."""
     folder = _prepared_data_folder(run)
     if not isinstance(folder, str):
         return None
     return os.path.basename(os.path.normpath(folder))
 
 
-def dataset_of(run):
-    """Tell which of the recipes' data sets a run trained on.
+def _dataset_block(run):
+    """Return a run's ``dataset_card`` block, checked; None if empty."""
+    block = run.get("dataset_card")
+    if block is None or block == {}:
+        return None
+    keys = ", ".join(DATASET_CARD_KEYS)
+    if not isinstance(block, dict):
+        raise ExportError(
+            f"dataset_card must be a mapping (keys {keys}), not {block!r}"
+        )
+    unknown = sorted(set(block) - set(DATASET_CARD_KEYS))
+    if unknown:
+        raise ExportError(
+            f"dataset_card has unknown keys {unknown}; its keys are {keys}"
+        )
+    return block
+
+
+def declared_dataset(run, run_folder=None):
+    """Return the data set a run's recipe declares for the model card.
+
+    A recipe declares its data in a top-level ``dataset_card`` mapping of
+    its yaml, which the run's ``hyperparams.yaml`` keeps; every key is
+    optional:
+
+    * ``id``: the Hugging Face data set id (the card's ``datasets:``, a
+      tag and the ``model-index``'s data set type);
+    * ``name``: its name in the ``model-index``;
+    * ``task``: what the model does, in the card's title (default
+      ``audio classification``);
+    * ``group``: what the recipe's result groups are, the header of the
+      per-group accuracies (default: the run's ``group_by``);
+    * ``split``: the tested split's name in the ``model-index`` (default
+      ``test``);
+    * ``description``: the card's data paragraph
+      (:func:`describe_dataset`): a text, where ``{key}`` is the run's
+      value of ``key``, ``{key|text}`` gives ``text`` where that is null
+      or empty and ``{key:list}`` joins a list's items with commas; or a
+      list of such parts, joined by spaces; or ``{key: {value: part}}``,
+      the part for the run's value of ``key`` (nothing for another
+      value).
+
+    A run whose ``hyperparams.yaml`` has no ``dataset_card`` key (started
+    before its recipe declared one) takes the block of the hparams file it
+    was started from, when that file is still there.
 
     Arguments
     ---------
     run : dict
-        Resolved hyperparameters (plain values).
+        The run's resolved hyperparameters (plain values).
+    run_folder : str, optional
+        The run's output folder, to find the hparams file it was started
+        from.
 
     Returns
     -------
-    str or None
-        ``fsdd``, ``urbansound8k``, ``dcase2020`` (keys of
-        :data:`DATASETS`) or None.
+    dict or None
+        The block, or None where the recipe declares none (no block, or
+        an empty one).
+
+    Raises
+    ------
+    ExportError
+        The block is not a mapping or has another key than
+        :data:`DATASET_CARD_KEYS`.
 
     Example
     -------
-    >>> dataset_of({"valid_speakers": None}), dataset_of({"test_fold": 3})
-    ('fsdd', 'urbansound8k')
-    >>> dataset_of({"data_folder": "/d/UrbanSound8K/manifests"})
-    'urbansound8k'
+    >>> declared_dataset({"dataset_card": {"id": "my-sounds"}})
+    {'id': 'my-sounds'}
+    >>> declared_dataset({"dataset_card": {}}) is None
+    True
     """
-    if "valid_speakers" in run:
-        return "fsdd"
-    if "test_fold" in run:
-        return "urbansound8k"
-    if "valid_locations_fraction" in run:
-        return "dcase2020"
-    # Other recipes (the ECAPA swap): recognise the data set's folder.
-    folders = [_prepared_data_folder(run), run.get("data_folder")]
-    text = " ".join(f for f in folders if isinstance(f, str)).lower()
-    for key, words in (
-        ("urbansound8k", ("urbansound8k",)),
-        ("dcase2020", ("tau-urban-acoustic-scenes-2020", "dcase2020")),
-        ("fsdd", ("free-spoken-digit", "fsdd")),
-    ):
-        if any(word in text for word in words):
-            return key
-    return None
+    if "dataset_card" in run or run_folder is None:
+        return _dataset_block(run)
+    original = _source_hparams_file(run_folder)
+    if not original or not os.path.isfile(original):
+        return None
+    with open(original, encoding="utf-8") as fin:
+        return _dataset_block(to_plain(load_yaml(fin)))
+
+
+class _Template(string.Formatter):
+    """Fill a description's ``{key}`` fields with a run's values."""
+
+    def __init__(self, run):
+        super().__init__()
+        self.run = run
+
+    def get_field(self, field_name, args, kwargs):
+        """Return the run's value of ``key`` (``key|text``: text if unset)."""
+        key, bar, fallback = field_name.partition("|")
+        if key not in self.run and not bar:
+            raise ExportError(
+                f"dataset_card: the description's {{{field_name}}} names a "
+                "key the run's hyperparameters do not have"
+            )
+        value = self.run.get(key)
+        if bar and (value is None or value in ("", [], {})):
+            value = fallback
+        return value, key
+
+    def format_field(self, value, format_spec):
+        """Format a value; ``list`` joins a list's items with commas."""
+        if format_spec == "list":
+            items = value if isinstance(value, (list, tuple)) else [value]
+            return ", ".join(map(str, items))
+        return super().format_field(value, format_spec)
+
+
+def _render(part, run):
+    r"""Write a ``dataset_card`` description (or a part of it) for a run.
+
+    A part is a text, a list of parts (joined by spaces, empty ones left
+    out) or ``{key: {value: part, ...}}``, the part for the run's value
+    of ``key`` (compared as text; none: nothing). In a text, ``{key}`` is
+    the run's value of ``key``, ``{key|text}`` gives ``text`` where the
+    value is null or empty, and ``{key:list}`` joins a list's items with
+    commas.
+
+    Example
+    -------
+    >>> run = {"fold": 3, "valid": None, "aug": True, "methods": ["a", "b"]}
+    >>> _render(["Fold {fold}, validation {valid|default}.",
+    ...          {"aug": {"True": "Augmented: {methods:list}."}}], run)
+    'Fold 3, validation default. Augmented: a, b.'
+    >>> _render(["Fold {fold}.", {"aug": {"False": "Not augmented."}}], run)
+    'Fold 3.'
+    """
+    if part is None:
+        return ""
+    if isinstance(part, str):
+        return _Template(run).format(part).strip()
+    if isinstance(part, list):
+        return " ".join(text for text in (_render(p, run) for p in part)
+                        if text)
+    if isinstance(part, dict) and len(part) == 1:
+        ((key, choices),) = part.items()
+        if isinstance(choices, dict):
+            chosen = {str(k): v for k, v in choices.items()}
+            return _render(chosen.get(str(run.get(key))), run)
+    raise ExportError(
+        "dataset_card: a description part is a text, a list of parts or "
+        f"{{<key>: {{<value>: <part>}}}}, not {part!r}"
+    )
 
 
 def describe_dataset(run):
     """Describe the training data of a run for the model card.
+
+    The paragraph is the ``description`` of the run's ``dataset_card``
+    block, filled with the run's values (:func:`declared_dataset` says
+    how it is written); a run whose recipe declares no data set gets
+    :data:`UNDECLARED_DATASET`, which says so.
 
     Arguments
     ---------
@@ -350,6 +478,19 @@ def describe_dataset(run):
     -------
     str
         Markdown paragraph.
+
+    Raises
+    ------
+    ExportError
+        The description is malformed or names a key the run lacks.
+
+    Example
+    -------
+    >>> describe_dataset({"test_fold": 3, "dataset_card": {
+    ...     "description": "My Sounds, test fold {test_fold}."}})
+    'My Sounds, test fold 3.'
+    >>> describe_dataset({"data_folder": "/d/sounds"})[:60]
+    'The recipe declared no data set, so this card cannot say wha'
     """
     folder = _prepared_data_folder(run)
     synthetic = bool(
@@ -357,56 +498,18 @@ def describe_dataset(run):
         and os.path.isdir(folder)
         and any(n.startswith("synthetic") for n in os.listdir(folder))
     )
-    dataset = dataset_of(run)
-    if dataset == "fsdd" and run.get("split") == "official":
-        text = (
-            "Free Spoken Digit Dataset (FSDD; 10 digits, 6 speakers, "
-            "8 kHz, CC BY-SA 4.0), the dataset's official split: "
-            "takes 0-4 of every speaker and digit tested, 5-9 for "
-            "validation, 10-49 for training."
+    declared = _dataset_block(run)
+    name = _dataset_folder_name(run)
+    if declared is None:
+        text = UNDECLARED_DATASET.format(
+            folder=f" (data folder `{name}`)" if name else ""
         )
-    elif dataset == "fsdd" and "valid_speakers" in run:
-        valid = run.get("valid_speakers") or "the next speaker"
-        text = (
-            "Free Spoken Digit Dataset (FSDD; 10 digits, 6 speakers, "
-            "8 kHz, CC BY-SA 4.0), one fold of leave-one-speaker-out "
-            f"cross-validation: tested on the unseen speaker "
-            f"`{run.get('test_fold')}`, validated on {valid} "
-            "(alphabetical, cyclic), trained on the other four. The "
-            "metrics below are for this test speaker only."
-        )
-    elif dataset == "urbansound8k" and "test_fold" in run:
-        folds = [
-            f"test fold {run['test_fold']}",
-            f"validation folds {run.get('valid_folds') or 'default'}",
-            f"training folds {run.get('train_folds') or 'default'}",
-        ]
-        text = (
-            "UrbanSound8K (10 classes, official predefined folds), one "
-            f"round of the 10-fold cross-validation: {', '.join(folds)} "
-            "(default: validation is the fold before the test fold, "
-            "training the other eight). The metrics below are for this "
-            "test fold only, not the 10-fold mean."
-        )
-    elif dataset == "dcase2020" and "valid_locations_fraction" in run:
-        text = (
-            "DCASE2020 Task 1A development set (TAU Urban Acoustic Scenes "
-            "2020 Mobile, 10 scenes), official fold 1: trained on "
-            "fold1_train minus the held-out validation locations "
-            f"({run['valid_locations_fraction']} of the locations), "
-            "tested on fold1_evaluate."
-        )
-        if run.get("audio_augmentation"):
-            text += (
-                " Offline audio augmentation of the training split: "
-                f"{', '.join(map(str, run.get('augment_methods', [])))}."
-            )
     else:
-        name = DATASETS.get(dataset) or _dataset_folder_name(run)
+        text = _render(declared.get("description"), run)
+    if declared is not None and not text:
         text = (
-            f"{name or 'Data folder'} (`{_dataset_folder_name(run)}`): "
-            "the train, valid and test manifests of the recipe's data "
-            "folder."
+            f"{declared.get('name') or 'Data folder'} (`{name}`): the "
+            "train, valid and test manifests of the recipe's data folder."
         )
     if synthetic:
         text += (
@@ -472,7 +575,8 @@ def front_matter(run, modules, results=None, name=None):
     Arguments
     ---------
     run : dict
-        Resolved hyperparameters (plain values).
+        Resolved hyperparameters (plain values); the data set is its
+        ``dataset_card`` block (:func:`declared_dataset`).
     modules : dict
         Exported module name to its definition (:class:`Tagged`).
     results : dict, optional
@@ -490,7 +594,8 @@ def front_matter(run, modules, results=None, name=None):
     -------
     >>> fbank = Tagged("!new:speechbrain_relevance.lobes.CosGaussFilterbank",
     ...                {})
-    >>> print(front_matter({"test_fold": 1}, {"compute_features": fbank},
+    >>> run = {"dataset_card": {"id": "my-sounds", "name": "My Sounds"}}
+    >>> print(front_matter(run, {"compute_features": fbank},
     ...                    {"accuracy": 0.75, "n": 8}, "Cos-Gauss"))
     ---
     license: apache-2.0
@@ -499,11 +604,11 @@ def front_matter(run, modules, results=None, name=None):
     tags:
     - speechbrain
     - audio-classification
-    - urbansound8k
+    - my-sounds
     - cos-gauss
     - learnable-frontend
     datasets:
-    - urbansound8k
+    - my-sounds
     metrics:
     - accuracy
     model-index:
@@ -513,8 +618,8 @@ def front_matter(run, modules, results=None, name=None):
           type: audio-classification
           name: Audio Classification
         dataset:
-          type: urbansound8k
-          name: UrbanSound8K
+          type: my-sounds
+          name: My Sounds
           split: test
         metrics:
         - type: accuracy
@@ -526,8 +631,10 @@ def front_matter(run, modules, results=None, name=None):
     for node in modules.values():
         classes.update(_class_names(node))
     tags = ["speechbrain", "audio-classification"]
-    dataset = dataset_of(run)
+    declared = _dataset_block(run) or {}
+    dataset = declared.get("id")
     if dataset:
+        dataset = str(dataset)
         tags.append(dataset)
     for cls, tag in (
         ("CosGaussFilterbank", "cos-gauss"),
@@ -550,8 +657,11 @@ def front_matter(run, modules, results=None, name=None):
     meta["metrics"] = ["accuracy"]
     if results is not None and results.get("accuracy") is not None:
         task = {"type": "audio-classification", "name": "Audio Classification"}
-        data = {"type": dataset or "audio", "name": DATASETS.get(dataset,
-                "the run's test data"), "split": "test"}
+        data = {
+            "type": dataset or "audio",
+            "name": str(declared.get("name") or "the run's test data"),
+            "split": str(declared.get("split") or "test"),
+        }
         metric = {
             "type": "accuracy",
             "value": round(float(results["accuracy"]), 4),
@@ -623,21 +733,14 @@ def _audio_policy(target, clip_policy):
     )
 
 
-def _title(run, modules, classifier_input):
-    """Return the card's title: the system's name and the task."""
+def _title(run):
+    """Return the card's title: the system's name and the declared task."""
     name = (
         run.get("system_name")
         or run.get("experiment_name")
         or "speechbrain-relevance model"
     )
-    dataset = dataset_of(run)
-    task = {
-        "fsdd": "spoken digit recognition",
-        "dcase2020": "acoustic scene classification",
-        "urbansound8k": "urban sound classification",
-    }.get(dataset)
-    if task is None and classifier_input == "deltas":
-        task = "acoustic scene classification"
+    task = (_dataset_block(run) or {}).get("task")
     return f"# {name}: {task or 'audio classification'}"
 
 
@@ -708,17 +811,23 @@ def model_card(
         Modules shipped as ``<key>.ckpt``.
     pipeline : dict, optional
         The run's pipeline settings (relevance recipe models):
-        ``classifier_input`` and ``clip_policy`` are described.
+        its ``clip_policy`` is described.
 
     Returns
     -------
     str
         Markdown.
+
+    Raises
+    ------
+    ExportError
+        The run's ``dataset_card`` block is malformed.
     """
     pipeline = pipeline or {}
+    run = {**run, "dataset_card": declared_dataset(run, run_folder)}
     results = _read_json(os.path.join(run_folder, "test_results.json"))
     parts = [
-        *_overview(run, modules, labels, results, pipeline),
+        *_overview(run, modules, labels, results),
         *_usage_section(target, pipeline),
         *_training_section(run_folder, run),
         *_results_section(run, run_folder, target, checkpoint, key_text,
@@ -728,7 +837,7 @@ def model_card(
     return "\n".join(parts)
 
 
-def _overview(run, modules, labels, results, pipeline):
+def _overview(run, modules, labels, results):
     """Write the front matter, title, summary and table of modules."""
     name = (
         run.get("system_name")
@@ -738,7 +847,7 @@ def _overview(run, modules, labels, results, pipeline):
     parts = [
         front_matter(run, modules, results, str(name)),
         "",
-        _title(run, modules, pipeline.get("classifier_input")),
+        _title(run),
         "",
         _summary(modules),
         "",
@@ -835,13 +944,10 @@ def _results_section(run, run_folder, target, checkpoint, key_text,
             "another checkpoint than the exported one.",
             "",
         ]
-    # The recipes' groups: DCASE recording devices, FSDD speakers, or the
-    # UrbanSound8k field named by group_by.
-    group = (
-        "Speaker"
-        if dataset_of(run) == "fsdd"
-        else str(run.get("group_by", "device")).capitalize()
-    )
+    # What the groups are: the recipe's declaration, else its group_by.
+    group = (_dataset_block(run) or {}).get("group") or str(
+        run.get("group_by", "group")
+    ).capitalize()
     patches = _read_json(
         os.path.join(run_folder, "test_results_patches.json")
     )

@@ -62,7 +62,7 @@ DEFAULT_CLASS_CAPTION = (
 )
 
 #: Settings that may differ between runs without changing the results.
-NEUTRAL_KEYS = frozenset({"data_folder", "num_workers"})
+NEUTRAL_KEYS = frozenset({"data_folder", "num_workers", "dataset_card"})
 
 
 class _TagTolerantLoader(yaml.SafeLoader):
