@@ -103,6 +103,10 @@ def _checked_audio(load):
     return audio_pipeline
 
 
+#: The items every dataset of :func:`build_datasets` provides.
+_PROVIDED = ("sig", "label", "group")
+
+
 def build_datasets(
     manifests,
     load_clip,
@@ -154,16 +158,32 @@ def build_datasets(
     ('a', tensor([3]), 'x')
     >>> data["train"].group_key
     'spk'
+
+    A manifest field may be named like an item (``label``):
+
+    >>> with open(path, "w") as f:
+    ...     json.dump({"a": {"wav": "a.wav", "label": "1", "group": "y"}}, f)
+    >>> item = build_datasets(
+    ...     {"train": path}, lambda wav: torch.zeros(8), "label",
+    ...     ["0", "1"], "group")["train"][0]
+    >>> item["label"], item["group"]
+    (tensor([1]), 'y')
     """
     labels = [str(label) for label in labels]
     index = {label: i for i, label in enumerate(labels)}
     empty_hints = empty_hints or {}
 
+    def field(key):
+        # A manifest field named like an item the datasets provide (a
+        # "label" field, the commonest spelling) would shadow that item:
+        # it is read under another name.
+        return f"manifest_{key}" if key in _PROVIDED else key
+
     audio_pipeline = sb.utils.data_pipeline.takes("wav")(
         sb.utils.data_pipeline.provides("sig")(_checked_audio(load_clip))
     )
 
-    @sb.utils.data_pipeline.takes(label_key)
+    @sb.utils.data_pipeline.takes(field(label_key))
     @sb.utils.data_pipeline.provides("label")
     def label_pipeline(name):
         if str(name) not in index:
@@ -172,7 +192,7 @@ def build_datasets(
             )
         return torch.tensor([index[str(name)]])
 
-    @sb.utils.data_pipeline.takes(group_key)
+    @sb.utils.data_pipeline.takes(field(group_key))
     @sb.utils.data_pipeline.provides("group")
     def group_pipeline(value):
         return group_name(value)
@@ -180,6 +200,10 @@ def build_datasets(
     datasets = {}
     for split, path in manifests.items():
         data = read_manifest(path, split, empty_hints.get(split, ""))
+        data = {
+            uid: {field(key): value for key, value in entry.items()}
+            for uid, entry in data.items()
+        }
         datasets[split] = sb.dataio.dataset.DynamicItemDataset(
             data,
             dynamic_items=[audio_pipeline, label_pipeline, group_pipeline],

@@ -735,14 +735,15 @@ def _check_loaded(model_folder, key, module, is_loadable):
 def _parser():
     parser = ArgumentParser(
         prog=command_name("sb-relevance-export", __name__),
-        description="Export a finished recipe run (DCASE2020, "
-        "UrbanSound8k, FSDD or a SpeechBrain embedding classifier such as "
+        description="Export a finished recipe run (any recipe on the "
+        "project's Brain, or a SpeechBrain embedding classifier such as "
         "the ECAPA swap) as a model folder: hyperparams.yaml, checkpoints, "
         "label encoder, README.md model card.",
     )
     parser.add_argument(
         "run_folder",
-        help="the run's output folder (UrbanSound8k: one fold's folder)",
+        help="the run's output folder (cross-validation: one fold's "
+        "folder)",
     )
     parser.add_argument("model_folder", help="folder to write")
     which = parser.add_mutually_exclusive_group()
