@@ -1,6 +1,6 @@
 """The FSDD front-end study (studies/fsdd_frontends): its statistics, its
-store and importer, its runner and its report, which must reproduce every
-number of the tables the retired benchmarks/real_audio.py printed."""
+store, its runner and its report, which must reproduce every number of
+the tables the retired benchmarks/real_audio.py printed."""
 
 import copy
 import doctest
@@ -129,47 +129,21 @@ def test_every_stored_system_keeps_its_definition(stored):
         assert name in EXP.grid
 
 
-def _to_legacy(store):
-    """The old benchmark's format of a store (what import-legacy reads)."""
-    systems = {}
-    for name, e in store["systems"].items():
-        seeds = sorted(int(s) for s in e["fold_accuracies"])
-        systems[name] = {
-            **{k: e[k] for k in study.DEFINITION}, "seeds": seeds,
-            "mean": 0.5, "description": "derived values are dropped",
-            "accuracies": st.seed_means(e["fold_accuracies"]),
-            "valid_accuracies": st.seed_means(e["fold_valid_accuracies"]),
-            "filter_movement": [e["filter_movement"][str(s)]
-                                for s in seeds],
-            **{k: e[k] for k in ("fold_accuracies", "fold_valid_accuracies",
-                                 "cpu_minutes_per_run", "minutes_per_run")},
-        }
-    return {"systems": systems, "confirmation": {}}
-
-
-def test_import_legacy_round_trip(stored, tmp_path):
-    store, _ = stored
-    again = study.import_legacy(_to_legacy(store), EXP)
-    assert again == store
-    # through the command line, into an empty store, twice (idempotent)
-    legacy = tmp_path / "real_audio.json"
-    legacy.write_text(json.dumps(_to_legacy(store)))
-    path = tmp_path / "runs.json"
-    for _ in range(2):
-        assert study.main(["--store", str(path), "import-legacy",
-                           str(legacy)]) == 0
-    assert study.load_store(str(path)) == store
-
-
-def test_an_undefined_system_is_named_on_import():
+def test_an_undefined_system_is_named_on_merge(tmp_path):
     entry = {"hparams": "recipes/FSDD/hparams/mel_baseline.yaml",
              "overrides": ["--n_bands=64"], "classifier_size": "medium",
-             "seeds": [1], "fold_accuracies": {"1": {"a": 0.5}},
-             "valid_accuracies": [None], "filter_movement": [None]}
+             "fold_accuracies": {"1": {"a": 0.5}}}
     with pytest.raises(ValueError, match="mel_64 is not in experiments"):
-        study.import_legacy({"systems": {"mel_64": entry}}, EXP)
+        study.merge_stores({"systems": {}}, {"systems": {"mel_64": entry}},
+                           EXP)
     with pytest.raises(ValueError, match="defines"):
-        study.import_legacy({"systems": {"mel": entry}}, EXP)
+        study.merge_stores({"systems": {}}, {"systems": {"mel": entry}}, EXP)
+    # through the command line: the store is left as it was
+    other, path = tmp_path / "other.json", tmp_path / "runs.json"
+    other.write_text(json.dumps({"systems": {"mel": entry}}))
+    with pytest.raises(ValueError, match="defines"):
+        study.main(["--store", str(path), "merge", str(other)])
+    assert study.load_store(str(path)) == {"systems": {}}
 
 
 def test_seeds_run_elsewhere_merge_into_the_store(stored):
@@ -351,18 +325,19 @@ def test_progress_lines_on_a_fake_clock():
     now = [100.0]
     progress = study.Progress(folds=6, runs=2, clock=lambda: now[0])
     now[0] += 120
-    line = progress.fold("mel_batch7", 3, "theo", 0.9, 120)
+    line = progress.line("fold", "mel_batch7 seed 3 theo 90.0%", 120)
     assert line == ("fold 1/6: mel_batch7 seed 3 theo 90.0% (2.0 min); "
                     "elapsed 2.0 min, about 10.0 min left")
     now[0] += 240
-    progress.fold("mel_batch7", 3, "lucas", 0.8, 240)
+    progress.line("fold", "mel_batch7 seed 3 lucas 80.0%", 240)
     now[0] += 60
-    line = progress.run("mel_batch7", 3, 0.85, 2, 360)
+    line = progress.line("run", "mel_batch7 seed 3 85.0% over 2 folds",
+                         360)
     # 2 folds in 7 minutes: 7 / 2 x the 4 left
     assert line.endswith("elapsed 7.0 min, about 14.0 min left")
     assert line.startswith("run 1/2: mel_batch7 seed 3 85.0% over 2 folds")
     for _ in range(4):
-        line = progress.fold("mel_batch7", 4, "x", 0.5, 1)
+        line = progress.line("fold", "mel_batch7 seed 4 x 50.0%", 1)
     assert line.endswith("elapsed 7.0 min")  # nothing left
 
 

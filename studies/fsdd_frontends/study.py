@@ -241,37 +241,6 @@ def check_definition(exp, name, entry):
                          f"runs were {[entry.get(k) for k in DEFINITION]}")
 
 
-def import_legacy(data, exp=None):
-    """Turn a ``real_audio.json`` (the old benchmark's format) into a store.
-
-    Only the raw per-run values are kept (the report derives the rest).
-    With ``exp`` every system must be defined there exactly so (without:
-    a retired recipe, kept as it was, with its description).
-    """
-    store = {"systems": {}}
-    systems = {**data.get("systems", {}), **data.get("screened", {})}
-    for name, e in systems.items():
-        seeds = [str(s) for s in e["seeds"]]
-        entry = {"hparams": e["hparams"], "overrides": e["overrides"],
-                 "classifier_size": e.get("classifier_size", "medium")}
-        if exp is None:
-            entry["description"] = e.get("description")
-        else:
-            check_definition(exp, name, entry)
-        entry.update(fold_accuracies=e["fold_accuracies"],
-                     fold_valid_accuracies=e.get("fold_valid_accuracies")
-                     or {})
-        if not entry["fold_valid_accuracies"]:
-            # the oldest runs kept only each seed's mean
-            entry["valid_accuracies"] = dict(zip(seeds,
-                                                 e["valid_accuracies"]))
-        entry["filter_movement"] = dict(zip(seeds, e["filter_movement"]))
-        for key in ("cpu_minutes_per_run", "minutes_per_run"):
-            entry[key] = e.get(key) or {}
-        store["systems"][name] = entry
-    return store
-
-
 # ---------------------------------------------------------------- runner
 
 def minutes(seconds):
@@ -290,30 +259,18 @@ class Progress:
     """
 
     def __init__(self, folds, runs, clock=time.monotonic):
-        self.folds, self.runs, self.clock = folds, runs, clock
-        self.start = clock()
-        self.folds_done = self.runs_done = 0
+        self.total, self.done = {"fold": folds, "run": runs}, {}
+        self.clock, self.start = clock, clock()
 
-    def _line(self, kind, done, total, text, seconds):
-        elapsed = self.clock() - self.start
-        left = self.folds - self.folds_done
-        eta = (f", about {minutes(elapsed / self.folds_done * left)} left"
-               if self.folds_done and left else "")
-        return (f"{kind} {done}/{total}: {text} ({minutes(seconds)}); "
-                f"elapsed {minutes(elapsed)}{eta}")
-
-    def fold(self, name, seed, speaker, acc, seconds):
-        """Count a trained fold; return its line."""
-        self.folds_done += 1
-        return self._line("fold", self.folds_done, self.folds, f"{name} seed "
-                          f"{seed} {speaker} {100 * acc:.1f}%", seconds)
-
-    def run(self, name, seed, acc, n_folds, seconds):
-        """Count a finished (system, seed) run; return its line."""
-        self.runs_done += 1
-        return self._line("run", self.runs_done, self.runs, f"{name} seed "
-                          f"{seed} {100 * acc:.1f}% over {n_folds} folds",
-                          seconds)
+    def line(self, kind, text, seconds):
+        """Count a trained ``fold`` or a finished ``run``; return its line."""
+        done = self.done[kind] = self.done.get(kind, 0) + 1
+        folds = self.done.get("fold", 0)
+        elapsed, left = self.clock() - self.start, self.total["fold"] - folds
+        eta = (f", about {minutes(elapsed / folds * left)} left"
+               if folds and left else "")
+        return (f"{kind} {done}/{self.total[kind]}: {text} "
+                f"({minutes(seconds)}); elapsed {minutes(elapsed)}{eta}")
 
 
 _LOADING = threading.Lock()
@@ -384,8 +341,7 @@ def train_fold(exp, name, seed, speaker, out, data_folder, extra=()):
     os.makedirs(out, exist_ok=True)
     start = time.perf_counter()
     with open(os.path.join(out, "study_log.txt"), "a") as log:
-        log.write(" ".join(cmd) + "\n")
-        log.flush()
+        print(*cmd, file=log, flush=True)
         proc = subprocess.Popen(cmd, stdout=log, stderr=log, env=env,
                                 cwd=ROOT)
         # wait4 reports the CPU time of the fold's process alone: what one
@@ -485,7 +441,8 @@ def run_study(exp, names, seeds, runs, store_path=STORE, data_folder=None,
                     failures.append(str(t))
                     return echo(f"FAILED {t}")
                 acc = fold_accuracy(os.path.join(out, f"fold_{spk}"))
-                echo(progress.fold(name, seed, spk, acc, t["wall"]))
+                echo(progress.line("fold", f"{name} seed {seed} {spk} "
+                                   f"{100 * acc:.1f}%", t["wall"]))
         run = read_run(out, speakers)
         if run is None:
             return None
@@ -498,8 +455,8 @@ def run_study(exp, names, seeds, runs, store_path=STORE, data_folder=None,
                 failures.append(str(e))
                 return echo(f"FAILED {e}")
             acc = statistics.fmean(run["fold_accuracies"].values())
-            echo(progress.run(name, seed, acc, len(speakers),
-                              clock() - start))
+            echo(progress.line("run", f"{name} seed {seed} {100 * acc:.1f}% "
+                               f"over {len(speakers)} folds", clock() - start))
 
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         list(pool.map(work, pending))
@@ -549,11 +506,6 @@ def parser():
     sub.add_parser("list", help="the systems and their overrides")
     sub.add_parser("merge", help="join other stores (runs.json) into the "
                    "store").add_argument("files", nargs="+")
-    legacy = sub.add_parser("import-legacy", help="join real_audio.json "
-                            "files into the store")
-    legacy.add_argument("files", nargs="+")
-    legacy.add_argument("--as-is", action="store_true",
-                        help="a retired recipe: keep its definitions")
     return p
 
 
@@ -564,15 +516,12 @@ def main(argv=None):
     if args.command == "list":
         for name in exp.grid:
             print(f"{name:36s} {' '.join(exp.define(name)['overrides'])}")
-    elif args.command in ("import-legacy", "merge"):
-        check = None if getattr(args, "as_is", False) else exp
+    elif args.command == "merge":
         for path in args.files:
             with open(path, encoding="utf-8") as f:
                 data = json.load(f)
-            if args.command == "import-legacy":
-                data = import_legacy(data, check)
             with locked_store(args.store) as store:
-                changed = merge_stores(store, data, check)
+                changed = merge_stores(store, data, exp)
             print(f"{path}: {len(changed)} systems with new seeds: "
                   + " ".join(changed))
     elif args.command == "run":

@@ -71,10 +71,8 @@ def pooled_cell(pooled):
 
 def restrict(entry, seeds):
     """Return an entry with only the runs of some seeds (its per-seed maps)."""
-    if entry is None:
-        return None
-    return {k: st.only_seeds(v, seeds) if isinstance(v, dict) else v
-            for k, v in entry.items()}
+    return entry and {k: st.only_seeds(v, seeds) if isinstance(v, dict)
+                      else v for k, v in entry.items()}
 
 
 def runs(entry, valid=False):
@@ -83,16 +81,9 @@ def runs(entry, valid=False):
     return (entry or {}).get(key) or {}
 
 
-def test_stats(entry):
-    """Mean and std over seeds of the per-seed test means."""
-    return st.mean_std(st.seed_means(runs(entry)))
-
-
-def valid_stats(entry):
-    """Return :func:`test_stats` on validation (the oldest runs: means)."""
-    if runs(entry, True):
-        return st.mean_std(st.seed_means(runs(entry, True)))
-    return st.mean_std(list((entry.get("valid_accuracies") or {}).values()))
+def seed_stats(entry, valid=False):
+    """Mean and std over seeds of the per-seed test (or validation) means."""
+    return st.mean_std(st.seed_means(runs(entry, valid)))
 
 
 @functools.cache
@@ -138,20 +129,18 @@ class Row:
 
     def versus(self, other, valid=False, by_seed=False):
         """Paired difference to another entry (None without it)."""
-        if other is None:
-            return None
         fn = st.paired_by_seed if by_seed else st.paired_difference
         return fn(runs(self.entry, valid), runs(other, valid))
 
 
-def _cpu(e):
-    cpu = list((e or {}).get("cpu_minutes_per_run", {}).values())
+def _cpu(r):
+    cpu = list(r.entry.get("cpu_minutes_per_run", {}).values())
     return f"{min(cpu):.1f}-{max(cpu):.1f}" if cpu else "-"
 
 
-def _moved(e, key, digits):
+def _moved(r, key, digits):
     """Mean over seeds of a stored filter movement summary, or ``-``."""
-    vals = [m[key] for m in (e.get("filter_movement") or {}).values()
+    vals = [m[key] for m in (r.entry.get("filter_movement") or {}).values()
             if m and m.get(key) is not None]
     return f"{statistics.fmean(vals):.{digits}f}" if vals else "-"
 
@@ -172,27 +161,20 @@ def _verdict(r):
 
 
 def _within(r):
-    target = r.ctx.target
     if len(r.done) < len(r.ctx.plan["seeds"]):
         return "not complete"
-    above = sum(v > target for v in r.spread.values())
-    return "yes" if not above else (
-        f"no: {above} speaker{'s' if above > 1 else ''} above "
-        f"{100 * target:.1f}")
+    above = sum(v > r.ctx.target for v in r.spread.values())
+    return (f"no: {above} speaker{'s' if above > 1 else ''} above "
+            f"{pct(r.ctx.target)}" if above else "yes")
 
 
 def _pass_rate(r):
     pooled = st.pooled_seed_std(runs(r.entry))
     if not pooled:
         return "-"
-    rate = st.largest_spread_pass_rate(
-        pooled["std"], r.ctx.target, len(runs(r.entry)),
-        len(r.ctx.speakers))
+    rate = st.largest_spread_pass_rate(pooled["std"], r.ctx.target,
+                                       len(runs(r.entry)), len(r.ctx.speakers))
     return f"{100 * rate:.0f}%" if rate >= 0.005 else "<1%"
-
-
-def _old_new(r, cell):
-    return f"{cell(r.old)} → {cell(r.entry)}"
 
 
 def _largest(e):
@@ -219,36 +201,35 @@ COLUMNS = {
     "classifier": lambda r: f"{r.size} {r.ctx.exp.data['sizes'][r.size]}",
     "parameters": lambda r: format(classifier_parameters(
         tuple(r.ctx.exp.data["sizes"][r.size])), ","),
-    "test": lambda r: pm(test_stats(r.entry)),
-    "short_test": lambda r: pm(test_stats(r.short)),
+    "test": lambda r: pm(seed_stats(r.entry)),
+    "short_test": lambda r: pm(seed_stats(r.short)),
     "run_mean": lambda r: pct(st.run_mean(runs(r.entry))),
     "pair_mean": lambda r: pct(st.run_mean(runs(r.pair))),
     "vs": lambda r: interval(r.versus(r.pair)),
     "won": lambda r: won(r.versus(r.pair)),
     "by_seed": lambda r: interval(r.versus(r.pair, by_seed=True)),
     "won_by_seed": lambda r: won(r.versus(r.pair, by_seed=True)),
-    "valid": lambda r: pm(valid_stats(r.entry)),
+    "valid": lambda r: pm(seed_stats(r.entry, valid=True)),
     "valid_vs": lambda r: interval(r.versus(r.pair, valid=True)),
     "vs_plain": lambda r: interval(r.versus(r.plain)),
     "valid_vs_plain": lambda r: interval(r.versus(r.plain, valid=True)),
-    "gain": lambda r: interval(r.versus(r.short or {})),
+    "gain": lambda r: interval(r.versus(r.short)),
     "max_std": lambda r: _largest(r.entry),
     "largest": lambda r: f"**{_largest(r.entry)}**",
     "pooled": lambda r: _pooled(r.entry),
     "pooled_valid": lambda r: _pooled(r.entry, valid=True),
     "seeds": lambda r: str(len(runs(r.entry))),
-    "shift": lambda r: _moved(r.entry, "mean_abs_center_shift_hz", 1),
-    "shift_bands": lambda r: _moved(r.entry, "mean_abs_center_shift_bands",
-                                    3),
-    "response_distance": lambda r: _moved(r.entry, "mean_response_distance",
-                                          4),
-    "cpu": lambda r: _cpu(r.entry),
+    "shift": lambda r: _moved(r, "mean_abs_center_shift_hz", 1),
+    "shift_bands": lambda r: _moved(r, "mean_abs_center_shift_bands", 3),
+    "response_distance": lambda r: _moved(r, "mean_response_distance", 4),
+    "cpu": _cpu,
     "timed": lambda r: str(len(r.entry.get("cpu_minutes_per_run") or {})),
     "plan_seeds": _span,
     "verdict": _verdict,
     "within_target": _within,
-    "largest_old_new": lambda r: f"**{_old_new(r, _largest)}**",
-    "pooled_old_new": lambda r: _old_new(r, _pooled),
+    "largest_old_new": lambda r: (
+        f"**{_largest(r.old)} → {_largest(r.entry)}**"),
+    "pooled_old_new": lambda r: f"{_pooled(r.old)} → {_pooled(r.entry)}",
     "pass_rate": _pass_rate,
 }
 #: Column key -> cell of a (row, speaker): a column per test speaker.
@@ -256,8 +237,8 @@ SPEAKER_COLUMNS = {
     "speakers_std": lambda r, s: pct(r.spread.get(s)),
     "speakers_interval": lambda r, s: pooled_cell(st.pooled_seed_std(
         {seed: {s: f[s]} for seed, f in runs(r.entry).items() if s in f})),
-    "speakers_old_new": lambda r, s: _old_new(
-        r, lambda e: pct(st.seed_spread(runs(e)).get(s))),
+    "speakers_old_new": lambda r, s: " → ".join(
+        pct(st.seed_spread(runs(e)).get(s)) for e in (r.old, r.entry)),
 }
 
 
@@ -321,8 +302,7 @@ def _names(ctx):
     names = []
     for item in spec["rows"]:
         if isinstance(item, dict):
-            pick = tuned_pick(exp, systems, item["tuned"],
-                              item.get("size", "medium"))
+            pick = tuned_pick(exp, systems, item["tuned"])
             names += [pick] if pick else []
         else:
             names += exp.match([item]) or [item]
@@ -348,14 +328,13 @@ def table_rows(ctx):
     if "schedule" in spec:
         names = [n for n in names if n in exp.grid
                  and exp.grid[n][2] == spec["schedule"]]
-    rows = [Row(ctx, n, systems[n]) for n in names
-            if n in systems and len(runs(systems[n])) >= spec.get(
-                "min_seeds", 1)
-            and (not spec.get("timed") or systems[n].get(
-                "cpu_minutes_per_run"))]
+    rows = [Row(ctx, n, systems[n]) for n in names if n in systems
+            and len(runs(systems[n])) >= spec.get("min_seeds", 1)
+            and (not spec.get("timed")
+                 or systems[n].get("cpu_minutes_per_run"))]
     if spec.get("order") == "valid":
-        rows.sort(key=lambda r: -(valid_stats(r.entry)[0]
-                                  or test_stats(r.entry)[0]))
+        rows.sort(key=lambda r: -(seed_stats(r.entry, valid=True)[0]
+                                  or seed_stats(r.entry)[0]))
     return rows if len(rows) >= spec.get("min_rows", 1) else []
 
 
@@ -371,19 +350,17 @@ def render(ctx, rows):
             else "12 epochs", "target": pct(ctx.target),
             **{k: v for k, v in (ctx.plan or {}).items()
                if isinstance(v, str)}}
-    columns = exp.data["columns"]
-    heads, aligns, cells = [], [], []
+    columns, cols = exp.data["columns"], []  # (header, alignment, cell)
     for key in spec["columns"]:
         if key in SPEAKER_COLUMNS:
-            heads += ctx.speakers
-            aligns += ["---:"] * len(ctx.speakers)
-            cells += [functools.partial(SPEAKER_COLUMNS[key], s=spk)
-                      for spk in ctx.speakers]
+            cell = SPEAKER_COLUMNS[key]
+            cols += [(s, "---:", functools.partial(cell, s=s))
+                     for s in ctx.speakers]
             continue
         header = spec.get("headers", {}).get(key, columns["headers"][key])
-        heads.append(header.format_map(fill))
-        aligns.append("---" if key in columns["left"] else "---:")
-        cells.append(COLUMNS[key])
+        align = "---" if key in columns["left"] else "---:"
+        cols.append((header.format_map(fill), align, COLUMNS[key]))
+    heads, aligns, cells = zip(*cols)
     lines = ["| " + " | ".join(heads) + " |", "|" + "|".join(aligns) + "|"]
     lines += ["| " + " | ".join(c(r) for c in cells) + " |" for r in rows]
     return "\n".join(lines)
@@ -401,12 +378,9 @@ def specs(exp):
 
 def all_tables(exp, store, old):
     """``(key, title, markdown)`` per table ("" markdown without rows)."""
-    out = []
-    for spec in specs(exp):
-        ctx = Context(exp, store, old, spec)
-        out.append((spec["key"], spec["title"], render(ctx,
-                                                       table_rows(ctx))))
-    return out
+    ctxs = [Context(exp, store, old, spec) for spec in specs(exp)]
+    return [(c.spec["key"], c.spec["title"], render(c, table_rows(c)))
+            for c in ctxs]
 
 
 def print_tables(exp, store, old):
@@ -429,24 +403,22 @@ def fill_blocks(text, tables):
     ValueError: block 'gone' has no table spec
     """
     opening, closing = BLOCK.split("{}")
-    lines, out, i = text.split("\n"), [], 0
-    while i < len(lines):
-        line = lines[i].strip()
-        out.append(lines[i])
-        i += 1
+    lines, out = iter(text.split("\n")), []
+    for line in lines:
+        out.append(line)
+        line = line.strip()
         if not (line.startswith(opening) and line.endswith(closing)):
             continue
         key = line[len(opening):-len(closing)].strip()
         if key not in tables:
             raise ValueError(f"block {key!r} has no table spec")
         end = END.format(key)
-        j = next((k for k in range(i, len(lines))
-                  if lines[k].strip() == end), None)
-        if j is None:
+        # the old table is skipped up to its end marker
+        found = next((s for s in lines if s.strip() == end), None)
+        if found is None:
             raise ValueError(f"block {key!r} lacks {end}")
         # blank lines keep the markers out of the table (GFM)
-        out += ["", *(tables[key] or EMPTY).split("\n"), ""]
-        i = j
+        out += ["", *(tables[key] or EMPTY).split("\n"), "", found]
     return "\n".join(out)
 
 
@@ -462,7 +434,7 @@ def analysis(exp, store):
     ctx = Context(exp, store, {}, {})
     for name, e in store["systems"].items():
         r = Row(ctx, name, e)
-        (mean, std), (vmean, vstd) = test_stats(e), valid_stats(e)
+        (mean, std), (vmean, vstd) = seed_stats(e), seed_stats(e, valid=True)
         out["systems"][name] = {
             "seeds": sorted(int(s) for s in runs(e)), "mean": mean,
             "std": std, "valid_mean": vmean, "valid_std": vstd,
@@ -510,10 +482,7 @@ def _save(fig, path):
 
 
 def plot_capacity(exp, systems, old, spec, path):
-    """Plot test accuracy (mean ± std over seeds) against parameters.
-
-    A line per front-end, dodged along the log axis.
-    """
+    """Plot test accuracy (mean ± std over seeds) against parameters."""
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(6, 4))
@@ -525,7 +494,7 @@ def plot_capacity(exp, systems, old, spec, path):
         for size, widths in exp.data["sizes"].items():
             e = systems.get(exp.lookup(front, size, spec["schedule"]) or "")
             if e and len(runs(e)) > 1:
-                mean, std = test_stats(e)
+                mean, std = seed_stats(e)
                 points.append((classifier_parameters(tuple(widths)) * dodge,
                                100 * mean, 100 * std))
         if len(points) > 1:
@@ -541,11 +510,7 @@ def plot_capacity(exp, systems, old, spec, path):
 
 
 def plot_stability(exp, systems, old, spec, path):
-    """Plot each front-end's per-speaker seed spread under each source.
-
-    A source is a recipe or schedule; a panel per front-end; dashed: the
-    target.
-    """
+    """Plot each front-end's per-speaker seed spread under each source."""
     from matplotlib.figure import Figure
 
     fronts = [f for f in spec["variants"] if f in systems]
