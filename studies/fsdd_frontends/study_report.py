@@ -348,6 +348,7 @@ def render(ctx, rows):
     fill = {"label": exp.schedules.get(schedule or "", {}).get("label"),
             "base_label": exp.schedules[after]["label"] if after
             else "12 epochs", "target": pct(ctx.target),
+            "baseline": spec.get("pair"),
             **{k: v for k, v in (ctx.plan or {}).items()
                if isinstance(v, str)}}
     columns, cols = exp.data["columns"], []  # (header, alignment, cell)
