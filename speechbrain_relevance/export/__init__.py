@@ -79,6 +79,7 @@ from speechbrain_relevance.inference import (
     HPARAMS_FILE,
     LABEL_ENCODER_FILE,
 )
+from speechbrain_relevance.pipeline import MODULE_NAMES
 
 __all__ = [
     "ENCODER",
@@ -132,11 +133,11 @@ class Target:
         return " ".join(self.best)
 
 
-#: The project's recipes (DCASE2020, UrbanSound8k, FSDD).
+#: Runs of recipes on the project's Brain and pipeline.
 RELEVANCE = Target(
     name="relevance",
     interface="speechbrain_relevance.inference.RelevanceClassifier",
-    modules=("compute_features", "relevance", "classifier"),
+    modules=MODULE_NAMES,
     required=("compute_features", "classifier"),
     weights_required=None,
     best=("max", "acc"),

@@ -18,6 +18,8 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq, TaggedScalar
 from ruamel.yaml.scalarbool import ScalarBoolean
 from ruamel.yaml.tag import Tag
 
+from speechbrain_relevance.pipeline import MODULE_NAMES
+
 __all__ = [
     "Tagged",
     "clean_copy",
@@ -388,8 +390,6 @@ def pipeline_node(run_pipeline, nodes):
         clip_policy: !new:speechbrain_relevance.pipeline.ClipPolicy
             sample_rate: 8000
     """
-    from speechbrain_relevance.pipeline import MODULE_NAMES
-
     plain = to_plain(run_pipeline)
     if not isinstance(plain, Tagged) or not isinstance(plain.value, dict):
         raise ValueError("'pipeline' is not an object definition")
