@@ -197,7 +197,7 @@ def run_main(main, argv=None, user_errors=(), prog=None):
         # A missing file's OSError text is enough; no traceback.
         message = str(e) or type(e).__name__
         print(f"{name}: error: {message}", file=sys.stderr)
-        raise SystemExit(1) from None
+        _exit_after_error()
     except RuntimeError as e:
         # A collective operation that timed out or lost a process (under
         # torchrun): say at which stage, not gloo's or NCCL's text alone.
@@ -205,8 +205,30 @@ def run_main(main, argv=None, user_errors=(), prog=None):
         if message is None:
             raise
         print(f"{name}: error: {message}", file=sys.stderr)
-        raise SystemExit(1) from None
+        _exit_after_error()
     return 0
+
+
+def _exit_after_error():
+    """Exit with status 1 after a reported error.
+
+    Under torchrun the process group is left open (the other processes
+    may be gone or stuck), and a gloo group torn down by the
+    interpreter's exit can abort the process (SIGABRT, "terminate called
+    ..."), so that the run ends with a signal and C++ noise after its one
+    line. A process in a group therefore ends at once, its output and
+    logs flushed; any other raises ``SystemExit(1)``.
+    """
+    dist = sys.modules.get("torch.distributed")
+    if dist is not None and dist.is_available() and dist.is_initialized():
+        import logging
+        import os
+
+        sys.stdout.flush()
+        sys.stderr.flush()
+        logging.shutdown()
+        os._exit(1)
+    raise SystemExit(1) from None
 
 
 def _collective_failure(error):
