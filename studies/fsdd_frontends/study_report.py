@@ -214,6 +214,7 @@ COLUMNS = {
     "vs_plain": lambda r: interval(r.versus(r.plain)),
     "valid_vs_plain": lambda r: interval(r.versus(r.plain, valid=True)),
     "gain": lambda r: interval(r.versus(r.short)),
+    "valid_gain": lambda r: interval(r.versus(r.short, valid=True)),
     "max_std": lambda r: _largest(r.entry),
     "largest": lambda r: f"**{_largest(r.entry)}**",
     "pooled": lambda r: _pooled(r.entry),
