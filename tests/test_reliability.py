@@ -495,3 +495,30 @@ def test_code_in_a_checkpoint_is_refused_without_bad_advice(
     assert str(path) in message
     assert "could run code" in message
     assert "weights_only" not in message and "False" not in message
+
+
+def _write_many(path, n):
+    from speechbrain_relevance.data.preparation import write_json
+
+    for i in range(n):
+        write_json(path, {"writer": os.getpid(), "i": i})
+
+
+def test_processes_writing_one_json_file_do_not_collide(tmp_path):
+    # Folds of one seed run side by side share their folder's audio check
+    # cache; with one temporary name, one writer's rename took the other's
+    # file away (FileNotFoundError in the other fold).
+    import multiprocessing
+
+    path = str(tmp_path / "audio_check.json")
+    ctx = multiprocessing.get_context("fork")
+    procs = [ctx.Process(target=_write_many, args=(path, 300))
+             for _ in range(3)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+    assert [p.exitcode for p in procs] == [0, 0, 0]
+    with open(path, encoding="utf-8") as f:
+        assert json.load(f)["i"] == 299
+    assert os.listdir(tmp_path) == ["audio_check.json"]

@@ -265,7 +265,9 @@ def write_json(path, obj, newline=True):
     >>> open(path).read()
     '{\n  "a": 1\n}\n'
     """
-    tmp = path + ".tmp"
+    # A temporary name of this process's own: folds run side by side may
+    # write one shared file (the audio check cache of a seed's folder).
+    tmp = f"{path}.tmp{os.getpid()}"
     with open(tmp, "w", encoding="utf-8") as f:
         json.dump(obj, f, indent=2)
         if newline:
