@@ -293,7 +293,8 @@ def test_warmup_cosine_schedule_with_a_constant_tail():
         with pytest.raises(ConfigError, match=key):
             load_hparams(
                 os.path.join(FSDD_HPARAMS, "mel_baseline.yaml"),
-                f"data_folder: /x\ntest_fold: theo\n{key}: {value}",
+                "data_folder: /x\ntest_fold: theo\nnumber_of_epochs: 12\n"
+                f"{key}: {value}",
             )
 
 
