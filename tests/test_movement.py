@@ -75,9 +75,11 @@ def test_movement_in_perceptual_units_and_responses():
     )
     assert m["mean_abs_center_shift_mel"] == pytest.approx(mel / 8)
     assert m["mean_abs_center_shift_erb"] == pytest.approx(erb / 8)
-    # In bands: the mel shift over the band's mel width (neighbours' gap).
+    # In bands: the mel shift over the initial bank's mel band (its mel
+    # range over its gaps: a mel-initialised bank's neighbour spacing).
     centers = [2595 * math.log10(1 + c / 700) for c in m["center_hz_initial"]]
-    width = (centers[k + 1] - centers[k - 1]) / 2
+    width = (centers[-1] - centers[0]) / 7
+    assert width == pytest.approx((centers[k + 1] - centers[k - 1]) / 2)
     assert m["center_shift_bands"][k] == pytest.approx(mel / width)
     assert m["max_abs_center_shift_bands"] == pytest.approx(mel / width)
     # Only the moved filter's response changed, and it did.
@@ -88,6 +90,26 @@ def test_movement_in_perceptual_units_and_responses():
     with torch.no_grad():
         after.theta[3] += 0.4
     assert filter_movement(before, after)["response_distance"][k] > d[k]
+
+
+def test_bands_stay_a_band_wide_for_a_random_initialisation():
+    """Near-coincident initial neighbours must not inflate the band unit.
+
+    A random initial bank can put two filters 0.1 Hz apart; measured by
+    the gap to its neighbours, a 10 Hz move of one of them would read as
+    hundreds of bands. Against the bank's mean band it is a small
+    fraction of one.
+    """
+    before = {"center_hz": [100.0, 1000.0, 1000.1, 3000.0],
+              "bandwidth_hz": None}
+    after = {"center_hz": [100.0, 1000.0, 1010.1, 3000.0],
+             "bandwidth_hz": None}
+    m = filter_movement(before, after)
+    mel = 2595 * math.log10(1 + 3000 / 700) - 2595 * math.log10(1 + 1 / 7)
+    shift = 2595 * (math.log10(1 + 1010.1 / 700)
+                    - math.log10(1 + 1000.1 / 700))
+    assert m["center_shift_bands"][2] == pytest.approx(shift / (mel / 3))
+    assert 0.0 < m["max_abs_center_shift_bands"] < 0.1
 
 
 def test_untouched_bank_has_zero_distance_in_every_unit():

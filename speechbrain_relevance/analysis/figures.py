@@ -575,8 +575,9 @@ def plot_representation(panels, path=None, title=None, cmap="viridis"):
 def plot_learned_vs_initial(systems, path=None, title=None):
     """Draw where every filter went, system beside system (Figure 2 style).
 
-    One column per system. Top: initial (line) and learned (dots, one per
-    run) centre frequency against band index. Bottom: each filter's
+    One column per system. Top: initial (a line per distinct initial
+    bank) and learned (dots, one per run) centre frequency against band
+    index. Bottom: each filter's
     centre shift in bands of the mel scale (see
     :func:`~speechbrain_relevance.analysis.movement.filter_movement`), so
     that "the filters hardly move" reads as dots near zero, and a frozen
@@ -604,9 +605,14 @@ def plot_learned_vs_initial(systems, path=None, title=None):
     axes = fig.subplots(2, n, squeeze=False, sharex=True, sharey="row")
     for col, (label, runs) in enumerate(systems.items()):
         top, bottom = axes[0][col], axes[1][col]
-        first = np.asarray(runs[0]["center_hz_initial"]) / 1000
-        index = np.arange(len(first))
-        top.plot(index, first, color="C1", linewidth=1.4, label="initial")
+        # A random initialisation differs between runs: a line for each
+        # distinct initial bank (one for a mel initialisation).
+        initials = {tuple(m["center_hz_initial"]) for m in runs}
+        index = np.arange(len(runs[0]["center_hz_initial"]))
+        for k, first in enumerate(sorted(initials)):
+            top.plot(index, np.asarray(first) / 1000, color="C1",
+                     linewidth=1.4 if len(initials) == 1 else 0.8,
+                     label="initial" if k == 0 else None)
         for k, m in enumerate(runs):
             top.plot(
                 index, np.asarray(m["center_hz"]) / 1000, ".", color="C0",

@@ -5,8 +5,8 @@ where they were initialised is a fixed filterbank with extra cost. These
 functions compare a trained filterbank with its initial state (the same
 configuration rebuilt, see :func:`speechbrain_relevance.analysis.
 load_trained`), filter by filter in sorted order, as the critique
-measures it: centre shifts in Hz, in mel and ERB-rate units and as a
-fraction of the band's own width on the mel scale, bandwidth changes, and
+measures it: centre shifts in Hz, in mel and ERB-rate units and in
+bands of the initial bank on the mel scale, bandwidth changes, and
 a distance between each filter's initial and learned frequency response.
 
 Authors
@@ -43,34 +43,43 @@ def erb_rate(hz):
 
 
 def band_spacing(centers, scale=mel_scale):
-    """Width of each filter's band on a perceptual scale.
+    """Width of one band of a bank, on a perceptual scale, per filter.
 
-    Half the distance between a filter's two neighbours (one-sided at the
-    edges), on ``scale``: the width of the band a filter covers, so that
-    a shift of 1 in these units moves a filter by one band.
+    The bank's range on ``scale`` (lowest to highest centre) over its
+    number of gaps: the band of a bank of as many filters spread evenly
+    on the scale over the same range, so that a shift of 1 in these units
+    moves a filter by one band. For a mel-initialised bank on the mel
+    scale this is each filter's distance to its neighbours; unlike that
+    distance it stays a band wide for a random initialisation, whose
+    neighbours may nearly coincide (and would make any shift look huge).
 
     Arguments
     ---------
     centers : list of float
-        Sorted centre frequencies in Hz (at least two).
+        Sorted centre frequencies in Hz (at least two, not all equal).
     scale : callable
         Hz -> perceptual units (:func:`mel_scale` or :func:`erb_rate`).
 
     Returns
     -------
     list of float
-        One width per filter, in the scale's units.
+        One width per filter (all equal), in the scale's units.
 
     Example
     -------
     >>> band_spacing([0.0, 100.0, 300.0], scale=lambda hz: hz)
-    [100.0, 150.0, 200.0]
+    [150.0, 150.0, 150.0]
+    >>> band_spacing([100.0, 100.0])
+    Traceback (most recent call last):
+    ...
+    ValueError: band_spacing needs two distinct centres: [100.0, 100.0]
     """
-    if len(centers) < 2:
-        raise ValueError("band_spacing needs at least two filters")
     s = [scale(c) for c in centers]
-    inner = [(s[k + 1] - s[k - 1]) / 2 for k in range(1, len(s) - 1)]
-    return [s[1] - s[0], *inner, s[-1] - s[-2]]
+    if len(s) < 2 or s[-1] <= s[0]:
+        raise ValueError(
+            f"band_spacing needs two distinct centres: {list(centers)}"
+        )
+    return [(s[-1] - s[0]) / (len(s) - 1)] * len(s)
 
 
 def magnitude_responses(filterbank, n_fft=None):
@@ -197,7 +206,7 @@ def filter_movement(initial, trained):
         ``center_shift_hz`` (trained - initial), ``bandwidth_hz_initial``,
         ``bandwidth_hz``, ``bandwidth_ratio`` (trained / initial; None
         without bandwidths), ``center_shift_bands`` (the shift on the mel
-        scale divided by the filter's initial mel band width, see
+        scale divided by the initial bank's mel band width, see
         :func:`band_spacing`), ``response_distance`` (see
         :func:`response_distance`; None without responses). Summary:
         ``mean_abs_center_shift_hz``, ``max_abs_center_shift_hz``,
