@@ -43,7 +43,7 @@ def erb_rate(hz):
 
 
 def band_spacing(centers, scale=mel_scale):
-    """Width of one band of a bank, on a perceptual scale, per filter.
+    """Width of one band of a bank, on a perceptual scale.
 
     The bank's range on ``scale`` (lowest to highest centre) over its
     number of gaps: the band of a bank of as many filters spread evenly
@@ -62,13 +62,13 @@ def band_spacing(centers, scale=mel_scale):
 
     Returns
     -------
-    list of float
-        One width per filter (all equal), in the scale's units.
+    float
+        The width, in the scale's units.
 
     Example
     -------
     >>> band_spacing([0.0, 100.0, 300.0], scale=lambda hz: hz)
-    [150.0, 150.0, 150.0]
+    150.0
     >>> band_spacing([100.0, 100.0])
     Traceback (most recent call last):
     ...
@@ -79,7 +79,7 @@ def band_spacing(centers, scale=mel_scale):
         raise ValueError(
             f"band_spacing needs two distinct centres: {list(centers)}"
         )
-    return [(s[-1] - s[0]) / (len(s) - 1)] * len(s)
+    return (s[-1] - s[0]) / (len(s) - 1)
 
 
 def magnitude_responses(filterbank, n_fft=None):
@@ -254,8 +254,8 @@ def filter_movement(initial, trained):
     ]
     bands = [0.0] * len(shifts)
     if len(shifts) > 1:
-        widths = band_spacing(a["center_hz"])
-        bands = [s / w for s, w in zip(mel_shifts, widths)]
+        width = band_spacing(a["center_hz"])
+        bands = [s / width for s in mel_shifts]
     distance = None
     if a.get("response") is not None and b.get("response") is not None:
         distance = response_distance(a["response"], b["response"])
