@@ -302,6 +302,29 @@ def test_tuned_comparison_pairs_each_pick_with_the_tuned_mel():
     assert rows[0].pair is None
 
 
+def test_the_front_end_rate_is_picked_on_the_seeds_every_rate_ran():
+    systems = {
+        "mel_batch7": _entry(RUNS),
+        # best on validation over seeds 1-2, which all three ran
+        "relevance_2head_flr0.01_batch7": _entry(RUNS, _shifted(0.02, "12")),
+        # better only through seed 3, which 0.01 lacks: not picked
+        "relevance_2head_flr0.03_batch7": _entry(
+            RUNS, {**_shifted(0.01, "12"), "3": {"a": 1, "b": 1}}),
+        "relevance_2head_flr0.1_batch7": _entry(RUNS, _shifted(-0.05)),
+    }
+    spec = next(s for s in report.specs(EXP)
+                if s["key"] == "what_learns_flr_pick")
+    rows = _rows(systems, spec)
+    assert [r.name for r in rows] == ["relevance_2head_flr0.01_batch7"]
+    # its own runs (all its seeds) against log-mel of its size
+    assert rows[0].pair is systems["mel_batch7"]
+    assert rows[0].versus(rows[0].pair, valid=True)["mean"] == (
+        pytest.approx(0.02))
+    del systems["relevance_2head_flr0.01_batch7"]
+    assert [r.name for r in _rows(systems, spec)] == [
+        "relevance_2head_flr0.03_batch7"]
+
+
 def test_a_plan_is_judged_on_its_own_seeds():
     systems = {"relevance_2head_batch7": _entry(_shifted(0.05)),
                "mel_batch7": _entry(RUNS)}

@@ -302,8 +302,11 @@ def _names(ctx):
         return list(systems)
     names = []
     for item in spec["rows"]:
-        if isinstance(item, dict):
-            pick = tuned_pick(exp, systems, item["tuned"])
+        if isinstance(item, dict):  # {tuned: FRONT} or {pick: [names]}
+            pick = tuned_pick(exp, systems, item["tuned"]) if (
+                "tuned" in item) else st.tuned_pick({
+                    n: runs(systems[n], True)
+                    for n in exp.match(item["pick"]) if n in systems})
             names += [pick] if pick else []
         else:
             names += exp.match([item]) or [item]
