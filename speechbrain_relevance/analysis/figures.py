@@ -577,8 +577,7 @@ def plot_learned_vs_initial(systems, path=None, title=None):
 
     One column per system. Top: initial (a line per distinct initial
     bank) and learned (dots, one per run) centre frequency against band
-    index. Bottom: each filter's centre shift in bands of the mel scale
-    (see
+    index. Bottom: each filter's centre shift in bands of the mel scale (see
     :func:`~speechbrain_relevance.analysis.movement.filter_movement`), so
     that "the filters hardly move" reads as dots near zero, and a frozen
     bank as dots exactly on it.

@@ -264,6 +264,11 @@ def tuned_pick(exp, systems, front, size="medium"):
     if size == "medium":
         names += [exp.lookup(o, size, exp.recipe["schedule"])
                   for o in tuning["options"] if exp.front_of(o) == front]
+    return validation_pick(systems, names)
+
+
+def validation_pick(systems, names):
+    """Return which of ``names`` validation picks, on their shared seeds."""
     return st.tuned_pick({n: runs(systems[n], True) for n in names
                           if n in systems})
 
@@ -303,10 +308,10 @@ def _names(ctx):
     names = []
     for item in spec["rows"]:
         if isinstance(item, dict):  # {tuned: FRONT} or {pick: [names]}
-            pick = tuned_pick(exp, systems, item["tuned"]) if (
-                "tuned" in item) else st.tuned_pick({
-                    n: runs(systems[n], True)
-                    for n in exp.match(item["pick"]) if n in systems})
+            if "tuned" in item:
+                pick = tuned_pick(exp, systems, item["tuned"])
+            else:
+                pick = validation_pick(systems, exp.match(item["pick"]))
             names += [pick] if pick else []
         else:
             names += exp.match([item]) or [item]
