@@ -522,3 +522,16 @@ def test_processes_writing_one_json_file_do_not_collide(tmp_path):
     with open(path, encoding="utf-8") as f:
         assert json.load(f)["i"] == 299
     assert os.listdir(tmp_path) == ["audio_check.json"]
+
+
+def test_a_failed_json_write_keeps_the_old_file_and_leaves_no_temporary(
+        tmp_path):
+    from speechbrain_relevance.data.preparation import write_json
+
+    path = str(tmp_path / "results.json")
+    write_json(path, {"ok": 1})
+    with pytest.raises(TypeError):
+        write_json(path, {"not json": object()})
+    with open(path, encoding="utf-8") as f:
+        assert json.load(f) == {"ok": 1}
+    assert os.listdir(tmp_path) == ["results.json"]

@@ -22,6 +22,7 @@ Authors
  * speechbrain-relevance developers
 """
 
+import contextlib
 import hashlib
 import json
 import os
@@ -268,11 +269,18 @@ def write_json(path, obj, newline=True):
     # A temporary name of this process's own: folds run side by side may
     # write one shared file (the audio check cache of a seed's folder).
     tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(obj, f, indent=2)
-        if newline:
-            f.write("\n")
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(obj, f, indent=2)
+            if newline:
+                f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        # what failed (content that is not JSON, a full disk, Ctrl-C)
+        # leaves no temporary file behind
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        raise
 
 
 def manifests_ok(paths, allow_empty=()):
