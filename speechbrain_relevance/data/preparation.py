@@ -244,10 +244,45 @@ def read_json(path):
         return None
 
 
-def write_json(path, obj, newline=True):
-    r"""Write ``obj`` as indented JSON, atomically.
+def write_text(path, text):
+    r"""Write ``text`` to ``path`` atomically.
 
-    An interrupted write leaves the old file (or none), never half a file.
+    The text goes to a temporary file of this process's own, renamed in
+    one step: a kill leaves the old file (or none), never half a file,
+    and a failed write (a full disk, Ctrl-C) also removes the temporary.
+
+    Arguments
+    ---------
+    path : str
+        The file.
+    text : str
+        Its content.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "a.txt")
+    >>> write_text(path, "one\n")
+    >>> open(path).read(), os.listdir(os.path.dirname(path))
+    ('one\n', ['a.txt'])
+    """
+    # A temporary name of this process's own: folds run side by side may
+    # write one shared file (the audio check cache of a seed's folder).
+    tmp = f"{path}.tmp{os.getpid()}"
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        raise
+
+
+def write_json(path, obj, newline=True):
+    r"""Write ``obj`` as indented JSON, atomically (:func:`write_text`).
+
+    Content that is not JSON raises before anything is written.
 
     Arguments
     ---------
@@ -266,21 +301,7 @@ def write_json(path, obj, newline=True):
     >>> open(path).read()
     '{\n  "a": 1\n}\n'
     """
-    # A temporary name of this process's own: folds run side by side may
-    # write one shared file (the audio check cache of a seed's folder).
-    tmp = f"{path}.tmp{os.getpid()}"
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(obj, f, indent=2)
-            if newline:
-                f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        # what failed (content that is not JSON, a full disk, Ctrl-C)
-        # leaves no temporary file behind
-        with contextlib.suppress(OSError):
-            os.remove(tmp)
-        raise
+    write_text(path, json.dumps(obj, indent=2) + ("\n" if newline else ""))
 
 
 def manifests_ok(paths, allow_empty=()):

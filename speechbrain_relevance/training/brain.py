@@ -38,6 +38,7 @@ from speechbrain_relevance.checkpoint_files import (
     load_checkpoint_file,
 )
 from speechbrain_relevance.cli import load_hparams
+from speechbrain_relevance.data.preparation import write_text
 from speechbrain_relevance.errors import ConfigError
 from speechbrain_relevance.pipeline import (
     MODULE_NAMES,
@@ -1258,10 +1259,7 @@ def drop_stale_epoch_lines(train_logger, epoch):
     if len(keep) == len(lines):
         return 0
     # Replaced in one step: a kill now leaves the old or the new log.
-    tmp = f"{path}.tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.writelines(keep)
-    os.replace(tmp, path)
+    write_text(path, "".join(keep))
     logger.info(
         "Removed %d line(s) of epoch %d or later from %s, left by an "
         "interrupted run",

@@ -162,10 +162,9 @@ def save_store(store, path=STORE):
     text = re.sub(r"\[\s+([-+.,\deE\s]+?)\s+\]",
                   lambda m: "[" + re.sub(r",\s+", ", ", m[1]) + "]",
                   json.dumps(store, indent=1))
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text + "\n")
-    os.replace(tmp, path)
+    from speechbrain_relevance.data.preparation import write_text
+
+    write_text(path, text + "\n")
 
 
 @contextlib.contextmanager
