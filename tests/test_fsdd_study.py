@@ -393,6 +393,17 @@ def test_a_system_added_as_one_yaml_line_runs(tmp_path, capsys):
     assert study.main(args) == 0
     assert "0 runs to do, 0 folds to train" in capsys.readouterr().out
     assert study.load_store(str(store))["systems"]["smoke_mel"] == entry
+    # a fold resumed from its checkpoint is not timed, nor is its run
+    fold = tmp_path / "runs" / "smoke_mel" / "1" / "fold_george"
+    (fold / "test_results.json").unlink()
+    (fold / study.TIMING).unlink()
+    store.unlink()
+    assert study.main(args) == 0
+    assert "0 runs to do" not in capsys.readouterr().out
+    resumed = study.load_store(str(store))["systems"]["smoke_mel"]
+    assert not (fold / study.TIMING).exists()
+    assert "cpu_minutes_per_run" not in resumed
+    assert resumed["fold_accuracies"] == entry["fold_accuracies"]
 
 
 # ------------------------------------------------ filter movement (issue 31)

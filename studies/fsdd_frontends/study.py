@@ -322,7 +322,10 @@ def seed_movement(folds):
 
 
 def train_fold(exp, name, seed, speaker, out, data_folder, extra=()):
-    """Train and test one fold in a subprocess; return (wall, CPU) s."""
+    """Train and test one fold in a subprocess; return its wall, CPU s.
+
+    Written to the fold's :data:`TIMING` unless it resumed.
+    """
     # an extra override replaces the system's own (a key given twice
     # stops the recipe's yaml loader)
     keys = {o.split("=", 1)[0] for o in extra}
@@ -334,6 +337,10 @@ def train_fold(exp, name, seed, speaker, out, data_folder, extra=()):
            *(o for o in exp.command_overrides(name)
              if o.split("=", 1)[0] not in keys),
            *extra, f"--test_fold={speaker}"]
+    # a fold resumed from its checkpoint is not timed: its time would be
+    # the resumed part's alone, and its run's CPU minutes too low
+    fold = os.path.join(out, f"fold_{speaker}")
+    resumed = os.path.isdir(os.path.join(fold, "save"))
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     env["PYTHONPATH"] = os.pathsep.join(
         p for p in (ROOT, env.get("PYTHONPATH")) if p)
@@ -351,8 +358,9 @@ def train_fold(exp, name, seed, speaker, out, data_folder, extra=()):
                            f"see {out}/study_log.txt")
     timing = {"wall": time.perf_counter() - start,
               "cpu": usage.ru_utime + usage.ru_stime}
-    with open(os.path.join(out, f"fold_{speaker}", TIMING), "w") as f:
-        json.dump(timing, f)
+    if not resumed:
+        with open(os.path.join(fold, TIMING), "w") as f:
+            json.dump(timing, f)
     return timing
 
 
