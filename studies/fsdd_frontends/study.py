@@ -359,8 +359,10 @@ def train_fold(exp, name, seed, speaker, out, data_folder, extra=()):
     timing = {"wall": time.perf_counter() - start,
               "cpu": usage.ru_utime + usage.ru_stime}
     if not resumed:
-        with open(os.path.join(fold, TIMING), "w") as f:
-            json.dump(timing, f)
+        from speechbrain_relevance.data.preparation import write_json
+
+        # atomic: a half-written timing would stop read_run
+        write_json(os.path.join(fold, TIMING), timing)
     return timing
 
 
